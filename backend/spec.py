@@ -1,0 +1,177 @@
+"""Container specs as plain immutable data, and the pure parsers that build them from user input.
+
+Everything here is side-effect free (no file system, no kernel) so it can be unit-tested without
+root and reused by the CLI and the dashboard's dialogs to validate input the same way.
+"""
+
+from __future__ import annotations
+
+from rustainer.backend.errors import InvalidSpecError
+from rustainer.backend.record import record
+
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
+MAX_NAME = 64
+CGROUP_DRIVERS = ("v1", "v2", "systemd")
+NETWORK_MODES = ("none", "host")
+
+
+@record
+class Resources:
+    """Limits for one container. ``None`` means "no limit" for that resource."""
+
+    cpus: tuple[int, ...] | None = None  # CPU ids (cpuset)
+    memory: int | None = None  # bytes; swap is limited to the same total
+    cpu_quota: float | None = None  # share of CPUs, like docker's --cpus 1.5
+    pids_limit: int | None = None
+
+
+@record
+class ContainerSpec:
+    """What to run and how; built from CLI options or the dashboard's dialog, never mutated."""
+
+    name: str
+    command: tuple[str, ...] = ()  # empty: the image's shell
+    rootfs: str | None = None  # None: the read-only host view
+    directory: str | None = None  # host folder bound read-write at the same path, the working dir
+    hostname: str | None = None  # None: the container's name
+    env: tuple[tuple[str, str], ...] = ()
+    resources: Resources = Resources()
+    cgroup_driver: str | None = None  # None: detect
+    cgroup_parent: str | None = None  # None: the caller's own cgroup, per hierarchy
+    network: str = "none"
+    remove: bool = False  # --rm
+    tty: bool = False  # give the command a fresh pty
+
+    @property
+    def effective_hostname(self) -> str:
+        return self.hostname or self.name
+
+
+def parse_size(text: str) -> int:
+    """``512M``, ``1g``, ``300K``, ``1048576``, ``64MiB`` -> bytes (binary units, case-insensitive)."""
+    raw = text.strip().lower()
+    if raw.endswith("ib"):
+        raw = raw[:-2]
+    elif raw.endswith("b") and len(raw) > 1 and raw[-2] in "kmgt":
+        raw = raw[:-1]
+    unit = raw[-1:] if raw[-1:] in _UNITS and not raw[-1:].isdigit() else ""
+    number = raw[: len(raw) - len(unit)]
+    if not number or not number.isdigit():
+        raise InvalidSpecError(
+            f"invalid memory size {text!r}: use a positive whole number with an optional unit K, M, G or T (e.g. 512M)"
+        )
+    value = int(number) * _UNITS[unit]
+    if value <= 0:
+        raise InvalidSpecError(f"invalid memory size {text!r}: it must be greater than zero")
+    return value
+
+
+def parse_cpus(text: str) -> tuple[int, ...]:
+    """The seed's CPU-thread lists: ``1,2,3,4``, ``1 5 7 10``, ``0-3``, or mixed -> sorted ids."""
+    items = text.replace(",", " ").split()
+    if not items:
+        raise InvalidSpecError(f"invalid CPU list {text!r}: give CPU ids like 0,1 or 0-3")
+    cpus: set[int] = set()
+    for item in items:
+        lo, sep, hi = item.partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()):
+            raise InvalidSpecError(f"invalid CPU list {text!r}: {item!r} is not a CPU id or a range like 0-3")
+        start, end = int(lo), int(hi) if sep else int(lo)
+        if end < start:
+            raise InvalidSpecError(f"invalid CPU list {text!r}: the range {item!r} runs backwards")
+        cpus.update(range(start, end + 1))
+    return tuple(sorted(cpus))
+
+
+def format_cpus(cpus: tuple[int, ...]) -> str:
+    """Sorted ids -> the kernel's list format (``0-3,5``)."""
+    parts: list[str] = []
+    run: list[int] = []
+    for cpu in sorted(cpus):
+        if run and cpu == run[-1] + 1:
+            run.append(cpu)
+            continue
+        if run:
+            parts.append(_span(run))
+        run = [cpu]
+    if run:
+        parts.append(_span(run))
+    return ",".join(parts)
+
+
+def _span(run: list[int]) -> str:
+    return str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}"
+
+
+def check_cpus_available(cpus: tuple[int, ...], available: tuple[int, ...]) -> None:
+    missing = [c for c in cpus if c not in set(available)]
+    if missing:
+        raise InvalidSpecError(
+            f"CPU {format_cpus(tuple(missing))} not available on this host (available: {format_cpus(available)})"
+        )
+
+
+def parse_cpu_quota(text: str, ncpus: int | None = None) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidSpecError(f"invalid CPU quota {text!r}: give a share of CPUs such as 0.5 or 1.5") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise InvalidSpecError(f"invalid CPU quota {text!r}: it must be greater than zero")
+    if value < 0.01:
+        raise InvalidSpecError(f"invalid CPU quota {text!r}: the smallest quota is 0.01 CPUs")
+    if ncpus is not None and value > ncpus:
+        raise InvalidSpecError(f"invalid CPU quota {text!r}: this host has only {ncpus} CPUs")
+    return value
+
+
+def parse_pids_limit(text: str) -> int:
+    raw = text.strip()
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidSpecError(f"invalid pids limit {text!r}: give a whole number of at least 1")
+    return int(raw)
+
+
+def validate_name(name: str) -> str:
+    if not name:
+        raise InvalidSpecError("invalid container name '': a name cannot be empty")
+    if len(name) > MAX_NAME:
+        raise InvalidSpecError(f"invalid container name {name!r}: at most {MAX_NAME} characters")
+    if name[0] in "._-" or not set(name) <= _NAME_CHARS or ".." in name:
+        raise InvalidSpecError(
+            f"invalid container name {name!r}: use letters, digits, '_', '.' and '-', starting with a letter or digit"
+        )
+    return name
+
+
+def validate_hostname(name: str) -> str:
+    labels = name.split(".")
+    if not name or len(name) > 64 or not set(name) <= _HOST_CHARS or any(
+        not label or label[0] == "-" or label[-1] == "-" for label in labels
+    ):
+        raise InvalidSpecError(f"invalid hostname {name!r}: use letters, digits, '-' and '.', at most 64 characters")
+    return name
+
+
+def parse_env(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key or "\0" in item or not (key[0].isalpha() or key[0] == "_") or not all(
+        c.isalnum() or c == "_" for c in key
+    ):
+        raise InvalidSpecError(f"invalid environment variable {item!r}: use KEY=VALUE")
+    return key, value
+
+
+def parse_cgroup_driver(text: str) -> str:
+    if text not in CGROUP_DRIVERS:
+        raise InvalidSpecError(f"invalid cgroup driver {text!r}: choose one of {', '.join(CGROUP_DRIVERS)}")
+    return text
+
+
+def format_size(value: int) -> str:
+    for unit, size in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if value >= size and value % size == 0:
+            return f"{value // size}{unit}"
+    return f"{value}B" if value < 1024 else f"{value / (1 << 20):.1f}M"
