@@ -1,0 +1,308 @@
+"""The one interface every cgroup driver implements, plus the small file helpers they share.
+
+Why an ABC and not ``typing.Protocol``: ``abc`` is already imported by the interpreter at start-up,
+``typing`` is not, and this module sits on the path of ``rustainer run`` (create a cgroup, add a
+pid), whose latency budget is a few milliseconds. For the same reason paths are plain ``str`` and
+only ``os`` is used here; anything heavier is imported inside the functions that are off that path.
+
+Ownership rules every driver follows (the host may be shared with other engines and the sandbox
+that runs us): a container's cgroup is a directory named ``rustainer-<name>`` that *we* create
+beneath the caller's own cgroup (or beneath ``--cgroup-parent``); limits are only ever written to
+directories we created; a process is only moved into our directory, never out of its subtree.
+"""
+
+from __future__ import annotations
+
+import abc
+import errno
+import os
+
+from rustainer.backend.errors import CgroupError
+from rustainer.backend.record import record
+from rustainer.backend.spec import Resources, validate_name
+
+DEFAULT_ROOT = "/sys/fs/cgroup"
+PREFIX = "rustainer-"
+CPU_PERIOD_US = 100000  # the kernel's and docker's default CFS period
+REMOVE_TIMEOUT = 2.0  # seconds to wait for processes that are just exiting
+
+
+@record
+class CgroupStats:
+    """A snapshot for ``rustainer stats`` and the dashboard; ``None`` when the controller is absent."""
+
+    memory_usage: int | None = None  # bytes
+    memory_limit: int | None = None  # bytes, None when unlimited
+    cpu_usage_ns: int | None = None
+    pids_current: int | None = None
+    oom_kills: int | None = None
+
+
+class CgroupManager(abc.ABC):
+    """The cgroup(s) of one container.
+
+    Constructing a manager touches nothing; it only computes paths. That makes re-opening from
+    state cheap and deterministic: pass the same ``name``/``parent``/``driver`` (or the stored
+    ``paths()``) to :func:`rustainer.backend.cgroups.detect.open_manager`.
+    """
+
+    driver: str = ""
+    name: str = ""
+
+    @abc.abstractmethod
+    def create(self, resources: Resources) -> None:
+        """Make the cgroup(s) and apply limits; on failure remove whatever this call made."""
+
+    @abc.abstractmethod
+    def add(self, pid: int) -> None:
+        """Move ``pid`` (a child we just forked) into the container's cgroup(s)."""
+
+    @abc.abstractmethod
+    def update(self, resources: Resources) -> None:
+        """Set the limits of a live cgroup to exactly ``resources`` (``None`` lifts a limit).
+
+        Callers that change one limit merge first: ``replace(mgr.read_limits(), memory=...)``.
+        """
+
+    @abc.abstractmethod
+    def read_limits(self) -> Resources:
+        """What the kernel enforces now, read back from the cgroup files."""
+
+    @abc.abstractmethod
+    def stats(self) -> CgroupStats: ...
+
+    @abc.abstractmethod
+    def oom_killed(self) -> bool:
+        """Whether the kernel's OOM killer has killed a process of this cgroup."""
+
+    @abc.abstractmethod
+    def pids(self) -> list[int]: ...
+
+    @abc.abstractmethod
+    def remove(self) -> None:
+        """Remove the cgroup(s); already gone is fine, still-populated raises CgroupError."""
+
+    @abc.abstractmethod
+    def paths(self) -> dict[str, str]:
+        """Controller (``"unified"`` on cgroup2) -> directory, for inspect and for re-opening."""
+
+    def kill_all(self, sig: int = 9) -> None:
+        """Signal every process in the cgroup (by pid, as listed by the kernel)."""
+        for pid in self.pids():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def exists(self) -> bool:
+        return any(os.path.isdir(p) for p in self.paths().values())
+
+
+# ---- helpers shared by the drivers -------------------------------------------------------------
+
+
+def cgroup_dirname(name: str) -> str:
+    return PREFIX + validate_name(name)
+
+
+def parse_proc_cgroup(text: str) -> dict[str, str]:
+    """``/proc/<pid>/cgroup`` -> controller -> path; the cgroup2 entry (``0::/x``) is keyed ``""``.
+
+    Named hierarchies keep their ``name=`` prefix (``name=systemd``); co-mounted controllers
+    (``4:cpu,cpuacct:/x``) appear under each of their names.
+    """
+    result: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        controllers = parts[1]
+        if not controllers:
+            result[""] = parts[2]
+            continue
+        for ctrl in controllers.split(","):
+            result[ctrl] = parts[2]
+    return result
+
+
+def read_self_cgroup(proc_self_cgroup: str | None) -> dict[str, str]:
+    if proc_self_cgroup is None:
+        try:
+            with open("/proc/self/cgroup") as fh:
+                proc_self_cgroup = fh.read()
+        except OSError as err:
+            raise CgroupError(f"cannot read /proc/self/cgroup to find our own cgroup: {err.strerror}") from err
+    return parse_proc_cgroup(proc_self_cgroup)
+
+
+def clean_parent(parent: str) -> str:
+    """A ``--cgroup-parent`` as a path relative to a hierarchy's mount (``a/b``), or ``""``."""
+    parts = [p for p in parent.split("/") if p and p != "."]
+    if any(p == ".." for p in parts) or "\0" in parent:
+        raise CgroupError(f"invalid cgroup parent {parent!r}: use a path like /mygroup/sub without '..'")
+    return "/".join(parts)
+
+
+def under(mount: str, rel: str, leaf: str) -> str:
+    rel = rel.strip("/")
+    return mount + "/" + rel + "/" + leaf if rel else mount + "/" + leaf
+
+
+def check_stored_paths(paths: dict[str, str], leaf: str, root: str) -> dict[str, str]:
+    """Refuse state that would make us write to or remove a cgroup that is not a container's."""
+    prefix = root.rstrip("/") + "/"
+    for ctrl, path in paths.items():
+        if os.path.basename(path) != leaf or not path.startswith(prefix) or "/../" in path + "/":
+            raise CgroupError(f"stored cgroup path {path!r} ({ctrl}) is not a {leaf} cgroup under {root}")
+    return dict(paths)
+
+
+def read_text(path: str) -> str:
+    try:
+        with open(path) as fh:
+            return fh.read().strip()
+    except OSError as err:
+        raise CgroupError(f"cannot read {path}: {err.strerror}") from err
+
+
+def read_optional(path: str) -> str | None:
+    try:
+        with open(path) as fh:
+            return fh.read().strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as err:
+        raise CgroupError(f"cannot read {path}: {err.strerror}") from err
+
+
+def read_int(path: str) -> int | None:
+    text = read_optional(path)
+    if text is None or not text.lstrip("-").isdigit():
+        return None
+    return int(text)
+
+
+def read_keyed(path: str) -> dict[str, int]:
+    """Flat-keyed files (``memory.events``, ``cpu.stat``, ``memory.oom_control``) -> key -> value."""
+    text = read_optional(path)
+    result: dict[str, int] = {}
+    for line in (text or "").splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().lstrip("-").isdigit():
+            result[key] = int(value)
+    return result
+
+
+def write_value(path: str, value: str, what: str) -> None:
+    """One ``write(2)`` per value, as the kernel expects; errors become one actionable line."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as err:
+        raise CgroupError(f"cannot open {path} to set {what}: {err.strerror}") from err
+    try:
+        os.write(fd, value.encode())
+    except OSError as err:
+        raise CgroupError(f"cannot set {what} to {value!r} in {path}: {_explain(err)}") from err
+    finally:
+        os.close(fd)
+
+
+def _explain(err: OSError) -> str:
+    if err.errno == errno.EBUSY:
+        return "the cgroup is busy (a lower limit than current usage, or processes in the way)"
+    if err.errno == errno.EINVAL:
+        return "the kernel rejected the value (outside what the parent cgroup allows?)"
+    return err.strerror or str(err)
+
+
+def read_pids(procs_file: str) -> list[int]:
+    text = read_optional(procs_file)
+    return [int(x) for x in (text or "").split()]
+
+
+def make_dir(path: str, name: str) -> None:
+    try:
+        os.mkdir(path, 0o755)
+    except FileExistsError:
+        raise CgroupError(
+            f"cgroup {path} already exists: another container named {name!r} is running or left it "
+            "behind; remove that container (or rmdir the empty cgroup) or choose another name"
+        ) from None
+    except OSError as err:
+        raise CgroupError(f"cannot create cgroup {path}: {err.strerror}") from err
+
+
+def make_parents(path: str, made: list[str]) -> list[str]:
+    """mkdir -p for the ancestors of ``path``; returns (and records in ``made``) the new ones."""
+    missing: list[str] = []
+    cur = os.path.dirname(path)
+    while cur and not os.path.isdir(cur):
+        missing.append(cur)
+        cur = os.path.dirname(cur)
+    created: list[str] = []
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o755)
+        except FileExistsError:
+            continue
+        except OSError as err:
+            raise CgroupError(f"cannot create cgroup parent {d}: {err.strerror}") from err
+        made.append(d)
+        created.append(d)
+    return created
+
+
+def rollback(made: list[str]) -> None:
+    """Best effort: remove what a failed create() made, deepest first, leaving errors to the caller's."""
+    for d in reversed(made):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+
+
+def remove_dir(path: str, procs_name: str = "cgroup.procs", timeout: float | None = None) -> None:
+    """rmdir a container's cgroup and any empty sub-cgroups the container made inside it.
+
+    The kernel refuses (EBUSY) while processes remain; processes that were just killed may take
+    a moment to leave, so poll until ``timeout`` before reporting the ones still there.
+    """
+    import time
+
+    deadline = time.monotonic() + (REMOVE_TIMEOUT if timeout is None else timeout)
+    while True:
+        try:
+            for sub in _subdirs_bottom_up(path):
+                try:
+                    os.rmdir(sub)
+                except FileNotFoundError:
+                    pass
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as err:
+            if err.errno != errno.EBUSY:
+                raise CgroupError(f"cannot remove cgroup {path}: {err.strerror}") from err
+            if time.monotonic() >= deadline:
+                pids = read_pids(path + "/" + procs_name)
+                if pids:
+                    shown = " ".join(str(p) for p in pids[:8])
+                    raise CgroupError(
+                        f"cgroup {path} still has processes ({shown}): stop the container before removing it"
+                    ) from err
+                raise CgroupError(f"cannot remove cgroup {path}: it is busy") from err
+            time.sleep(0.01)
+
+
+def _subdirs_bottom_up(path: str) -> list[str]:
+    result: list[str] = []
+    try:
+        entries = list(os.scandir(path))
+    except FileNotFoundError:
+        return result
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            result.extend(_subdirs_bottom_up(entry.path))
+            result.append(entry.path)
+    return result
