@@ -20,9 +20,8 @@ from rustainer.backend.errors import CgroupError
 
 TYPE_CHECKING = False  # typing's own flag would import typing at run time
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
-
     from rustainer.backend.cgroups.base import CgroupManager
+    from rustainer.backend.cgroups.systemd import Runner
 
 DRIVERS = ("v1", "v2", "systemd")
 
@@ -91,7 +90,7 @@ def open_manager(
     *,
     root: str = DEFAULT_ROOT,
     proc_self_cgroup: str | None = None,
-    runner: Callable[[Sequence[str]], object] | None = None,
+    runner: Runner | None = None,
     paths: dict[str, str] | None = None,
 ) -> CgroupManager:
     """The manager for container ``name``; touches nothing until ``create``/``add``.

@@ -51,10 +51,12 @@ class V1Manager(CgroupManager):
         root: str = DEFAULT_ROOT,
         proc_self_cgroup: str | None = None,
         paths: dict[str, str] | None = None,
+        leaf: str | None = None,
     ) -> None:
+        """``leaf`` overrides the directory name (the systemd driver reads ``<unit>.scope`` dirs)."""
         self.name = name
         self.root = root.rstrip("/") or "/"
-        self._leaf = cgroup_dirname(name)
+        self._leaf = leaf or cgroup_dirname(name)
         if paths is not None:
             self._paths = check_stored_paths(paths, self._leaf, self.root)
         else:
