@@ -1,0 +1,120 @@
+"""The forked child that turns itself into the container, then execs the user's command.
+
+It runs between fork() and execve(): as PID 1 of the new PID namespace, still the host's Python.
+So it makes itself non-dumpable at once (no ``/proc/1/exe`` peeking at the host interpreter), waits
+until the parent has put it into the container's cgroup, builds its world (namespaces, rootfs,
+hostname, loopback, capabilities), closes every inherited descriptor, and execs. Any failure is
+written to an error pipe as ``<exit code>\\0<message>`` and the child exits with that code; an exec
+that succeeds closes the pipe (O_CLOEXEC), which is how the parent knows the command started.
+"""
+
+from __future__ import annotations
+
+import os
+
+import errno
+import fcntl
+import termios
+
+# Everything the child uses is imported here: after pivot_root the host's files are out of reach.
+from rustainer.backend import syscalls
+from rustainer.backend.capabilities import restrict_to
+from rustainer.backend.errors import RustainerError
+from rustainer.backend.record import record
+from rustainer.backend.rootfs.apply import apply_plan
+from rustainer.backend.rootfs.plan import Op
+from rustainer.backend.seccomp import install_filter
+
+NS_FLAGS = syscalls.CLONE_NEWNS | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC | syscalls.CLONE_NEWCGROUP
+
+
+@record
+class ChildConfig:
+    """What the child needs, computed by the parent before fork (no decisions after it)."""
+
+    root: str  # host path of the mount point that becomes /
+    ops: tuple[Op, ...]
+    hostname: str
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    workdir: str
+    new_netns: bool
+    caps: int
+    last_cap: int
+    tty: bool
+    die_with_parent: bool = True
+
+
+def run_child(cfg: ChildConfig, stdio: tuple[int, int, int], sync_fd: int, err_fd: int) -> None:
+    """Never returns: execs the command or exits with 125/126/127 after reporting why."""
+    code, message = 125, "container setup failed"
+    try:
+        syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
+        if cfg.die_with_parent:
+            syscalls.prctl(syscalls.PR_SET_PDEATHSIG, 9)
+        for target, fd in enumerate(stdio):
+            os.dup2(fd, target)
+        # The parent writes one byte once we are in the cgroup; EOF means it gave up.
+        if os.read(sync_fd, 1) != b"1":
+            os._exit(125)
+        os.close(sync_fd)
+        _enter(cfg)
+        _close_fds(err_fd)
+        os.chdir(cfg.workdir)
+        code, message = 127, ""
+        _exec(cfg)
+    except _ExecError as err:
+        code, message = err.code, err.message
+    except Exception as err:  # noqa: BLE001 - everything must reach the parent as one line
+        if isinstance(err, RustainerError):
+            message = str(err)
+        elif isinstance(err, OSError):
+            message = f"container setup failed: {err.strerror or err}"
+        else:
+            message = f"container setup failed: {type(err).__name__}: {err}"
+    try:
+        os.write(err_fd, f"{code}\0{message}".encode(errors="replace"))
+    finally:
+        os._exit(code)
+
+
+def _enter(cfg: ChildConfig) -> None:
+    syscalls.unshare(NS_FLAGS | (syscalls.CLONE_NEWNET if cfg.new_netns else 0))
+    # Nothing we mount may propagate back to the host, and pivot_root needs a private parent.
+    syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
+    apply_plan(cfg.root, list(cfg.ops))
+    syscalls.sethostname(cfg.hostname)
+    if cfg.new_netns:
+        syscalls.loopback_up()
+    # pivot_root(".", ".") stacks the old root on the new one; unmounting it leaves only the new.
+    os.chdir(cfg.root)
+    syscalls.pivot_root(".", ".")
+    syscalls.umount2(".", syscalls.MNT_DETACH)
+    os.chdir("/")
+    os.setsid()
+    if cfg.tty:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    install_filter()
+    restrict_to(cfg.caps, cfg.last_cap)
+
+
+def _close_fds(keep: int) -> None:
+    """No host descriptor may reach the container: close all but stdio and the error pipe."""
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 1 << 20)
+
+
+class _ExecError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _exec(cfg: ChildConfig) -> None:
+    env = dict(cfg.env)
+    try:
+        os.execvpe(cfg.argv[0], list(cfg.argv), env)
+    except OSError as err:
+        if err.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise _ExecError(127, f"{cfg.argv[0]}: command not found in the container") from None
+        raise _ExecError(126, f"{cfg.argv[0]}: cannot execute: {err.strerror}") from None

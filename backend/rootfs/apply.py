@@ -1,0 +1,117 @@
+"""Carry out a rootfs plan inside the container's (already private) mount namespace."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from rustainer.backend import syscalls
+from rustainer.backend.errors import RootfsError
+from rustainer.backend.rootfs.plan import Op
+from rustainer.backend.rootfs.safepath import fd_path, open_any, open_dir, open_parent
+
+_O_PATH = getattr(os, "O_PATH", 0o10000000)
+
+
+def apply_plan(root: str, ops: list[Op]) -> None:
+    """Run every op; ``root`` is the host path of the (empty) folder that becomes ``/``."""
+    old_umask = os.umask(0)
+    root_fd = -1
+    try:
+        for op in ops:
+            if op.target == "/":
+                _root_op(root, op)
+                if root_fd >= 0:
+                    os.close(root_fd)
+                root_fd = os.open(root, _O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                continue
+            try:
+                _apply(root_fd, op)
+            except RootfsError:
+                raise
+            except OSError as err:
+                raise RootfsError(f"setting up {op.target} in the container ({op.action}) failed: {err.strerror}") from err
+    finally:
+        os.umask(old_umask)
+        if root_fd >= 0:
+            os.close(root_fd)
+
+
+def _root_op(root: str, op: Op) -> None:
+    try:
+        syscalls.mount(op.source, root, op.fstype, op.flags, op.data)
+    except OSError as err:
+        what = "the overlay root" if op.fstype == "overlay" else "the container root"
+        raise RootfsError(f"mounting {what} failed: {err.strerror}") from err
+
+
+def _exists(root_fd: int, path: str) -> bool:
+    try:
+        os.close(open_any(root_fd, path))
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def _apply(root_fd: int, op: Op) -> None:
+    if op.optional and not _exists(root_fd, op.target):
+        return
+    action = op.action
+    if action == "mkdir":
+        os.close(open_dir(root_fd, op.target, create=True, mode=op.mode))
+    elif action == "symlink":
+        parent, name = open_parent(root_fd, op.target, create=True)
+        try:
+            assert op.source is not None
+            try:
+                os.symlink(op.source, name, dir_fd=parent)
+            except FileExistsError:
+                if os.readlink(name, dir_fd=parent) != op.source:
+                    raise
+        finally:
+            os.close(parent)
+    elif action == "mknod":
+        assert op.device is not None
+        parent, name = open_parent(root_fd, op.target)
+        try:
+            os.mknod(name, op.mode | stat.S_IFCHR, os.makedev(*op.device), dir_fd=parent)
+        finally:
+            os.close(parent)
+    elif action == "mount":
+        _with_fd(root_fd, op.target, lambda p: syscalls.mount(op.source, p, op.fstype, op.flags, op.data))
+    elif action == "bind":
+        assert op.source is not None
+        src = os.open(op.source, _O_PATH | os.O_CLOEXEC)
+        try:
+            _with_fd(root_fd, op.target, lambda p: syscalls.mount(fd_path(src), p, None,
+                                                                  syscalls.MS_BIND | syscalls.MS_REC))
+        finally:
+            os.close(src)
+        _remount(root_fd, op.target, syscalls.MS_REMOUNT | syscalls.MS_BIND | op.flags)
+    elif action == "remount":
+        _with_fd(root_fd, op.target, lambda p: syscalls.mount(None, p, None, op.flags))
+    elif action == "mask_file":
+        _with_fd(root_fd, op.target, lambda p: syscalls.mount("/dev/null", p, None, syscalls.MS_BIND))
+    elif action == "mask_dir":
+        _with_fd(root_fd, op.target, lambda p: syscalls.mount(
+            "tmpfs", p, "tmpfs", syscalls.MS_RDONLY | syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC,
+            "size=0,mode=0555"))
+    elif action == "readonly":
+        _with_fd(root_fd, op.target, lambda p: syscalls.mount(p, p, None, syscalls.MS_BIND | syscalls.MS_REC))
+        _remount(root_fd, op.target, syscalls.MS_REMOUNT | syscalls.MS_BIND | syscalls.MS_RDONLY
+                 | syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC)
+    else:
+        raise RootfsError(f"unknown rootfs operation {action!r}")
+
+
+def _with_fd(root_fd: int, path: str, fn: object) -> None:
+    fd = open_any(root_fd, path)
+    try:
+        fn(fd_path(fd))  # type: ignore[operator]
+    finally:
+        os.close(fd)
+
+
+def _remount(root_fd: int, path: str, flags: int) -> None:
+    """Re-resolve after mounting so the remount addresses the new mount, not the folder beneath it."""
+    _with_fd(root_fd, path, lambda p: syscalls.mount(None, p, None, flags))

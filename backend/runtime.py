@@ -1,0 +1,376 @@
+"""Create and run containers: the parent's side of the launch, and the clean-up after it.
+
+spec -> plan (rootfs ops, child config) -> apply (fork into a new PID namespace, cgroup, go). The
+parent never changes its own namespaces for longer than the fork: it unshares only the PID
+namespace for its next child and switches back at once.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+from rustainer.backend import syscalls
+from rustainer.backend.errors import InvalidSpecError, NotRootError, RootfsError, RustainerError
+from rustainer.backend.spec import ContainerSpec, check_cpus_available
+from rustainer.backend.state import EXITED, RUNNING, ContainerState, StateStore
+
+if TYPE_CHECKING:
+    from rustainer.backend.cgroups.base import CgroupManager
+    from rustainer.backend.child import ChildConfig
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise NotRootError(
+            "rustainer needs root: creating namespaces, mounts and cgroups is reserved to root "
+            "(run it with sudo)")
+
+
+def available_cpus() -> tuple[int, ...]:
+    """The CPUs this process may use; a container's cpuset can only be a subset of them."""
+    return tuple(sorted(os.sched_getaffinity(0)))
+
+
+def validate(spec: ContainerSpec) -> ContainerSpec:
+    """Checks that need the host (CPUs, folders) but change nothing; returns the spec to run."""
+    if spec.resources.cpus is not None:
+        check_cpus_available(spec.resources.cpus, available_cpus())
+    if spec.network not in ("none", "host"):
+        raise InvalidSpecError(f"unknown network {spec.network!r}: use none or host")
+    if spec.rootfs is not None:
+        if not os.path.isdir(spec.rootfs):
+            raise RootfsError(f"rootfs folder {spec.rootfs} does not exist (or is not a folder)")
+    if spec.directory is not None and not os.path.isabs(spec.directory):
+        raise InvalidSpecError(f"directory {spec.directory!r} must be an absolute path")
+    if spec.directory is not None and os.path.exists(spec.directory) and not os.path.isdir(spec.directory):
+        raise InvalidSpecError(f"directory {spec.directory} exists and is not a folder")
+    if not spec.command:
+        from rustainer.backend.errors import RootfsError as _RootfsError
+
+        shell = default_shell(spec.rootfs)
+        if shell is None:
+            raise _RootfsError(f"rootfs {spec.rootfs} has no /bin/sh: give a COMMAND to run")
+    return spec
+
+
+def default_shell(rootfs: str | None) -> str | None:
+    if rootfs is None:
+        return "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
+    from rustainer.backend.rootfs.safepath import resolve_in_root
+
+    for shell in ("/bin/bash", "/bin/sh"):
+        found = resolve_in_root(rootfs, shell)
+        if found is not None and os.path.isfile(found):
+            return shell
+    return None
+
+
+def _host_entries() -> tuple[object, ...]:
+    from rustainer.backend.rootfs.plan import HOST_VIEW_DIRS, HostEntry
+
+    entries = []
+    for name in HOST_VIEW_DIRS:
+        path = "/" + name
+        if os.path.islink(path):
+            entries.append(HostEntry(name, os.readlink(path)))
+        elif os.path.isdir(path):
+            entries.append(HostEntry(name))
+    return tuple(entries)
+
+
+def _ssh_host_keys() -> tuple[str, ...]:
+    try:
+        names = os.listdir("/etc/ssh")
+    except OSError:
+        return ()
+    return tuple(f"/etc/ssh/{n}" for n in sorted(names) if n.startswith("ssh_host_") and n.endswith("_key"))
+
+
+class Launch:
+    """One container being started in the foreground: everything it made, so it can be undone."""
+
+    def __init__(self, store: StateStore, state: ContainerState) -> None:
+        self.store = store
+        self.state = state
+        self.cdir = store.container_dir(state.id)
+        self.root = os.path.join(self.cdir, "rootfs")
+        self.cgroup: CgroupManager | None = None
+        self.pid: int | None = None
+
+    # -- preparation (parent, before fork) -------------------------------------------------------
+    def prepare(self) -> ChildConfig:
+        from rustainer.backend.capabilities import DEFAULT_CAPS, last_cap, mask
+        from rustainer.backend.child import ChildConfig
+        from rustainer.backend.rootfs.plan import build_plan
+
+        spec = self.state.spec
+        os.mkdir(self.root, 0o755)
+        upper = work = None
+        if spec.rootfs is not None:
+            upper, work = os.path.join(self.cdir, "upper"), os.path.join(self.cdir, "work")
+            os.mkdir(upper, 0o755)
+            os.mkdir(work, 0o700)
+        if spec.directory is not None and not os.path.exists(spec.directory):
+            try:
+                os.makedirs(spec.directory, 0o755)
+            except OSError as err:
+                raise InvalidSpecError(f"cannot create directory {spec.directory}: {err.strerror}") from err
+            self.state = self.store.update(self.state, directory_created=True)
+        ops = build_plan(
+            rootfs=os.path.realpath(spec.rootfs) if spec.rootfs else None,
+            upper=upper, work=work,
+            directory=os.path.realpath(spec.directory) if spec.directory else None,
+            host_entries=_host_entries(),  # type: ignore[arg-type]
+            ssh_keys=_ssh_host_keys() if spec.rootfs is None else (),
+        )
+        argv = spec.command or (default_shell(spec.rootfs) or "/bin/sh",)
+        env = {"PATH": DEFAULT_PATH, "HOME": "/root", "HOSTNAME": spec.effective_hostname, "container": "rustainer"}
+        if spec.tty:
+            env["TERM"] = os.environ.get("TERM", "xterm")
+        env.update(dict(spec.env))
+        return ChildConfig(
+            root=self.root, ops=tuple(ops), hostname=spec.effective_hostname, argv=tuple(argv),
+            env=tuple(env.items()), workdir=spec.directory or "/", new_netns=spec.network != "host",
+            caps=mask(DEFAULT_CAPS), last_cap=last_cap(), tty=spec.tty,
+        )
+
+    def create_cgroup(self) -> None:
+        from rustainer.backend.cgroups.detect import open_manager
+
+        spec = self.state.spec
+        manager = open_manager(self.state.short_id, driver=spec.cgroup_driver, parent=spec.cgroup_parent)
+        manager.create(spec.resources)
+        self.cgroup = manager
+        self.state = self.store.update(self.state, cgroup_driver=manager.driver,
+                                       cgroup_paths=tuple(sorted(manager.paths().items())))
+
+    # -- start ------------------------------------------------------------------------------------
+    def start(self, cfg: ChildConfig, stdio: tuple[int, int, int]) -> int:
+        """Fork the container's PID 1, put it in the cgroup, let it go; returns its host pid."""
+        from rustainer.backend.child import run_child
+
+        assert self.cgroup is not None
+        sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            syscalls.unshare(syscalls.CLONE_NEWPID)
+            try:
+                pid = os.fork()
+            except BaseException:
+                syscalls.setns(own_pidns, syscalls.CLONE_NEWPID)
+                raise
+            if pid == 0:  # pragma: no cover - the child reports through err_w
+                try:
+                    os.close(sync_w)
+                    os.close(err_r)
+                    run_child(cfg, stdio, sync_r, err_w)
+                finally:
+                    os._exit(125)
+            syscalls.setns(own_pidns, syscalls.CLONE_NEWPID)
+        finally:
+            os.close(own_pidns)
+            os.close(sync_r)
+            os.close(err_w)
+        self.pid = pid
+        try:
+            try:
+                self.cgroup.add(pid)
+            except BaseException:
+                os.close(sync_w)
+                raise
+            os.write(sync_w, b"1")
+            os.close(sync_w)
+            report = b""
+            while chunk := os.read(err_r, 4096):
+                report += chunk
+        except BaseException:
+            self.kill_and_reap()
+            raise
+        finally:
+            os.close(err_r)
+        if report:
+            code, _, message = report.decode(errors="replace").partition("\0")
+            status = self.reap()
+            raise ChildFailed(int(code) if code.isdigit() else 125, message, status)
+        self.state = self.store.update(self.state, status=RUNNING, pid=pid, started_at=time.time())
+        return pid
+
+    def kill_and_reap(self) -> None:
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, 9)
+            except ProcessLookupError:
+                pass
+            self.reap()
+
+    def reap(self) -> int:
+        assert self.pid is not None
+        while True:
+            try:
+                _, status = os.waitpid(self.pid, 0)
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                return 0
+            self.pid = None
+            return status
+
+    # -- end ----------------------------------------------------------------------------------------
+    def finish(self, status: int) -> ContainerState:
+        """Record how it ended and release the cgroup and the mount points."""
+        code = os.waitstatus_to_exitcode(status)
+        code = 128 - code if code < 0 else code
+        oom = False
+        if self.cgroup is not None:
+            try:
+                oom = self.cgroup.oom_killed()
+            except RustainerError:
+                oom = False
+        self.release()
+        self.state = self.store.update(self.state, status=EXITED, pid=None, exit_code=code, oom_killed=oom,
+                                       finished_at=time.time())
+        return self.state
+
+    def release(self) -> None:
+        """Undo everything but the state entry (cgroup, mount points, writable layer)."""
+        import shutil
+
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
+        for name in ("rootfs", "upper", "work"):
+            path = os.path.join(self.cdir, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=False)
+
+    def discard(self) -> None:
+        """Forget the container entirely (for --rm, or a start that failed)."""
+        remove_directory(self.state)
+        self.store.delete(self.state)
+
+
+def remove_directory(state: ContainerState) -> None:
+    """Remove the -d folder only if rustainer created it; a folder that existed before is never touched."""
+    import shutil
+
+    directory = state.spec.directory
+    if state.directory_created and directory and os.path.isdir(directory) and not os.path.islink(directory):
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+class ChildFailed(RustainerError):
+    """The container's setup or exec failed; ``exit_code`` is 125, 126 or 127."""
+
+    def __init__(self, exit_code: int, message: str, status: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.status = status
+
+
+def run_foreground(spec: ContainerSpec, store: StateStore, *, on_started: object = None) -> tuple[int, ContainerState]:
+    """Run a container attached to our stdio; returns (exit code, final state)."""
+    require_root()
+    validate(spec)
+    store.ensure()
+    state = store.create(spec)
+    launch = Launch(store, state)
+    try:
+        cfg = launch.prepare()
+        launch.create_cgroup()
+        if spec.tty:
+            master, slave = os.openpty()
+            os.set_inheritable(slave, False)
+            from rustainer.backend.relay import copy_window_size
+
+            copy_window_size(0, slave)
+            stdio = (slave, slave, slave)
+            parent_ends: tuple[int, ...] = (master,)
+            child_ends: tuple[int, ...] = (slave,)
+        else:
+            in_r, in_w = os.pipe2(os.O_CLOEXEC)
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            stdio = (in_r, out_w, err_w)
+            parent_ends = (in_w, out_r, err_r)
+            child_ends = stdio
+        try:
+            launch.start(cfg, stdio)
+        finally:
+            for fd in child_ends:
+                os.close(fd)
+    except BaseException:
+        try:
+            launch.kill_and_reap()
+            launch.release()
+        finally:
+            launch.discard()
+        raise
+    if callable(on_started):
+        on_started(launch.state)
+    try:
+        from rustainer.backend import relay
+
+        if spec.tty:
+            relay.relay_pty(parent_ends[0])
+            os.close(parent_ends[0])
+        else:
+            relay.relay_pipes(*parent_ends)
+        status = launch.reap()
+    except BaseException:
+        launch.kill_and_reap()
+        launch.finish(0)
+        if spec.remove:
+            launch.discard()
+        raise
+    final = launch.finish(status)
+    if spec.remove:
+        launch.discard()
+    return final.exit_code or 0, final
+
+
+def reopen_cgroup(state: ContainerState) -> CgroupManager | None:
+    """The container's cgroup manager from its stored driver and paths (None if it never had one)."""
+    if state.cgroup_driver is None:
+        return None
+    from rustainer.backend.cgroups.detect import open_manager
+
+    return open_manager(state.short_id, driver=state.cgroup_driver, parent=state.spec.cgroup_parent,
+                        paths=dict(state.cgroup_paths) or None)
+
+
+def is_alive(state: ContainerState) -> bool:
+    """Running for real: same boot, and the recorded pid is still in the container's cgroup."""
+    from rustainer.backend.state import boot_id
+
+    if state.status != RUNNING or state.pid is None or state.boot_id != boot_id():
+        return False
+    manager = reopen_cgroup(state)
+    try:
+        return manager is not None and state.pid in manager.pids()
+    except RustainerError:
+        return False
+
+
+def remove_container(store: StateStore, state: ContainerState, *, force: bool = False) -> None:
+    """``rm``: refuse a live container unless forced; release what is left; forget it."""
+    if is_alive(state):
+        if not force:
+            raise RustainerError(f"container {state.name} is running: stop it first or use rm -f")
+        manager = reopen_cgroup(state)
+        assert manager is not None and state.pid is not None
+        try:
+            os.kill(state.pid, 9)
+        except ProcessLookupError:
+            pass
+        manager.kill_all(9)
+    launch = Launch(store, state)
+    launch.cgroup = reopen_cgroup(state)
+    if launch.cgroup is not None and not launch.cgroup.exists():
+        launch.cgroup = None
+    launch.release()
+    launch.discard()

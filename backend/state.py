@@ -1,0 +1,188 @@
+"""Container state under RUSTAINER_ROOT: one JSON file per container, written atomically.
+
+Layout::
+
+    $RUSTAINER_ROOT/lock                    flock'ed while names are reserved or released
+    $RUSTAINER_ROOT/containers/<id>/state.json
+    $RUSTAINER_ROOT/containers/<id>/rootfs  the mount point that becomes the container's /
+    $RUSTAINER_ROOT/containers/<id>/upper, work   the overlay's writable layer (--rootfs only)
+
+Names are unique per root: reserving one happens under an exclusive flock, so two ``run --name x``
+started at the same moment cannot both win. Two different roots share nothing (cgroup names use ids).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from rustainer.backend.errors import ContainerNotFoundError, NameInUseError, RustainerError
+from rustainer.backend.record import asdict, record, replace
+from rustainer.backend.spec import ContainerSpec, Resources
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+CREATED, RUNNING, EXITED = "created", "running", "exited"
+
+
+@record
+class ContainerState:
+    """Everything known about one container; the spec is what was asked, the rest what happened."""
+
+    id: str
+    name: str
+    spec: ContainerSpec
+    status: str = CREATED
+    pid: int | None = None
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    exit_code: int | None = None
+    oom_killed: bool = False
+    cgroup_driver: str | None = None
+    cgroup_paths: tuple[tuple[str, str], ...] = ()
+    directory_created: bool = False
+    boot_id: str = ""
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    def can_attach(self) -> bool:
+        return self.status == RUNNING
+
+    def can_remove(self) -> bool:
+        return self.status != RUNNING
+
+
+def spec_from_dict(data: dict[str, Any]) -> ContainerSpec:
+    data = dict(data)
+    data["resources"] = Resources(**{k: (tuple(v) if k == "cpus" and v is not None else v)
+                                     for k, v in data.get("resources", {}).items()})
+    data["command"] = tuple(data.get("command", ()))
+    data["env"] = tuple(tuple(kv) for kv in data.get("env", ()))
+    return ContainerSpec(**data)
+
+
+def state_from_dict(data: dict[str, Any]) -> ContainerState:
+    data = dict(data)
+    data["spec"] = spec_from_dict(data["spec"])
+    data["cgroup_paths"] = tuple(tuple(p) for p in data.get("cgroup_paths", ()))
+    return ContainerState(**data)
+
+
+def boot_id() -> str:
+    """Changes at every host boot: containers recorded as running under another boot are gone."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+class StateStore:
+    """Reads and writes container state under one root folder."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.containers = os.path.join(root, "containers")
+
+    def ensure(self) -> None:
+        os.makedirs(self.containers, mode=0o700, exist_ok=True)
+
+    def container_dir(self, cid: str) -> str:
+        return os.path.join(self.containers, cid)
+
+    def _lock(self) -> int:
+        self.ensure()
+        fd = os.open(os.path.join(self.root, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+
+    def create(self, spec: ContainerSpec) -> ContainerState:
+        """Reserve the name and write the first state; raises NameInUseError if it is taken."""
+        lock = self._lock()
+        try:
+            for other in self.list():
+                if other.name == spec.name:
+                    raise NameInUseError(
+                        f"the name {spec.name!r} is already in use by container {other.short_id}: "
+                        "remove it or choose another name")
+            cid = os.urandom(32).hex()
+            os.mkdir(self.container_dir(cid), 0o700)
+            state = ContainerState(id=cid, name=spec.name, spec=spec, created_at=time.time(), boot_id=boot_id())
+            self.save(state)
+            return state
+        finally:
+            os.close(lock)
+
+    def save(self, state: ContainerState) -> None:
+        import json
+
+        path = os.path.join(self.container_dir(state.id), "state.json")
+        tmp = f"{path}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(asdict(state), f, indent=1)
+        os.rename(tmp, path)
+
+    def update(self, state: ContainerState, **changes: Any) -> ContainerState:
+        new = replace(state, **changes)
+        self.save(new)
+        return new
+
+    def load(self, cid: str) -> ContainerState:
+        import json
+
+        try:
+            with open(os.path.join(self.container_dir(cid), "state.json")) as f:
+                return state_from_dict(json.load(f))
+        except FileNotFoundError:
+            raise ContainerNotFoundError(f"no such container: {cid}") from None
+        except (ValueError, TypeError, KeyError) as err:
+            raise RustainerError(f"the state of container {cid[:12]} is damaged ({err}); remove its folder "
+                                 f"{self.container_dir(cid)}") from err
+
+    def ids(self) -> Iterator[str]:
+        try:
+            names = os.listdir(self.containers)
+        except FileNotFoundError:
+            return
+        for name in sorted(names):
+            if os.path.exists(os.path.join(self.containers, name, "state.json")):
+                yield name
+
+    def list(self) -> list[ContainerState]:
+        states = []
+        for cid in self.ids():
+            try:
+                states.append(self.load(cid))
+            except ContainerNotFoundError:
+                continue  # removed while we listed
+        return states
+
+    def find(self, ref: str) -> ContainerState:
+        """By exact name, full id or unique id prefix (docker's rules)."""
+        states = self.list()
+        for state in states:
+            if state.name == ref or state.id == ref:
+                return state
+        matches = [s for s in states if len(ref) >= 3 and s.id.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise RustainerError(f"{ref!r} matches several containers; give more of the id")
+        raise ContainerNotFoundError(f"no such container: {ref}")
+
+    def delete(self, state: ContainerState) -> None:
+        """Forget a container: its folder (state, mount point, writable layer) goes."""
+        import shutil
+
+        lock = self._lock()
+        try:
+            shutil.rmtree(self.container_dir(state.id), ignore_errors=True)
+        finally:
+            os.close(lock)
