@@ -21,6 +21,10 @@ from rustainer.backend.errors import CgroupError
 from rustainer.backend.record import record
 from rustainer.backend.spec import Resources, validate_name
 
+TYPE_CHECKING = False  # typing's own flag would import typing at run time
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 DEFAULT_ROOT = "/sys/fs/cgroup"
 PREFIX = "rustainer-"
 CPU_PERIOD_US = 100000  # the kernel's and docker's default CFS period
@@ -232,8 +236,9 @@ def make_dir(path: str, name: str) -> None:
         raise CgroupError(f"cannot create cgroup {path}: {err.strerror}") from err
 
 
-def make_parents(path: str, made: list[str]) -> list[str]:
-    """mkdir -p for the ancestors of ``path``; returns (and records in ``made``) the new ones."""
+def make_parents(path: str, made: list[str], on_new: Callable[[str], None] | None = None) -> list[str]:
+    """mkdir -p for the ancestors of ``path``, top-down; each new one is recorded in ``made`` and
+    handed to ``on_new`` before its child is made (v1 cpusets and v2 subtree_control need that)."""
     missing: list[str] = []
     cur = os.path.dirname(path)
     while cur and not os.path.isdir(cur):
@@ -249,6 +254,8 @@ def make_parents(path: str, made: list[str]) -> list[str]:
             raise CgroupError(f"cannot create cgroup parent {d}: {err.strerror}") from err
         made.append(d)
         created.append(d)
+        if on_new is not None:
+            on_new(d)
     return created
 
 

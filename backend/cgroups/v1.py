@@ -101,9 +101,7 @@ class V1Manager(CgroupManager):
         try:
             for path in self._dirs():
                 cpuset = path == self._paths.get("cpuset")
-                for new in make_parents(path, made):
-                    if cpuset:
-                        self._inherit_cpuset(new)
+                make_parents(path, made, self._inherit_cpuset if cpuset else None)
                 make_dir(path, self.name)
                 made.append(path)
                 if cpuset:

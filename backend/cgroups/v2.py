@@ -85,10 +85,12 @@ class V2Manager(CgroupManager):
     def create(self, resources: Resources) -> None:
         made: list[str] = []
         try:
-            new_parents = make_parents(self._path, made)
-            first = os.path.dirname(new_parents[0]) if new_parents else os.path.dirname(self._path)
-            for level in [first, *new_parents]:
-                self._enable(level, required_controllers(resources))
+            required = required_controllers(resources)
+            existing = os.path.dirname(self._path)
+            while not os.path.isdir(existing) and existing != os.path.dirname(existing):
+                existing = os.path.dirname(existing)
+            self._enable(existing, required)  # before anything is made: nothing to roll back
+            make_parents(self._path, made, lambda level: self._enable(level, required))
             make_dir(self._path, self.name)
             made.append(self._path)
             self._apply(resources, reset=False)
