@@ -245,3 +245,25 @@ def test_explicit_parent_is_created_per_hierarchy(h: Harness) -> None:
     h.extra_dirs.extend(sorted({os.path.dirname(p) for p in mgr.paths().values()}))
     mgr.create(Resources(cpus=(CPU,), memory=64 << 20))  # cpuset parents get cpus/mems too
     assert mgr.read_limits() == Resources(cpus=(CPU,), memory=64 << 20)
+
+
+UNIFIED = "/sys/fs/cgroup/unified"
+
+
+@pytest.mark.skipif(not os.path.exists(UNIFIED + "/cgroup.procs"), reason="no cgroup2 mount at " + UNIFIED)
+def test_v2_driver_on_the_hybrid_unified_mount(h: Harness) -> None:
+    """The hybrid host's cgroup2 has no controllers: the v2 driver still groups processes there."""
+    mgr = open_manager(f"itest-{os.getpid()}-u", "v2", root=UNIFIED)
+    h.managers.append(mgr)
+    with pytest.raises(CgroupError, match="memory cgroup controller is not available"):
+        mgr.create(Resources(memory=64 << 20))
+    assert not mgr.exists()
+    mgr.create(Resources())
+    proc = h.child("import time; time.sleep(30)")
+    mgr.add(proc.pid)
+    assert mgr.pids() == [proc.pid]
+    assert mgr.read_limits() == Resources()
+    proc.kill()
+    proc.wait(timeout=10)
+    mgr.remove()
+    assert not mgr.exists()
