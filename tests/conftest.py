@@ -1,0 +1,137 @@
+"""Shared fixtures: a private RUSTAINER_ROOT per test, a busybox rootfs, the CLI, and leak checks.
+
+The leak checks are the safety net for "tests clean up after themselves": after every test and once
+more at the end of the session, no mount under a test's folders, no cgroup named ``rustainer-*``, no
+network link and no child process may be left that was not there before.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from helpers import CLI
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def rustainer_cgroups() -> set[str]:
+    found: set[str] = set()
+    for top, dirs, _files in os.walk(CGROUP_ROOT):
+        depth = top[len(CGROUP_ROOT):].count("/")
+        for d in dirs:
+            if d.startswith("rustainer"):
+                found.add(os.path.join(top, d))
+        if depth >= 4:
+            dirs[:] = []
+    return found
+
+
+def rustainer_mounts() -> set[str]:
+    with open("/proc/self/mountinfo") as f:
+        return {line.split()[4] for line in f if "rustainer" in line or "/pytest-of-" in line.split()[4]}
+
+
+def net_links() -> set[str]:
+    return set(os.listdir("/sys/class/net"))
+
+
+def child_pids() -> set[int]:
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def snapshot() -> dict[str, set]:  # type: ignore[type-arg]
+    return {"cgroups": rustainer_cgroups(), "mounts": rustainer_mounts(), "links": net_links(),
+            "processes": child_pids()}
+
+
+def leaks_since(before: dict[str, set], deadline_s: float = 5.0) -> dict[str, set]:  # type: ignore[type-arg]
+    """What is new since ``before``; processes get a short grace period to finish exiting."""
+    import time
+
+    end = time.monotonic() + deadline_s
+    while True:
+        now = snapshot()
+        new = {k: now[k] - before[k] for k in now}
+        if not any(new.values()) or time.monotonic() > end:
+            return {k: v for k, v in new.items() if v}
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_leak_check() -> Iterator[None]:
+    before = snapshot()
+    yield
+    leaked = leaks_since(before)
+    assert not leaked, f"the test session left things behind: {leaked}"
+
+
+@pytest.fixture(autouse=True)
+def leak_check(request: pytest.FixtureRequest) -> Iterator[None]:
+    before = snapshot()
+    yield
+    leaked = leaks_since(before)
+    assert not leaked, f"{request.node.nodeid} left things behind: {leaked}"
+
+
+@pytest.fixture
+def rroot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private RUSTAINER_ROOT for this test (also exported for the CLI subprocesses)."""
+    root = tmp_path / "rustainer-root"
+    monkeypatch.setenv("RUSTAINER_ROOT", str(root))
+    return root
+
+
+@pytest.fixture(scope="session")
+def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A minimal root filesystem: a static busybox and a symlink per applet."""
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        pytest.skip("busybox-static is not installed (the test set-up command installs it)")
+    root = tmp_path_factory.mktemp("busybox-rootfs")
+    for d in ("bin", "etc", "tmp", "root", "proc", "sys", "dev", "usr/bin", "sbin"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(busybox, root / "bin" / "busybox")
+    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for applet in applets:
+        link = root / "bin" / applet
+        if not link.exists():
+            link.symlink_to("busybox")
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (root / "etc" / "group").write_text("root:x:0:\n")
+    (root / "tmp").chmod(0o1777)
+    return root
+
+
+@pytest.fixture
+def cli(rroot: Path):  # type: ignore[no-untyped-def]
+    """Run the rustainer CLI; returns the CompletedProcess (text mode)."""
+
+    def run(*args: str, input: str | None = None, timeout: float = 60, cwd: str | None = None,
+            check_rc: int | None = None) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([*CLI, *args], input=input if input is not None else "", capture_output=True,
+                              text=True, timeout=timeout, cwd=cwd)
+        if check_rc is not None:
+            assert proc.returncode == check_rc, (proc.returncode, proc.stdout, proc.stderr)
+        return proc
+
+    return run
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if is_root():
+        return
+    skip = pytest.mark.skip(reason="needs root (namespaces, mounts, cgroups); CI runs as root")
+    for item in items:
+        if "root" in item.keywords:
+            item.add_marker(skip)
