@@ -49,6 +49,11 @@ class ContainerSpec:
         return self.hostname or self.name
 
 
+def _is_digits(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts other scripts' digits (and ``int`` reads them)."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_size(text: str) -> int:
     """``512M``, ``1g``, ``300K``, ``1048576``, ``64MiB`` -> bytes (binary units, case-insensitive)."""
     raw = text.strip().lower()
@@ -58,7 +63,7 @@ def parse_size(text: str) -> int:
         raw = raw[:-1]
     unit = raw[-1:] if raw[-1:] in _UNITS and not raw[-1:].isdigit() else ""
     number = raw[: len(raw) - len(unit)]
-    if not number or not number.isdigit():
+    if not number or not _is_digits(number):
         raise InvalidSpecError(
             f"invalid memory size {text!r}: use a positive whole number with an optional unit K, M, G or T (e.g. 512M)"
         )
@@ -76,7 +81,7 @@ def parse_cpus(text: str) -> tuple[int, ...]:
     cpus: set[int] = set()
     for item in items:
         lo, sep, hi = item.partition("-")
-        if not lo.isdigit() or (sep and not hi.isdigit()):
+        if not _is_digits(lo) or (sep and not _is_digits(hi)):
             raise InvalidSpecError(f"invalid CPU list {text!r}: {item!r} is not a CPU id or a range like 0-3")
         start, end = int(lo), int(hi) if sep else int(lo)
         if end < start:
@@ -129,7 +134,7 @@ def parse_cpu_quota(text: str, ncpus: int | None = None) -> float:
 
 def parse_pids_limit(text: str) -> int:
     raw = text.strip()
-    if not raw.isdigit() or int(raw) < 1:
+    if not _is_digits(raw) or int(raw) < 1:
         raise InvalidSpecError(f"invalid pids limit {text!r}: give a whole number of at least 1")
     return int(raw)
 
