@@ -10,10 +10,9 @@ that succeeds closes the pipe (O_CLOEXEC), which is how the parent knows the com
 
 from __future__ import annotations
 
-import os
-
 import errno
 import fcntl
+import os
 import termios
 
 # Everything the child uses is imported here: after pivot_root the host's files are out of reach.

@@ -60,8 +60,10 @@ class ContainerState:
 
 def spec_from_dict(data: dict[str, Any]) -> ContainerSpec:
     data = dict(data)
-    data["resources"] = Resources(**{k: (tuple(v) if k == "cpus" and v is not None else v)
-                                     for k, v in data.get("resources", {}).items()})
+    resources: dict[str, Any] = dict(data.get("resources", {}))
+    if resources.get("cpus") is not None:
+        resources["cpus"] = tuple(resources["cpus"])
+    data["resources"] = Resources(**resources)
     data["command"] = tuple(data.get("command", ()))
     data["env"] = tuple(tuple(kv) for kv in data.get("env", ()))
     return ContainerSpec(**data)

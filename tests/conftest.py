@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import psutil
 import pytest
 
 from helpers import CLI
+
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 

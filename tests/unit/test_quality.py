@@ -1,0 +1,114 @@
+"""The shape of the code: lint, types, layer contracts, and the package list behind the wheel.
+
+These run the real tools on the working tree, so CI (which runs only pytest) enforces them too.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+FOLDERS = {"rustainer.app": "app", "rustainer.widgets": "widgets", "rustainer.backend": "backend"}
+
+
+def _tool(name: str) -> str:
+    path = BIN / name
+    if not path.exists():
+        pytest.skip(f"{name} is not installed (the test set-up command installs it)")
+    return str(path)
+
+
+def test_ruff_is_clean() -> None:
+    proc = subprocess.run([_tool("ruff"), "check", "app", "widgets", "backend", "tests"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_no_bare_folder_imports() -> None:
+    """``import backend`` works from a checkout but not once installed: always use rustainer.*."""
+    import re
+
+    bare = re.compile(r"^\s*(from|import)\s+(app|widgets|backend)\b", re.M)
+    offenders = [str(p.relative_to(REPO)) for folder in ("app", "widgets", "backend", "tests")
+                 for p in (REPO / folder).rglob("*.py") if bare.search(p.read_text())]
+    assert offenders == []
+
+
+def test_import_contracts_hold() -> None:
+    proc = subprocess.run([_tool("lint-imports")], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0 and "BROKEN" not in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_mypy_strict_on_the_packages(tmp_path: Path) -> None:
+    # mypy cannot follow setuptools' package-dir mapping of an editable install: give it the same
+    # rustainer.* tree through symlinks, so it checks this working tree whatever is installed.
+    ns = tmp_path / "rustainer"
+    ns.mkdir()
+    for pkg, folder in FOLDERS.items():
+        (ns / pkg.split(".")[1]).symlink_to(REPO / folder)
+    env = dict(os.environ, MYPYPATH=str(tmp_path))
+    args = [_tool("mypy"), "--cache-dir", str(tmp_path / "cache")]
+    for pkg in FOLDERS:
+        args += ["-p", pkg]
+    proc = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          input="")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+def _declared() -> tuple[list[str], dict[str, str]]:
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    return config["packages"], config["package-dir"]
+
+
+def test_every_subpackage_is_listed_for_the_wheel() -> None:
+    packages, package_dir = _declared()
+    found = set()
+    for pkg, folder in FOLDERS.items():
+        for init in (REPO / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(REPO / folder)
+            found.add(".".join([pkg, *rel.parts]) if rel.parts else pkg)
+    assert found == set(packages)
+    for pkg in packages:
+        top = ".".join(pkg.split(".")[:2])
+        expected = "/".join([FOLDERS[top], *pkg.split(".")[2:]])
+        assert package_dir.get(pkg, expected) == expected
+
+
+def test_backend_never_imports_textual_and_cli_help_stays_lean() -> None:
+    code = ("import sys, rustainer.app.cli as c, rustainer.backend.runtime, rustainer.backend.child;"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'pyte', 'dataclasses')];"
+            "print(bad)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_built_wheel_imports_in_a_clean_venv(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(REPO)],
+                   check=True, capture_output=True)
+    (wheel,) = wheels.glob("rustainer-*.whl")
+    import zipfile
+
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/")[0] for n in names}
+    assert tops <= {"rustainer", f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info"}, tops
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(site)
+    check = ("import rustainer.app.cli, rustainer.backend.runtime, rustainer.backend.child, "
+             "rustainer.backend.cgroups.v1, rustainer.backend.cgroups.v2, rustainer.backend.cgroups.systemd, "
+             "rustainer.backend.rootfs.apply; import rustainer.app.cli as c; c.build_parser()")
+    subprocess.run([str(venv / "bin" / "python"), "-c", check], check=True)
+    help_out = subprocess.run([str(venv / "bin" / "python"), "-m", "rustainer.app.cli", "--help"],
+                              capture_output=True, text=True, check=True).stdout
+    assert "usage: rustainer" in help_out
