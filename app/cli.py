@@ -6,95 +6,88 @@ imports Textual, and the engine modules are imported only by the verb that needs
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, NoReturn
 
+from rustainer.app.args import Command, Opt, UsageError
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from rustainer.backend.spec import ContainerSpec
     from rustainer.backend.state import StateStore
 
 ENGINE_ERROR = 125
+PROG = "rustainer"
 
 
-class UsageError(Exception):
-    pass
+def _limit_opts(*, seed_defaults: bool) -> list[Opt]:
+    return [
+        Opt("-d,--directory", "host folder mounted read-write at the same path and used as the working "
+            "directory; created if missing (and then removed with the container); an existing folder is "
+            "never deleted" + (" (default: ./container)" if seed_defaults else ""), takes="DIR",
+            default="./container" if seed_defaults else None),
+        Opt("-c,--cpus", "CPU threads to allow: 1,2,3,4 or '1 5 7 10' or 0-3"
+            + (" (default: one thread, the first this process may use)" if seed_defaults else ""), takes="CPUS"),
+        Opt("-m,--memory", "memory limit, e.g. 512M, 1G, 300K" + (" (default: 512M)" if seed_defaults else ""),
+            takes="MEM", default="512M" if seed_defaults else None),
+    ]
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but bad input is one line and exit 125, like every other engine error."""
+RUN_OPTS = [
+    Opt("--name", "container name (default: generated)", takes="NAME"),
+    Opt("--rm", "remove the container when it exits"),
+    Opt("--rootfs", "root filesystem folder, used through overlayfs so it is never modified "
+        "(default: a read-only view of the host's system folders)", takes="DIR"),
+    *_limit_opts(seed_defaults=False),
+    Opt("--cpu-quota", "share of CPU time, e.g. 0.5 or 1.5 CPUs", takes="F"),
+    Opt("--pids-limit", "most processes the container may have", takes="N"),
+    Opt("--hostname", "hostname inside (default: the container name)", takes="H"),
+    Opt("-e,--env", "set an environment variable", takes="K=V", repeat=True),
+    Opt("--network", "none (default: own network namespace with only lo) or host", takes="MODE", default="none"),
+    Opt("--cgroup-driver", "v1, v2 or systemd (default: detected)", takes="DRIVER"),
+    Opt("--cgroup-parent", "cgroup to create the container's cgroup in (default: the caller's own cgroup)",
+        takes="PATH"),
+]
 
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')")
-
-
-def _add_limits(p: argparse.ArgumentParser, *, seed_defaults: bool) -> None:
-    p.add_argument("-d", "--directory", metavar="DIR",
-                   default="./container" if seed_defaults else None,
-                   help="host folder mounted read-write at the same path and used as the working directory; "
-                        "created if missing (and then removed with the container); an existing folder is never deleted"
-                        + (" (default: ./container)" if seed_defaults else ""))
-    p.add_argument("-c", "--cpus", metavar="CPUS", default=None,
-                   help="CPU threads to allow: 1,2,3,4 or '1 5 7 10' or 0-3"
-                        + (" (default: one thread, the first this process may use)" if seed_defaults else ""))
-    p.add_argument("-m", "--memory", metavar="MEM", default="512M" if seed_defaults else None,
-                   help="memory limit, e.g. 512M, 1G, 300K" + (" (default: 512M)" if seed_defaults else ""))
-
-
-def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--name", help="container name (default: generated)")
-    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
-    p.add_argument("--rootfs", metavar="DIR",
-                   help="root filesystem folder, used through overlayfs so it is never modified "
-                        "(default: a read-only view of the host's system folders)")
-    _add_limits(p, seed_defaults=False)
-    p.add_argument("--cpu-quota", metavar="F", help="share of CPU time, e.g. 0.5 or 1.5 CPUs")
-    p.add_argument("--pids-limit", metavar="N", help="most processes the container may have")
-    p.add_argument("--hostname", metavar="H", help="hostname inside (default: the container name)")
-    p.add_argument("-e", "--env", metavar="K=V", action="append", default=[], help="set an environment variable")
-    p.add_argument("--network", default="none", metavar="MODE",
-                   help="none (default: own network namespace with only lo) or host")
-    p.add_argument("--cgroup-driver", metavar="DRIVER", help="v1, v2 or systemd (default: detected)")
-    p.add_argument("--cgroup-parent", metavar="PATH",
-                   help="cgroup to create the container's cgroup in (default: the caller's own cgroup)")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND ARG...",
-                   help="command to run (default: the image's shell)")
+COMMANDS = {
+    "": Command("", "Run programs in isolated Linux containers with CPU and memory limits. Without a "
+                "subcommand: an interactive shell in a fresh container, removed with everything it "
+                "created when the shell exits.", _limit_opts(seed_defaults=True), positional="[COMMAND]"),
+    "run": Command("run", "Run COMMAND (default: the image's shell) in a new container, in the foreground.",
+                   RUN_OPTS, trailing="[--] [COMMAND [ARG...]]"),
+    "ps": Command("ps", "List containers.", [
+        Opt("-a,--all", "show exited containers too"),
+        Opt("--format", "table (default) or json", takes="FORMAT", default="table")]),
+    "rm": Command("rm", "Remove containers.", [Opt("-f,--force", "kill a running container first")],
+                  positional="NAME...", min_positional=1),
+}
+VERBS_HELP = "commands:\n" + "\n".join(f"  {name:<6}{cmd.summary}" for name, cmd in COMMANDS.items() if name)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="rustainer",
-        description="Run programs in isolated Linux containers with CPU and memory limits. "
-                    "Without a subcommand: an interactive shell in a fresh container, removed with "
-                    "everything it created when the shell exits.",
-    )
-    _add_limits(parser, seed_defaults=True)
-    sub = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=_Parser)
-    run = sub.add_parser("run", help="run a command in a new container",
-                         description="Run COMMAND in a new container, in the foreground.")
-    _add_run_options(run)
-    ps = sub.add_parser("ps", help="list containers")
-    ps.add_argument("-a", "--all", action="store_true", help="show exited containers too")
-    ps.add_argument("--format", choices=("table", "json"), default="table")
-    rm = sub.add_parser("rm", help="remove containers")
-    rm.add_argument("-f", "--force", action="store_true", help="kill a running container first")
-    rm.add_argument("names", nargs="+", metavar="NAME")
-    return parser
+class Args:
+    """Parsed options as attributes (what the verbs below read)."""
+
+    def __init__(self, values: dict[str, object]) -> None:
+        self.__dict__.update(values)
+
+    def __getattr__(self, name: str) -> Any:  # options a verb does not have read as None
+        return None
 
 
-def _spec_from_args(args: argparse.Namespace, *, name: str | None, remove: bool, tty: bool,
+def _spec_from_args(args: Args, *, name: str | None, remove: bool, tty: bool,
                     command: tuple[str, ...]) -> ContainerSpec:
     from rustainer.backend import spec as S
 
     cpus = S.parse_cpus(args.cpus) if args.cpus is not None else None
     memory = S.parse_size(args.memory) if args.memory is not None else None
-    quota = S.parse_cpu_quota(args.cpu_quota, len(os.sched_getaffinity(0))) if getattr(args, "cpu_quota", None) else None
-    pids = S.parse_pids_limit(args.pids_limit) if getattr(args, "pids_limit", None) else None
-    hostname = S.validate_hostname(args.hostname) if getattr(args, "hostname", None) else None
-    env = tuple(S.parse_env(e) for e in getattr(args, "env", []))
-    driver = S.parse_cgroup_driver(args.cgroup_driver) if getattr(args, "cgroup_driver", None) else None
-    rootfs = getattr(args, "rootfs", None)
+    quota = S.parse_cpu_quota(args.cpu_quota, len(os.sched_getaffinity(0))) if args.cpu_quota is not None else None
+    pids = S.parse_pids_limit(args.pids_limit) if args.pids_limit is not None else None
+    hostname = S.validate_hostname(args.hostname) if args.hostname is not None else None
+    env = tuple(S.parse_env(e) for e in (args.env or []))
+    driver = S.parse_cgroup_driver(args.cgroup_driver) if args.cgroup_driver is not None else None
+    rootfs = args.rootfs
     directory = os.path.abspath(args.directory) if args.directory else None
     if name is not None:
         S.validate_name(name)
@@ -107,8 +100,8 @@ def _spec_from_args(args: argparse.Namespace, *, name: str | None, remove: bool,
         env=env,
         resources=S.Resources(cpus=cpus, memory=memory, cpu_quota=quota, pids_limit=pids),
         cgroup_driver=driver,
-        cgroup_parent=getattr(args, "cgroup_parent", None),
-        network=getattr(args, "network", "none"),
+        cgroup_parent=args.cgroup_parent,
+        network=args.network or "none",
         remove=remove,
         tty=tty,
     )
@@ -166,24 +159,22 @@ def _run(spec: ContainerSpec, *, banner: bool = False) -> int:
     return ENGINE_ERROR
 
 
-def cmd_default(args: argparse.Namespace) -> int:
+def cmd_default(args: Args) -> int:
     from rustainer.backend.runtime import available_cpus
 
     if args.cpus is None:
-        args.cpus = str(available_cpus()[0])
+        args.__dict__["cpus"] = str(available_cpus()[0])
     spec = _spec_from_args(args, name=None, remove=True, tty=os.isatty(0), command=())
     return _run(spec, banner=True)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_run(args: Args) -> int:
     command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
     spec = _spec_from_args(args, name=args.name, remove=args.rm, tty=os.isatty(0), command=tuple(command))
     return _run(spec)
 
 
-def cmd_ps(args: argparse.Namespace) -> int:
+def cmd_ps(args: Args) -> int:
     from rustainer.backend.spec import format_cpus, format_size
     from rustainer.backend.state import RUNNING
 
@@ -208,14 +199,14 @@ def cmd_ps(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_rm(args: argparse.Namespace) -> int:
+def cmd_rm(args: Args) -> int:
     from rustainer.backend.errors import RustainerError
     from rustainer.backend.runtime import remove_container, require_root
 
     require_root()
     store = _store()
     code = 0
-    for name in args.names:
+    for name in args.args:
         try:
             remove_container(store, store.find(name), force=args.force)
             print(name)
@@ -225,19 +216,33 @@ def cmd_rm(args: argparse.Namespace) -> int:
     return code
 
 
+def parse(argv: list[str]) -> tuple[str, Args]:
+    verb = argv[0] if argv and argv[0] in COMMANDS and argv[0] else ""
+    command = COMMANDS[verb]
+    values = command.parse(argv[1:] if verb else argv)
+    if values["help"]:
+        prog = PROG
+        print(command.help_text(prog, VERBS_HELP if not verb else ""), end="")
+        raise SystemExit(0)
+    if not verb and values["args"]:
+        raise UsageError(f"unknown command {values['args'][0]!r}")  # type: ignore[index]
+    return verb, Args(values)
+
+
 def main(argv: list[str] | None = None) -> int:
     from rustainer.backend.errors import RustainerError
 
-    parser = build_parser()
     try:
-        args = parser.parse_args(argv)
-        verb = args.verb
-        if verb is None:
+        verb, args = parse(sys.argv[1:] if argv is None else argv)
+        if not verb:
             return cmd_default(args)
         return {"run": cmd_run, "ps": cmd_ps, "rm": cmd_rm}[verb](args)
-    except (UsageError, RustainerError) as err:
+    except UsageError as err:
+        print(f"rustainer: {err} (see 'rustainer --help')", file=sys.stderr)
+        return ENGINE_ERROR
+    except RustainerError as err:
         print(f"rustainer: {err}", file=sys.stderr)
-        return getattr(err, "exit_code", ENGINE_ERROR)
+        return err.exit_code
     except KeyboardInterrupt:
         return 130
 

@@ -1,9 +1,10 @@
 """The forked child that turns itself into the container, then execs the user's command.
 
 It runs between fork() and execve(): as PID 1 of the new PID namespace, still the host's Python.
-So it makes itself non-dumpable at once (no ``/proc/1/exe`` peeking at the host interpreter), waits
-until the parent has put it into the container's cgroup, builds its world (namespaces, rootfs,
-hostname, loopback, capabilities), closes every inherited descriptor, and execs. Any failure is
+So it makes itself non-dumpable at once (no ``/proc/1/exe`` peeking at the host interpreter), builds
+its world (namespaces, rootfs, hostname, loopback) while the parent puts it into the container's
+cgroup, waits for the parent's go, then drops capabilities, closes every inherited descriptor and
+execs. Any failure is
 written to an error pipe as ``<exit code>\\0<message>`` and the child exits with that code; an exec
 that succeeds closes the pipe (O_CLOEXEC), which is how the parent knows the command started.
 """
@@ -24,7 +25,7 @@ from rustainer.backend.rootfs.apply import apply_plan
 from rustainer.backend.rootfs.plan import Op
 from rustainer.backend.seccomp import install_filter
 
-NS_FLAGS = syscalls.CLONE_NEWNS | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC | syscalls.CLONE_NEWCGROUP
+NS_FLAGS = syscalls.CLONE_NEWNS | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC
 
 
 @record
@@ -53,11 +54,16 @@ def run_child(cfg: ChildConfig, stdio: tuple[int, int, int], sync_fd: int, err_f
             syscalls.prctl(syscalls.PR_SET_PDEATHSIG, 9)
         for target, fd in enumerate(stdio):
             os.dup2(fd, target)
-        # The parent writes one byte once we are in the cgroup; EOF means it gave up.
+        _enter(cfg)
+        # The parent moves us into the cgroup while we build the rootfs, and writes one byte when
+        # done; EOF means it gave up. Only then the cgroup namespace (rooted at our new cgroup),
+        # the seccomp filter and the capability drop, which would forbid the unshare.
         if os.read(sync_fd, 1) != b"1":
             os._exit(125)
         os.close(sync_fd)
-        _enter(cfg)
+        syscalls.unshare(syscalls.CLONE_NEWCGROUP)
+        install_filter()
+        restrict_to(cfg.caps, cfg.last_cap)
         _close_fds(err_fd)
         os.chdir(cfg.workdir)
         code, message = 127, ""
@@ -93,8 +99,6 @@ def _enter(cfg: ChildConfig) -> None:
     os.setsid()
     if cfg.tty:
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-    install_filter()
-    restrict_to(cfg.caps, cfg.last_cap)
 
 
 def _close_fds(keep: int) -> None:
@@ -110,10 +114,20 @@ class _ExecError(Exception):
 
 
 def _exec(cfg: ChildConfig) -> None:
+    """execvp's search, done here: os.execvpe imports ``warnings``, and the host's files are gone."""
     env = dict(cfg.env)
-    try:
-        os.execvpe(cfg.argv[0], list(cfg.argv), env)
-    except OSError as err:
-        if err.errno in (errno.ENOENT, errno.ENOTDIR):
-            raise _ExecError(127, f"{cfg.argv[0]}: command not found in the container") from None
-        raise _ExecError(126, f"{cfg.argv[0]}: cannot execute: {err.strerror}") from None
+    name = cfg.argv[0]
+    if "/" in name:
+        candidates = [name]
+    else:
+        candidates = [os.path.join(d or ".", name) for d in env.get("PATH", "/usr/bin:/bin").split(":")]
+    saved: OSError | None = None
+    for path in candidates:
+        try:
+            os.execve(path, list(cfg.argv), env)
+        except OSError as err:
+            if err.errno not in (errno.ENOENT, errno.ENOTDIR) and saved is None:
+                saved = err
+    if saved is None:
+        raise _ExecError(127, f"{name}: command not found in the container")
+    raise _ExecError(126, f"{name}: cannot execute: {saved.strerror}")

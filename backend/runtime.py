@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING
 
 from rustainer.backend import syscalls
 from rustainer.backend.errors import InvalidSpecError, NotRootError, RootfsError, RustainerError
 from rustainer.backend.spec import ContainerSpec, check_cpus_available
 from rustainer.backend.state import EXITED, RUNNING, ContainerState, StateStore
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
 if TYPE_CHECKING:
     from rustainer.backend.cgroups.base import CgroupManager
     from rustainer.backend.child import ChildConfig
@@ -180,25 +180,36 @@ class Launch:
         try:
             try:
                 self.cgroup.add(pid)
+            except RustainerError:
+                # A child that failed its setup early is gone before we could add it: its own
+                # report says more than our ESRCH.
+                os.close(sync_w)
+                report = _read_all(err_r)
+                if report:
+                    raise self.failure(report) from None
+                raise
             except BaseException:
                 os.close(sync_w)
                 raise
-            os.write(sync_w, b"1")
+            try:
+                os.write(sync_w, b"1")
+            except BrokenPipeError:
+                pass  # the child is gone already: its report below says why
             os.close(sync_w)
-            report = b""
-            while chunk := os.read(err_r, 4096):
-                report += chunk
+            report = _read_all(err_r)
         except BaseException:
             self.kill_and_reap()
             raise
         finally:
             os.close(err_r)
         if report:
-            code, _, message = report.decode(errors="replace").partition("\0")
-            status = self.reap()
-            raise ChildFailed(int(code) if code.isdigit() else 125, message, status)
+            raise self.failure(report)
         self.state = self.store.update(self.state, status=RUNNING, pid=pid, started_at=time.time())
         return pid
+
+    def failure(self, report: bytes) -> ChildFailed:
+        code, _, message = report.decode(errors="replace").partition("\0")
+        return ChildFailed(int(code) if code.isdigit() else 125, message, self.reap())
 
     def kill_and_reap(self) -> None:
         if self.pid is not None:
@@ -238,15 +249,13 @@ class Launch:
 
     def release(self) -> None:
         """Undo everything but the state entry (cgroup, mount points, writable layer)."""
-        import shutil
+        from rustainer.backend.fsutil import remove_tree
 
         if self.cgroup is not None:
             self.cgroup.remove()
             self.cgroup = None
         for name in ("rootfs", "upper", "work"):
-            path = os.path.join(self.cdir, name)
-            if os.path.isdir(path):
-                shutil.rmtree(path, ignore_errors=False)
+            remove_tree(os.path.join(self.cdir, name))
 
     def discard(self) -> None:
         """Forget the container entirely (for --rm, or a start that failed)."""
@@ -256,11 +265,21 @@ class Launch:
 
 def remove_directory(state: ContainerState) -> None:
     """Remove the -d folder only if rustainer created it; a folder that existed before is never touched."""
-    import shutil
+    from rustainer.backend.fsutil import remove_tree
 
     directory = state.spec.directory
     if state.directory_created and directory and os.path.isdir(directory) and not os.path.islink(directory):
-        shutil.rmtree(directory, ignore_errors=True)
+        try:
+            remove_tree(directory)
+        except OSError:
+            pass  # a busy or half-removed folder is not worth failing the removal of the container
+
+
+def _read_all(fd: int) -> bytes:
+    data = b""
+    while chunk := os.read(fd, 4096):
+        data += chunk
+    return data
 
 
 class ChildFailed(RustainerError):

@@ -3,6 +3,7 @@
 Layout::
 
     $RUSTAINER_ROOT/lock                    flock'ed while names are reserved or released
+    $RUSTAINER_ROOT/names/<name>            the id holding that name (an O(1) uniqueness check)
     $RUSTAINER_ROOT/containers/<id>/state.json
     $RUSTAINER_ROOT/containers/<id>/rootfs  the mount point that becomes the container's /
     $RUSTAINER_ROOT/containers/<id>/upper, work   the overlay's writable layer (--rootfs only)
@@ -16,14 +17,15 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from typing import TYPE_CHECKING, Any
 
 from rustainer.backend.errors import ContainerNotFoundError, NameInUseError, RustainerError
 from rustainer.backend.record import asdict, record, replace
 from rustainer.backend.spec import ContainerSpec, Resources
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from typing import Any
 
 CREATED, RUNNING, EXITED = "created", "running", "exited"
 
@@ -91,9 +93,16 @@ class StateStore:
     def __init__(self, root: str) -> None:
         self.root = root
         self.containers = os.path.join(root, "containers")
+        self.names = os.path.join(root, "names")
 
     def ensure(self) -> None:
-        os.makedirs(self.containers, mode=0o700, exist_ok=True)
+        for path in (self.root, self.containers, self.names):
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                pass
+            except FileNotFoundError:
+                os.makedirs(path, mode=0o700, exist_ok=True)
 
     def container_dir(self, cid: str) -> str:
         return os.path.join(self.containers, cid)
@@ -108,27 +117,44 @@ class StateStore:
         """Reserve the name and write the first state; raises NameInUseError if it is taken."""
         lock = self._lock()
         try:
-            for other in self.list():
-                if other.name == spec.name:
-                    raise NameInUseError(
-                        f"the name {spec.name!r} is already in use by container {other.short_id}: "
-                        "remove it or choose another name")
+            holder = self._name_holder(spec.name)
+            if holder is not None:
+                raise NameInUseError(
+                    f"the name {spec.name!r} is already in use by container {holder[:12]}: "
+                    "remove it or choose another name")
             cid = os.urandom(32).hex()
             os.mkdir(self.container_dir(cid), 0o700)
             state = ContainerState(id=cid, name=spec.name, spec=spec, created_at=time.time(), boot_id=boot_id())
             self.save(state)
+            name_file = os.path.join(self.names, spec.name)
+            with open(f"{name_file}.tmp", "w") as f:
+                f.write(cid)
+            os.rename(f"{name_file}.tmp", name_file)
             return state
         finally:
             os.close(lock)
 
+    def _name_holder(self, name: str) -> str | None:
+        """The id holding ``name``, ignoring a stale entry whose container is gone."""
+        try:
+            with open(os.path.join(self.names, name)) as f:
+                cid = f.read().strip()
+        except FileNotFoundError:
+            return None
+        if cid and os.path.exists(os.path.join(self.container_dir(cid), "state.json")):
+            return cid
+        return None
+
     def save(self, state: ContainerState) -> None:
-        import json
+        from rustainer.backend.jsonfile import dumps
 
         path = os.path.join(self.container_dir(state.id), "state.json")
         tmp = f"{path}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(asdict(state), f, indent=1)
+        try:
+            os.write(fd, dumps(asdict(state)).encode())
+        finally:
+            os.close(fd)
         os.rename(tmp, path)
 
     def update(self, state: ContainerState, **changes: Any) -> ContainerState:
@@ -168,6 +194,10 @@ class StateStore:
 
     def find(self, ref: str) -> ContainerState:
         """By exact name, full id or unique id prefix (docker's rules)."""
+        if "/" not in ref and ref not in ("", ".", ".."):
+            holder = self._name_holder(ref)
+            if holder is not None:
+                return self.load(holder)
         states = self.list()
         for state in states:
             if state.name == ref or state.id == ref:
@@ -181,10 +211,12 @@ class StateStore:
 
     def delete(self, state: ContainerState) -> None:
         """Forget a container: its folder (state, mount point, writable layer) goes."""
-        import shutil
+        from rustainer.backend.fsutil import remove_tree
 
         lock = self._lock()
         try:
-            shutil.rmtree(self.container_dir(state.id), ignore_errors=True)
+            if self._name_holder(state.name) == state.id:
+                os.unlink(os.path.join(self.names, state.name))
+            remove_tree(self.container_dir(state.id))
         finally:
             os.close(lock)

@@ -107,7 +107,7 @@ def test_built_wheel_imports_in_a_clean_venv(tmp_path: Path) -> None:
         zf.extractall(site)
     check = ("import rustainer.app.cli, rustainer.backend.runtime, rustainer.backend.child, "
              "rustainer.backend.cgroups.v1, rustainer.backend.cgroups.v2, rustainer.backend.cgroups.systemd, "
-             "rustainer.backend.rootfs.apply; import rustainer.app.cli as c; c.build_parser()")
+             "rustainer.backend.rootfs.apply; import rustainer.app.cli as c; c.parse(['run', '--rm', '--', 'true'])")
     subprocess.run([str(venv / "bin" / "python"), "-c", check], check=True)
     help_out = subprocess.run([str(venv / "bin" / "python"), "-m", "rustainer.app.cli", "--help"],
                               capture_output=True, text=True, check=True).stdout
