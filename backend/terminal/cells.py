@@ -1,0 +1,111 @@
+"""Cells, attributes and the compact row form used for scrollback and snapshots.
+
+On screen, rows stay pyte's ``{column: Char}`` dictionaries so that every stock pyte method keeps
+working unchanged (that is what makes the slow path exact by construction).  Rows that leave the
+screen are stored compactly: the cell strings plus run-length encoded attributes, which is two
+small objects per line instead of one tuple per cell.
+"""
+
+from __future__ import annotations
+
+from itertools import groupby
+from operator import itemgetter
+
+from pyte.screens import Char, StaticDefaultDict
+
+#: Everything about a cell but its text: (fg, bg, bold, italics, underscore, strikethrough, reverse,
+#: blink), i.e. ``Char[1:]``.
+Attrs = tuple[str, str, bool, bool, bool, bool, bool, bool]
+
+#: A row that is not on screen: its cells (a ``str`` when every cell is one code point, else a tuple
+#: of cell strings, "" marking the stub after a wide character) and ``(attrs, count)`` runs covering
+#: exactly those cells.  Cells past the end are blank with default attributes.
+CompactRow = tuple["str | tuple[str, ...]", tuple[tuple[Attrs, int], ...]]
+
+DEFAULT_CHAR = Char(" ")
+DEFAULT_ATTRS: Attrs = DEFAULT_CHAR[1:]
+BLANK_ROW: CompactRow = ("", ())
+
+_attrs_of = itemgetter(slice(1, None))
+_data_of = itemgetter(0)
+
+Row = StaticDefaultDict  # pyte's row type: {column: Char} with a default for missing columns.
+
+
+def row_to_compact(row: dict[int, Char], columns: int) -> CompactRow:
+    """Why trim: most rows are short, and trailing default blanks carry no information."""
+    if not row:
+        return BLANK_ROW
+    cells = [row[x] for x in range(columns)]
+    end = columns
+    while end and cells[end - 1] == DEFAULT_CHAR:
+        end -= 1
+    if end == 0:
+        return BLANK_ROW
+    del cells[end:]
+    datas = list(map(_data_of, cells))
+    text: str | tuple[str, ...] = "".join(datas)
+    if len(text) != end:
+        text = tuple(datas)
+    runs = tuple((attrs, sum(1 for _ in group)) for attrs, group in groupby(map(_attrs_of, cells)))
+    return (text, runs)
+
+
+def compact_cells(crow: CompactRow) -> list[Char]:
+    """Expand a compact row into its written cells (without the blank tail)."""
+    text, runs = crow
+    out: list[Char] = []
+    x = 0
+    for attrs, count in runs:
+        for i in range(x, x + count):
+            out.append(Char(text[i], *attrs))
+        x += count
+    return out
+
+
+def compact_to_row(crow: CompactRow, default: Char, columns: int) -> StaticDefaultDict[int, Char]:
+    row: StaticDefaultDict[int, Char] = StaticDefaultDict(default)
+    for x, cell in enumerate(compact_cells(crow)[:columns]):
+        row[x] = cell
+    return row
+
+
+def compact_text(crow: CompactRow, columns: int) -> str:
+    """The row as pyte's ``display`` would render it (stubs of wide characters skipped)."""
+    text = crow[0]
+    if isinstance(text, str):
+        return text[:columns].ljust(columns)
+    return "".join(text[:columns]) + " " * max(0, columns - len(text))
+
+
+def normalise(crow: CompactRow) -> CompactRow:
+    """Canonical form for comparisons: trailing default blanks dropped, runs merged."""
+    cells = compact_cells(crow)
+    row = {x: c for x, c in enumerate(cells)}
+    return row_to_compact(row, len(cells))
+
+
+class CharCache(dict[str, Char]):
+    """Per-attribute cache of cell tuples: drawing a run then costs one dict lookup per character."""
+
+    __slots__ = ("attrs",)
+
+    def __init__(self, attrs: Char) -> None:
+        super().__init__()
+        self.attrs = attrs
+
+    def __missing__(self, key: str) -> Char:
+        value: Char = self.attrs._replace(data=key)
+        self[key] = value
+        return value
+
+
+class CharCaches(dict[Char, CharCache]):
+    __slots__ = ()
+
+    def __missing__(self, key: Char) -> CharCache:
+        if len(self) > 512:
+            self.clear()
+        value = CharCache(key)
+        self[key] = value
+        return value

@@ -1,0 +1,353 @@
+"""The parser: a regex tokenizer for what dominates real output, pyte's own parser for the rest.
+
+Why it is fast:
+* runs of whole lines that scroll away are turned into compact scrollback rows in bulk, without
+  ever being drawn on screen (the screen and the scrollback still come out exact);
+* printable ASCII runs are written with one ``dict.update`` per row, not a method call per cell;
+* each distinct escape sequence is parsed once and its handler cached.
+Why it is exact: anything the fast tokens do not cover is fed one character at a time to pyte's
+own parser bound to the same screen, and the tokenizer never splits a sequence at a chunk boundary
+(an unfinished escape sequence is held back until the next feed).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from typing import Any
+
+import pyte
+from pyte import modes as mo
+from pyte.screens import Char, wcwidth
+
+from .cells import CharCaches, CompactRow, compact_to_row, row_to_compact
+from .screen import CoreScreen
+from .sgr import sgr_params
+
+# Characters that end a text run in pyte's Stream (its ``_special`` set).
+_SPECIAL = "\x1b\x9b\x00\x7f\x9d\x07\x08\t\n\x0b\x0c\r\x0e\x0f"
+_TEXT = "[^" + re.escape(_SPECIAL) + "]+"
+
+_T_TEXT, _T_CRLF, _T_BASIC, _T_SGR, _T_CSI, _T_ESC, _T_IGNORE = 1, 2, 3, 4, 5, 6, 7
+_TOKEN = re.compile(
+    "(" + _TEXT + ")"
+    r"|(\r\n)"
+    r"|([\n\r\x08\t\x07\x0b\x0c])"
+    r"|\x1b\[([0-9;:]*)m"
+    r"|(\x1b\[\??[0-9;]*[\x40-\x7e])"
+    r"|(\x1b(?:[^\[\]#%()]|[#%()].))"
+    r"|([\x00\x7f\x0e\x0f])",
+    re.DOTALL,
+)
+# A chunk ending in one of these might be the start of a fast token: hold it back.
+_PENDING = re.compile(r"\x1b(?:\[[0-9;:?]*|[#%()])?\Z")
+_PENDING_MAX = 256
+# Whole lines of printable ASCII and plain SGR, each ended by CR LF: the bulk scrolling path.
+_BULK = re.compile(r"(?:(?:[\x20-\x7e]++|\x1b\[[0-9;]*+m)*+\r\n)+")
+_SGR_SPLIT = re.compile(r"\x1b\[([0-9;]*)m")
+
+_ESC_METHODS = {
+    "c": "reset", "D": "index", "E": "linefeed", "M": "reverse_index",
+    "H": "set_tab_stop", "7": "save_cursor", "8": "restore_cursor", "#8": "alignment_display",
+}
+_PRIVATE_OK = frozenset("hlJKc")  # pyte raises TypeError for "?" with any other final byte.
+
+Handler = tuple[Callable[..., Any], tuple[int, ...], dict[str, bool]]
+
+
+def _draw_breaks_at(run: str, ok: set[str]) -> int:
+    """Where pyte's ``draw`` gives up on a run (a character that is neither printable nor
+    combining); pyte then drops the rest of the run, and so must we."""
+    for i, ch in enumerate(run):
+        if ch in ok:
+            continue
+        w = wcwidth(ch)
+        if w < 0 or (w == 0 and not unicodedata.combining(ch)):
+            return i
+        ok.add(ch)
+    return -1
+
+
+class Parser:
+    """Feeds decoded text into a :class:`CoreScreen`."""
+
+    def __init__(self, screen: CoreScreen) -> None:
+        self.screen = screen
+        self._stream = pyte.Stream(screen)
+        self._send = self._stream._send_to_parser
+        self._ground = True
+        self._dropping = False
+        self._pending = ""
+        self._chars = CharCaches()
+        self._csi: dict[str, Handler | None] = {}
+        self._esc: dict[str, Handler | None] = {}
+        self._sgr: dict[tuple[Char, str], Char] = {}
+        self._printable: set[str] = set()
+        basic = screen
+        self._basic: dict[str, Callable[[], Any]] = {
+            "\n": basic.linefeed, "\x0b": basic.linefeed, "\x0c": basic.linefeed,
+            "\r": basic.carriage_return, "\x08": basic.backspace, "\t": basic.tab, "\x07": basic.bell,
+        }
+
+    @property
+    def idle(self) -> bool:
+        """True when no escape sequence is half-read (a snapshot taken now is complete)."""
+        return self._ground and not self._pending
+
+    # -- main loop -----------------------------------------------------------------------------
+    def feed(self, text: str) -> None:
+        if self._pending:
+            text = self._pending + text
+            self._pending = ""
+        screen = self.screen
+        cursor = screen.cursor
+        match = _TOKEN.match
+        basic = self._basic
+        pos, end = 0, len(text)
+        while pos < end:
+            if not self._ground:
+                pos = self._slow(text, pos, end)
+                continue
+            if cursor.x == 0 and cursor.y == screen.lines - 1 and not self._dropping:
+                bulk = _BULK.match(text, pos)
+                if bulk is not None and self._bulk_ok():
+                    self._bulk(bulk.group())
+                    pos = bulk.end()
+                    cursor = screen.cursor
+                    continue
+            m = match(text, pos)
+            if m is None:
+                if end - pos < _PENDING_MAX and _PENDING.match(text, pos):
+                    self._pending = text[pos:]
+                    return
+                self._dropping = False
+                pos = self._slow(text, pos, end)
+                continue
+            kind = m.lastindex
+            pos = m.end()
+            if kind == _T_TEXT:
+                run = m.group(1)
+                if self._dropping:
+                    self._dropping = pos == end
+                elif run.isascii() and run.isprintable():
+                    self._draw_ascii(run)
+                else:
+                    cut = _draw_breaks_at(run, self._printable)
+                    if cut < 0:
+                        screen.draw(run)
+                    else:
+                        screen.draw(run[: cut + 1])  # pyte stops at the bad character itself.
+                        self._dropping = pos == end
+                continue
+            self._dropping = False
+            if kind == _T_CRLF:
+                screen.carriage_return()
+                screen.linefeed()
+            elif kind == _T_BASIC:
+                basic[m.group(3)]()
+            elif kind == _T_SGR:
+                self._select_graphic_rendition(m.group(4))
+            elif kind == _T_CSI:
+                self._dispatch_csi(m.group(5))
+            elif kind == _T_ESC:
+                self._dispatch_esc(m.group(6))
+            cursor = screen.cursor  # DECRC and RIS replace the cursor object.
+
+    def _slow(self, text: str, pos: int, end: int) -> int:
+        """pyte's own parser, one character at a time, until it is back in the ground state."""
+        send = self._send
+        ground: Any = None
+        while pos < end:
+            ch = text[pos]
+            pos += 1
+            try:
+                ground = send(ch)
+            except Exception:  # pyte raises from some handlers (e.g. "?" on SGR) and resets itself.
+                ground = True
+            if ground:
+                break
+        self._ground = bool(ground)
+        return pos
+
+    # -- handlers ------------------------------------------------------------------------------
+    def _draw_ascii(self, text: str) -> None:
+        screen = self.screen
+        mode = screen.mode
+        if mo.IRM in mode:
+            screen.draw(text)
+            return
+        cursor = screen.cursor
+        cache = self._chars[cursor.attrs]
+        get = cache.__getitem__
+        buffer = screen.buffer
+        columns = screen.columns
+        autowrap = mo.DECAWM in mode
+        dirty = screen.dirty
+        i, n = 0, len(text)
+        while i < n:
+            x = cursor.x
+            if x >= columns:
+                if autowrap:
+                    dirty.add(cursor.y)
+                    screen.carriage_return()
+                    screen.linefeed()
+                    x = cursor.x
+                else:
+                    buffer[cursor.y][columns - 1] = get(text[-1])
+                    cursor.x = columns
+                    break
+            k = min(n - i, columns - x)
+            buffer[cursor.y].update(zip(range(x, x + k), map(get, text[i : i + k]), strict=False))
+            cursor.x = x + k
+            i += k
+        dirty.add(cursor.y)
+
+    def _select_graphic_rendition(self, params: str) -> None:
+        screen = self.screen
+        cursor = screen.cursor
+        key = (cursor.attrs, params)
+        reverse_screen = mo.DECSCNM in screen.mode  # Changes what "reset" means: not cacheable.
+        cached = None if reverse_screen else self._sgr.get(key)
+        if cached is not None:
+            cursor.attrs = cached
+            return
+        values = sgr_params(params)
+        if not values and ":" in params:
+            return
+        screen.select_graphic_rendition(*values)
+        if not reverse_screen:
+            if len(self._sgr) > 4096:
+                self._sgr.clear()
+            self._sgr[key] = screen.cursor.attrs
+
+    def _dispatch_csi(self, seq: str) -> None:
+        try:
+            handler = self._csi[seq]
+        except KeyError:
+            handler = self._csi[seq] = self._build_csi(seq)
+        if handler is not None:
+            func, args, kwargs = handler
+            try:
+                func(*args, **kwargs)
+            except Exception:  # noqa: BLE001
+                pass  # pyte raises on surplus or out-of-range parameters; a terminal ignores them.
+
+    def _build_csi(self, seq: str) -> Handler | None:
+        if len(self._csi) > 4096:
+            self._csi.clear()
+        final = seq[-1]
+        private = seq[2] == "?"
+        body = seq[3:-1] if private else seq[2:-1]
+        name = pyte.Stream.csi.get(final)
+        if name is None or (private and final not in _PRIVATE_OK):
+            return None
+        args = tuple(min(int(p or 0), 9999) for p in body.split(";"))
+        return (getattr(self.screen, name), args, {"private": True} if private else {})
+
+    def _dispatch_esc(self, seq: str) -> None:
+        try:
+            handler = self._esc[seq]
+        except KeyError:
+            name = _ESC_METHODS.get(seq[1:])
+            handler = self._esc[seq] = (getattr(self.screen, name), (), {}) if name else None
+        if handler is not None:
+            handler[0]()
+
+    # -- bulk scrolling ------------------------------------------------------------------------
+    def _bulk_ok(self) -> bool:
+        screen = self.screen
+        mode = screen.mode
+        return (
+            mo.DECAWM in mode
+            and mo.IRM not in mode
+            and mo.DECSCNM not in mode
+            and screen.margins is None
+            and not screen.buffer.get(screen.lines - 1)
+        )
+
+    def _bulk(self, block: str) -> None:
+        """Whole lines written on a blank bottom row and scrolled up: build their compact rows
+        directly; only the rows that stay on screen are materialised as cells."""
+        screen = self.screen
+        cursor = screen.cursor
+        columns, lines = screen.columns, screen.lines
+        attrs = cursor.attrs
+        rows: list[CompactRow] = []
+        add = rows.append
+        raw_lines = block.split("\r\n")
+        raw_lines.pop()
+        for raw in raw_lines:
+            if "\x1b" not in raw:
+                if not raw:
+                    add(("", ()))
+                    continue
+                a = attrs[1:]
+                if len(raw) <= columns:
+                    add((raw, ((a, len(raw)),)))
+                else:
+                    for i in range(0, len(raw), columns):
+                        part = raw[i : i + columns]
+                        add((part, ((a, len(part)),)))
+                continue
+            pieces = _SGR_SPLIT.split(raw)
+            text_parts: list[str] = []
+            runs: list[tuple[Any, int]] = []
+            for j, piece in enumerate(pieces):
+                if j & 1:
+                    attrs = self._sgr_attrs(attrs, piece)
+                elif piece:
+                    text_parts.append(piece)
+                    runs.append((attrs[1:], len(piece)))
+            text = "".join(text_parts)
+            if len(text) <= columns:
+                add((text, tuple(runs)) if text else ("", ()))
+            else:
+                rows.extend(_wrap(text, runs, columns))
+        cursor.attrs = attrs
+
+        buffer = screen.buffer
+        keep = lines - 1  # Rows above the (blank) bottom row.
+        old = [buffer.get(y) for y in range(keep)]
+        nrows = len(rows)
+        gone_old = min(nrows, keep)
+        history = screen.history
+        if screen.main_buffer is None and history.maxlen:
+            for row in old[:gone_old]:
+                history.append(row_to_compact(row, columns) if row else ("", ()))
+            if nrows > keep:
+                history.extend(rows[: nrows - keep])
+        default = screen.default_char
+        new_rows = old[gone_old:] + [compact_to_row(r, default, columns) for r in rows[max(0, nrows - keep) :]]
+        buffer.clear()
+        for y, row in enumerate(new_rows):
+            if row:
+                buffer[y] = row
+        screen.dirty.update(range(lines))
+
+    def _sgr_attrs(self, attrs: Char, params: str) -> Char:
+        cursor = self.screen.cursor
+        saved = cursor.attrs
+        cursor.attrs = attrs
+        self._select_graphic_rendition(params)
+        result: Char = cursor.attrs
+        cursor.attrs = saved
+        return result
+
+
+def _wrap(text: str, runs: list[tuple[Any, int]], columns: int) -> list[CompactRow]:
+    """Split one logical line into rows of ``columns`` cells, cutting attribute runs to match."""
+    out: list[CompactRow] = []
+    flat: list[Any] = []
+    for a, n in runs:
+        flat.extend([a] * n)
+    for i in range(0, len(text), columns):
+        part_attrs = flat[i : i + columns]
+        row_runs: list[tuple[Any, int]] = []
+        for a in part_attrs:
+            if row_runs and row_runs[-1][0] == a:
+                row_runs[-1] = (a, row_runs[-1][1] + 1)
+            else:
+                row_runs.append((a, 1))
+        out.append((text[i : i + columns], tuple(row_runs)))
+    return out

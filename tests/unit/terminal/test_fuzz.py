@@ -1,0 +1,81 @@
+"""Differential fuzzer: the fast core against stock pyte 0.8.2, and against itself under any chunking.
+
+CI runs a fixed set of seeds; for a longer run by hand:
+    RUSTAINER_FUZZ_SEEDS=5000 .venv/bin/pytest tests/unit/terminal/test_fuzz.py
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+from rustainer.backend.terminal import Terminal
+
+from .streams import feed_chunked, fuzz_stream, pyte_screen, screen_diff, state
+
+SEEDS = int(os.environ.get("RUSTAINER_FUZZ_SEEDS", "100"))
+SIZES = [(20, 6), (40, 10), (80, 24), (7, 3)]
+
+
+def _case(seed: int) -> tuple[bytes, int, int]:
+    rng = random.Random(seed)
+    columns, lines = rng.choice(SIZES)
+    return fuzz_stream(rng, 120), columns, lines
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_core_equals_stock_pyte(block: int) -> None:
+    compared = 0
+    for seed in range(block, SEEDS, 4):
+        data, columns, lines = _case(seed)
+        try:
+            ref = pyte_screen(data, columns, lines)
+        except Exception:  # noqa: BLE001 - stock pyte raises on some inputs (e.g. VPA in origin mode)
+            continue
+        term = Terminal(columns, lines)
+        term.feed(data)
+        diff = screen_diff(term, ref)
+        assert diff is None, f"seed {seed}: {diff}"
+        compared += 1
+    assert compared >= SEEDS // 8
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_any_chunking_gives_the_same_state(block: int) -> None:
+    for seed in range(block, SEEDS, 4):
+        data, columns, lines = _case(seed)
+        whole = Terminal(columns, lines)
+        whole.feed(data)
+        rng = random.Random(seed * 7 + 1)
+        chunked = Terminal(columns, lines)
+        feed_chunked(chunked, data, rng, max_chunk=rng.choice([2, 5, 17, 300]))
+        assert state(chunked) == state(whole), f"seed {seed}"
+
+
+def test_one_byte_at_a_time() -> None:
+    data, columns, lines = _case(12345)
+    whole = Terminal(columns, lines)
+    whole.feed(data)
+    single = Terminal(columns, lines)
+    for i in range(len(data)):
+        single.feed(data[i : i + 1])
+    assert state(single) == state(whole)
+
+
+def test_the_fuzzer_exercises_the_fast_paths() -> None:
+    """Guard against a fuzzer that silently only tests the slow path."""
+    data, columns, lines = _case(3)
+    term = Terminal(columns, lines)
+    calls = {"bulk": 0}
+    original = term._parser._bulk
+
+    def counting(block: str) -> None:
+        calls["bulk"] += 1
+        original(block)
+
+    term._parser._bulk = counting  # type: ignore[method-assign]
+    term.feed(data)
+    assert calls["bulk"] > 0
+    assert len(term.history) > 0
