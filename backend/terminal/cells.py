@@ -44,8 +44,9 @@ def row_to_compact(row: dict[int, Char], columns: int) -> CompactRow:
         return BLANK_ROW
     del cells[end:]
     datas = list(map(_data_of, cells))
-    text: str | tuple[str, ...] = "".join(datas)
-    if len(text) != end or (not text.isascii() and any(len(d) != 1 for d in datas)):
+    joined = "".join(datas)
+    text: str | tuple[str, ...] = joined
+    if len(joined) != end or (not joined.isascii() and any(len(d) != 1 for d in datas)):
         text = tuple(datas)
     runs = tuple((attrs, sum(1 for _ in group)) for attrs, group in groupby(map(_attrs_of, cells)))
     return (text, runs)
