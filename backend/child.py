@@ -42,6 +42,7 @@ class ChildConfig:
     caps: int
     last_cap: int
     tty: bool
+    console_fd: int = -1  # with tty: a unix socket on which to send the pty master to the parent
     die_with_parent: bool = True
 
 
@@ -98,7 +99,28 @@ def _enter(cfg: ChildConfig) -> None:
     os.chdir("/")
     os.setsid()
     if cfg.tty:
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        _open_console(cfg.console_fd)
+
+
+def _open_console(console_fd: int) -> None:
+    """A fresh pty from the container's own devpts instance as stdio and controlling terminal.
+
+    Allocated after pivot_root so that ``tty`` inside names a /dev/pts entry that exists there; the
+    master goes to the parent over a unix socket (SCM_RIGHTS), as runc's console socket does.
+    """
+    import socket  # already loaded by the parent before fork: no file access needed
+
+    master, slave = os.openpty()
+    for target in (0, 1, 2):
+        os.dup2(slave, target)
+    os.close(slave)
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    sock = socket.socket(fileno=console_fd)
+    try:
+        socket.send_fds(sock, [b"M"], [master])
+    finally:
+        sock.detach()
+        os.close(master)
 
 
 def _close_fds(keep: int) -> None:

@@ -17,6 +17,8 @@ from rustainer.backend.state import EXITED, RUNNING, ContainerState, StateStore
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
 if TYPE_CHECKING:
+    import socket
+
     from rustainer.backend.cgroups.base import CgroupManager
     from rustainer.backend.child import ChildConfig
 
@@ -100,6 +102,7 @@ class Launch:
         self.root = os.path.join(self.cdir, "rootfs")
         self.cgroup: CgroupManager | None = None
         self.pid: int | None = None
+        self.console: int | None = None  # the pty master, with a terminal
 
     # -- preparation (parent, before fork) -------------------------------------------------------
     def prepare(self) -> ChildConfig:
@@ -150,8 +153,20 @@ class Launch:
 
     # -- start ------------------------------------------------------------------------------------
     def start(self, cfg: ChildConfig, stdio: tuple[int, int, int]) -> int:
-        """Fork the container's PID 1, put it in the cgroup, let it go; returns its host pid."""
+        """Fork the container's PID 1, put it in the cgroup, let it go; returns its host pid.
+
+        With ``cfg.tty`` the child allocates its pty inside the container and sends the master back
+        (kept in ``self.console``); ``stdio`` are then only placeholders.
+        """
         from rustainer.backend.child import run_child
+        from rustainer.backend.record import replace
+
+        console = None
+        if cfg.tty:
+            import socket
+
+            console, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            cfg = replace(cfg, console_fd=child_end.fileno())
 
         assert self.cgroup is not None
         sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
@@ -176,10 +191,14 @@ class Launch:
             os.close(own_pidns)
             os.close(sync_r)
             os.close(err_w)
+            if console is not None:
+                child_end.close()
         self.pid = pid
         try:
             try:
                 self.cgroup.add(pid)
+                if console is not None:
+                    self.console = _receive_console(console)
             except RustainerError:
                 # A child that failed its setup early is gone before we could add it: its own
                 # report says more than our ESRCH.
@@ -202,6 +221,8 @@ class Launch:
             raise
         finally:
             os.close(err_r)
+            if console is not None:
+                console.close()
         if report:
             raise self.failure(report)
         self.state = self.store.update(self.state, status=RUNNING, pid=pid, started_at=time.time())
@@ -275,6 +296,19 @@ def remove_directory(state: ContainerState) -> None:
             pass  # a busy or half-removed folder is not worth failing the removal of the container
 
 
+def _receive_console(sock: socket.socket) -> int | None:
+    """The pty master the child sends; None if the child died first (its report says why)."""
+    import socket
+
+    from rustainer.backend.relay import copy_window_size
+
+    _, fds, _, _ = socket.recv_fds(sock, 16, 1)
+    if not fds:
+        return None
+    copy_window_size(0, fds[0])  # before the go: the shell starts with the right size
+    return fds[0]
+
+
 def _read_all(fd: int) -> bytes:
     data = b""
     while chunk := os.read(fd, 4096):
@@ -295,6 +329,31 @@ def run_foreground(spec: ContainerSpec, store: StateStore, *, on_started: object
     """Run a container attached to our stdio; returns (exit code, final state)."""
     require_root()
     validate(spec)
+    import signal
+
+    # A closed terminal (SIGHUP) or a polite kill (SIGTERM) must not leave the container behind:
+    # turn them into an exception so the clean-up below runs.
+    old = {sig: signal.signal(sig, _raise_signal) for sig in (signal.SIGHUP, signal.SIGTERM)}
+    try:
+        return _run_foreground(spec, store, on_started)
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+class Signalled(RustainerError):
+    """The CLI was told to stop (SIGHUP, SIGTERM) while its container ran; it was stopped too."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by signal {signum}; the container was stopped and cleaned up")
+        self.exit_code = 128 + signum
+
+
+def _raise_signal(signum: int, _frame: object) -> None:
+    raise Signalled(signum)
+
+
+def _run_foreground(spec: ContainerSpec, store: StateStore, on_started: object) -> tuple[int, ContainerState]:
     store.ensure()
     state = store.create(spec)
     launch = Launch(store, state)
@@ -302,14 +361,11 @@ def run_foreground(spec: ContainerSpec, store: StateStore, *, on_started: object
         cfg = launch.prepare()
         launch.create_cgroup()
         if spec.tty:
-            master, slave = os.openpty()
-            os.set_inheritable(slave, False)
-            from rustainer.backend.relay import copy_window_size
-
-            copy_window_size(0, slave)
-            stdio = (slave, slave, slave)
-            parent_ends: tuple[int, ...] = (master,)
-            child_ends: tuple[int, ...] = (slave,)
+            # Placeholders until the child opens its own pty: never the caller's terminal.
+            null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+            stdio = (null, null, null)
+            parent_ends: tuple[int, ...] = ()
+            child_ends: tuple[int, ...] = (null,)
         else:
             in_r, in_w = os.pipe2(os.O_CLOEXEC)
             out_r, out_w = os.pipe2(os.O_CLOEXEC)
@@ -335,8 +391,10 @@ def run_foreground(spec: ContainerSpec, store: StateStore, *, on_started: object
         from rustainer.backend import relay
 
         if spec.tty:
-            relay.relay_pty(parent_ends[0])
-            os.close(parent_ends[0])
+            if launch.console is not None:
+                relay.relay_pty(launch.console)
+                os.close(launch.console)
+                launch.console = None
         else:
             relay.relay_pipes(*parent_ends)
         status = launch.reap()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pexpect
@@ -56,8 +57,6 @@ def test_busybox_shell(rroot: Path, busybox_rootfs: Path) -> None:
         stop(child)
 
 
-@pytest.mark.xfail(strict=True, reason="runtime.py allocates the pty on the host's devpts: inside, /proc/self/fd/0 "
-                                        "-> /dev/pts/N which does not exist in the container's newinstance devpts")
 def test_tty_names_a_pts_device(rroot: Path, busybox_rootfs: Path) -> None:
     child = spawn("run", "--rm", "--rootfs", str(busybox_rootfs), "--", "sh")
     try:
@@ -130,3 +129,29 @@ def test_default_mode_honours_cpus_and_memory(rroot: Path, tmp_path: Path) -> No
     finally:
         stop(child)
     assert not (tmp_path / "container").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM])
+def test_a_signalled_cli_takes_its_container_along(rroot: Path, busybox_rootfs: Path, signum: int) -> None:
+    """A closed terminal or a kill of the CLI stops the container and removes all it made."""
+    import subprocess
+    import time
+
+    from helpers import CLI
+
+    proc = subprocess.Popen([*CLI, "run", "--rm", "--rootfs", str(busybox_rootfs), "--", "sleep", "60"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not any('"running"' in p.read_text() for p in (rroot / "containers").glob("*/state.json")):
+            assert time.monotonic() < deadline and proc.poll() is None, "the container never started"
+            time.sleep(0.02)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signum, err
+    assert "cleaned up" in err
+    assert list((rroot / "containers").iterdir()) == []

@@ -219,9 +219,12 @@ def test_tty_mode_gets_a_fresh_pty_and_a_new_session(rroot: Path, busybox_rootfs
         caller = child.pid
         assert os.getsid(pid) != os.getsid(caller)
         assert os.getsid(pid) == pid  # PID 1 leads its own session
-        inside = os.stat(f"/proc/{pid}/fd/0").st_rdev
-        outside = os.stat(f"/proc/{caller}/fd/0").st_rdev
-        assert inside != outside and inside != 0
+        # The pty comes from the container's own devpts instance: compare devices by (st_dev, st_ino),
+        # since every instance numbers its ptys from 0 and st_rdev alone can coincide.
+        st_in, st_out = os.stat(f"/proc/{pid}/fd/0"), os.stat(f"/proc/{caller}/fd/0")
+        assert (st_in.st_dev, st_in.st_ino) != (st_out.st_dev, st_out.st_ino)
+        inside = st_in.st_rdev
+        assert inside != 0
         assert os.stat(f"/proc/{pid}/fd/1").st_rdev == inside
         # the controlling terminal is the new pty too (field 7 of /proc/PID/stat)
         tty_nr = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[4])
