@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from rustainer.backend.spec import ContainerSpec
-    from rustainer.backend.state import StateStore
+    from rustainer.backend.state import ContainerState, StateStore
 
 ENGINE_ERROR = 125
 PROG = "rustainer"
@@ -38,6 +38,8 @@ def _limit_opts(*, seed_defaults: bool) -> list[Opt]:
 RUN_OPTS = [
     Opt("--name", "container name (default: generated)", takes="NAME"),
     Opt("--rm", "remove the container when it exits"),
+    Opt("--detach", "run in the background under a supervisor; print the name and return "
+        "(attach later with 'rustainer attach')"),
     Opt("--rootfs", "root filesystem folder, used through overlayfs so it is never modified "
         "(default: a read-only view of the host's system folders)", takes="DIR"),
     *_limit_opts(seed_defaults=False),
@@ -57,6 +59,12 @@ COMMANDS = {
                 "created when the shell exits.", _limit_opts(seed_defaults=True), positional="[COMMAND]"),
     "run": Command("run", "Run COMMAND (default: the image's shell) in a new container, in the foreground.",
                    RUN_OPTS, trailing="[--] [COMMAND [ARG...]]"),
+    "attach": Command("attach", "Attach this terminal to a detached container (detach: Ctrl-P Ctrl-Q).", [
+        Opt("--detach-keys", "key sequence that detaches (default: ctrl-p,ctrl-q)", takes="KEYS")],
+        positional="NAME", min_positional=1),
+    "logs": Command("logs", "Show a container's output.", [
+        Opt("-f,--follow", "keep following the output until the container ends"),
+        Opt("--tail", "only the last N lines", takes="N")], positional="NAME", min_positional=1),
     "ps": Command("ps", "List containers.", [
         Opt("-a,--all", "show exited containers too"),
         Opt("--format", "table (default) or json", takes="FORMAT", default="table")]),
@@ -170,15 +178,84 @@ def cmd_default(args: Args) -> int:
 
 def cmd_run(args: Args) -> int:
     command = list(args.command)
-    spec = _spec_from_args(args, name=args.name, remove=args.rm, tty=os.isatty(0), command=tuple(command))
+    spec = _spec_from_args(args, name=args.name, remove=args.rm, tty=bool(args.detach) or os.isatty(0),
+                           command=tuple(command))
+    if args.detach:
+        return _run_detached(spec)
     return _run(spec)
 
 
+def _run_detached(spec: ContainerSpec) -> int:
+    from rustainer.backend.errors import NameInUseError
+    from rustainer.backend.record import replace
+    from rustainer.backend.runtime import ChildFailed, require_root
+    from rustainer.backend.supervisor.spawn import run_detached
+
+    require_root()
+    store = _store()
+    attempts = 5 if not spec.name else 1
+    for attempt in range(attempts):
+        if attempts > 1:
+            from rustainer.app.names import generate_name
+
+            spec = replace(spec, name=generate_name())
+        try:
+            state = run_detached(spec, store)
+        except NameInUseError:
+            if attempt + 1 < attempts:
+                continue
+            raise
+        except ChildFailed as err:
+            print(f"rustainer: {err}", file=sys.stderr)
+            return err.exit_code
+        print(state.name)
+        return 0
+    return ENGINE_ERROR
+
+
+def _one(args: Args) -> tuple[StateStore, ContainerState]:
+    from rustainer.backend.runtime import reconcile
+
+    store = _store()
+    if len(args.args) != 1:
+        raise UsageError("give exactly one container NAME")
+    return store, reconcile(store, store.find(args.args[0]))
+
+
+def cmd_attach(args: Args) -> int:
+    from rustainer.backend.runtime import require_root
+    from rustainer.backend.supervisor.client import DEFAULT_DETACH_KEYS, attach, parse_detach_keys
+
+    require_root()
+    keys = parse_detach_keys(args.detach_keys or DEFAULT_DETACH_KEYS)
+    store, state = _one(args)
+    return attach(store, state, keys)
+
+
+def cmd_logs(args: Args) -> int:
+    from rustainer.backend.logs import follow, tail_bytes
+
+    store, state = _one(args)
+    tail = None
+    if args.tail is not None:
+        if not str(args.tail).isdigit():
+            raise UsageError(f"--tail takes a number of lines, not {args.tail!r}")
+        tail = int(args.tail)
+    sys.stdout.buffer.write(tail_bytes(store.log_path(state.id), tail))
+    sys.stdout.buffer.flush()
+    if args.follow:
+        follow(store, state, sys.stdout.buffer)
+    return 0
+
+
 def cmd_ps(args: Args) -> int:
+    from rustainer.backend.runtime import reconcile
     from rustainer.backend.spec import format_cpus, format_size
     from rustainer.backend.state import RUNNING
 
-    states = [s for s in _store().list() if args.all or s.status == RUNNING]
+    store = _store()
+    states = [reconcile(store, s) for s in store.list()]
+    states = [s for s in states if args.all or s.status == RUNNING]
     if args.format == "json":
         import json
 
@@ -236,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         verb, args = parse(sys.argv[1:] if argv is None else argv)
         if not verb:
             return cmd_default(args)
-        return {"run": cmd_run, "ps": cmd_ps, "rm": cmd_rm}[verb](args)
+        return {"run": cmd_run, "ps": cmd_ps, "rm": cmd_rm, "attach": cmd_attach, "logs": cmd_logs}[verb](args)
     except UsageError as err:
         print(f"rustainer: {err} (see 'rustainer --help')", file=sys.stderr)
         return ENGINE_ERROR

@@ -433,8 +433,40 @@ def is_alive(state: ContainerState) -> bool:
         return False
 
 
+def reconcile(store: StateStore, state: ContainerState) -> ContainerState:
+    """Make a recorded "running" container that is gone (its supervisor or CLI was killed, or the host
+    rebooted) an exited one, and release what it held. Everything that lists or acts on containers
+    calls this first, so there are no running ghosts."""
+    if state.status != RUNNING or is_alive(state):
+        return state
+    launch = Launch(store, state)
+    manager = reopen_cgroup(state) if state.boot_id == _boot_id() else None
+    if manager is not None and manager.exists():
+        manager.kill_all(9)  # stragglers, e.g. an exec'd process outside the PID namespace's reach
+        launch.cgroup = manager
+    oom = False
+    if launch.cgroup is not None:
+        try:
+            oom = launch.cgroup.oom_killed()
+        except RustainerError:
+            oom = False
+    launch.release()
+    code = state.exit_code if state.exit_code is not None else 137
+    why = "the host rebooted" if state.boot_id != _boot_id() else "its supervisor or CLI was killed"
+    state = store.update(state, status=EXITED, pid=None, supervisor_pid=None, exit_code=code, oom_killed=oom,
+                         finished_at=state.finished_at or time.time(), error=f"lost: {why}")
+    return state
+
+
+def _boot_id() -> str:
+    from rustainer.backend.state import boot_id
+
+    return boot_id()
+
+
 def remove_container(store: StateStore, state: ContainerState, *, force: bool = False) -> None:
     """``rm``: refuse a live container unless forced; release what is left; forget it."""
+    state = reconcile(store, state)
     if is_alive(state):
         if not force:
             raise RustainerError(f"container {state.name} is running: stop it first or use rm -f")

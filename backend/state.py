@@ -48,6 +48,9 @@ class ContainerState:
     cgroup_paths: tuple[tuple[str, str], ...] = ()
     directory_created: bool = False
     boot_id: str = ""
+    supervisor_pid: int | None = None  # detached containers: the process that owns the pty
+    detached: bool = False
+    error: str | None = None  # why it ended, when rustainer knows more than the exit code
 
     @property
     def short_id(self) -> str:
@@ -106,6 +109,14 @@ class StateStore:
 
     def container_dir(self, cid: str) -> str:
         return os.path.join(self.containers, cid)
+
+    def socket_path(self, cid: str) -> str:
+        """The supervisor's attach endpoint (a unix socket, mode 0600)."""
+        return os.path.join(self.containers, cid, "attach.sock")
+
+    def log_path(self, cid: str) -> str:
+        """The container's output log; rotated copies get ``.1``, ``.2``... appended."""
+        return os.path.join(self.containers, cid, "container.log")
 
     def _lock(self) -> int:
         self.ensure()

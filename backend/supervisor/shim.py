@@ -1,0 +1,350 @@
+"""The per-container supervisor: owns the pty master, keeps the screen, serves attach clients.
+
+One small process per detached container, in its own session, so it outlives the CLI, the
+dashboard and the terminal that started it. It never throttles the container: the pty is drained
+first, the terminal model is fed behind (coalesced), and a client that cannot keep up is dropped.
+When the container ends it records the exit (code, OOM, time), releases the cgroup and the
+mount points, and tells the attached clients.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import signal
+import socket
+import struct
+import time
+
+from rustainer.backend.supervisor import protocol as P
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from rustainer.backend.runtime import Launch
+    from rustainer.backend.supervisor.logfile import RotatingLog
+    from rustainer.backend.terminal import Terminal
+
+READ_CHUNK = 65536
+PARSE_BUDGET = 256 << 10  # bytes fed to the terminal model before the pty is drained again
+BACKLOG_LIMIT = 32 << 20  # unparsed output kept at most; beyond it the oldest is skipped
+CLIENT_LIMIT = 8 << 20  # queued output per client before it is dropped as too slow
+INPUT_LIMIT = 1 << 20
+DEFAULT_SIZE = (24, 80)
+
+
+class Client:
+    __slots__ = ("sock", "decoder", "out", "ready")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.decoder = P.Decoder()
+        self.out = bytearray()
+        self.ready = False  # output flows only after HELLO
+
+
+class Supervisor:
+    def __init__(self, launch: Launch, master: int, listener: socket.socket, log: RotatingLog,
+                 term: Terminal) -> None:
+        self.launch = launch
+        self.master = master
+        self.listener = listener
+        self.log = log
+        self.term = term
+        self.clients: dict[int, Client] = {}
+        self.backlog: list[bytes] = []
+        self.backlog_size = 0
+        self.to_master = bytearray()
+        self.master_open = True
+        self.stop_requested = False
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def run(self) -> None:
+        os.set_blocking(self.master, False)
+        self.listener.setblocking(False)
+        while self.master_open:
+            readers = [self.master, self.listener.fileno(), *self.clients]
+            writers = [fd for fd, c in self.clients.items() if c.out]
+            if self.to_master:
+                writers.append(self.master)
+            timeout = 0 if self.backlog else None
+            try:
+                readable, writable, _ = select.select(readers, writers, [], timeout)
+            except InterruptedError:
+                continue
+            if self.master in readable:
+                self._drain_master()
+            if self.master in writable:
+                self._write_master()
+            for fd in readable:
+                if fd == self.listener.fileno():
+                    self._accept()
+                elif fd in self.clients:
+                    self._read_client(self.clients[fd])
+            for fd in writable:
+                if fd in self.clients:
+                    self._flush_client(self.clients[fd])
+            if self.backlog and self.master not in readable:
+                self._parse(PARSE_BUDGET)
+
+    def _drain_master(self) -> None:
+        """Read everything the container has written so far (up to a few MB per turn)."""
+        for _ in range(64):
+            try:
+                data = os.read(self.master, READ_CHUNK)
+            except BlockingIOError:
+                return
+            except OSError as err:
+                if err.errno != errno.EIO:
+                    raise
+                data = b""
+            if not data:  # every slave descriptor closed: the container is gone
+                self.master_open = False
+                return
+            self.log.write(data)
+            self.backlog.append(data)
+            self.backlog_size += len(data)
+            if self.backlog_size > BACKLOG_LIMIT:
+                self._skip_backlog()
+            if self.clients:
+                out = P.frame(P.OUTPUT, data)
+                for client in list(self.clients.values()):
+                    if client.ready:
+                        self._queue(client, out)
+            if len(data) < READ_CHUNK:
+                return
+
+    def _skip_backlog(self) -> None:
+        """Parsing fell far behind a flood: keep the newest output only (the screen stays right for
+        line-oriented output; a full-screen program repaints soon anyway)."""
+        while self.backlog_size > BACKLOG_LIMIT // 2 and len(self.backlog) > 1:
+            self.backlog_size -= len(self.backlog.pop(0))
+
+    def _parse(self, budget: int) -> None:
+        fed = 0
+        while self.backlog and (budget <= 0 or fed < budget):
+            chunk = self.backlog.pop(0)
+            self.backlog_size -= len(chunk)
+            self.term.feed(chunk)
+            fed += len(chunk)
+
+    def _write_master(self) -> None:
+        try:
+            n = os.write(self.master, self.to_master)
+        except BlockingIOError:
+            return
+        except OSError:
+            self.to_master.clear()
+            return
+        del self.to_master[:n]
+
+    # -- clients ----------------------------------------------------------------------------------
+    def _accept(self) -> None:
+        try:
+            sock, _ = self.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        uid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
+        if uid != 0:
+            sock.close()
+            return
+        sock.setblocking(False)
+        self.clients[sock.fileno()] = Client(sock)
+
+    def _drop(self, client: Client) -> None:
+        self.clients.pop(client.sock.fileno(), None)
+        client.sock.close()
+
+    def _queue(self, client: Client, data: bytes) -> None:
+        client.out += data
+        if len(client.out) > CLIENT_LIMIT:
+            self._drop(client)  # too slow: it may reattach and get the current screen
+
+    def _flush_client(self, client: Client) -> None:
+        try:
+            n = client.sock.send(client.out)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._drop(client)
+            return
+        del client.out[:n]
+
+    def _read_client(self, client: Client) -> None:
+        try:
+            data = client.sock.recv(READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(client)
+            return
+        try:
+            frames = client.decoder.feed(data)
+        except P.ProtocolError:
+            self._drop(client)
+            return
+        for kind, payload in frames:
+            if kind == P.HELLO:
+                self._hello(client, payload)
+            elif kind == P.INPUT:
+                if len(self.to_master) + len(payload) <= INPUT_LIMIT:
+                    self.to_master += payload
+            elif kind == P.RESIZE:
+                self._resize(*P.parse_size(payload))
+            elif kind == P.DETACH:
+                self._flush_client_blocking(client)
+                self._drop(client)
+                return
+
+    def _hello(self, client: Client, payload: bytes) -> None:
+        mode = payload[:1]
+        rows, cols = P.parse_size(payload[1:5]) if len(payload) >= 5 else (0, 0)
+        if rows and cols:
+            self._resize(rows, cols)
+        self._parse(0)  # the screen must be current before it is sent
+        if mode == P.MODE_REPAINT:
+            self._queue(client, P.frame(P.OUTPUT, self.term.repaint(include_history=True)))
+        elif mode == P.MODE_SNAPSHOT:
+            import json
+
+            self._queue(client, P.frame(P.SNAPSHOT, json.dumps(self.term.snapshot()).encode()))
+        client.ready = True
+
+    def _resize(self, rows: int, cols: int) -> None:
+        import fcntl
+        import termios
+
+        if not rows or not cols or (rows, cols) == (self.term.lines, self.term.columns):
+            return
+        self._parse(0)  # output written at the old size is parsed at the old size
+        try:
+            fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        except OSError:
+            return
+        self.term.resize(cols, rows)
+
+    def _flush_client_blocking(self, client: Client, timeout: float = 1.0) -> None:
+        end = time.monotonic() + timeout
+        while client.out and time.monotonic() < end:
+            try:
+                _, w, _ = select.select([], [client.sock], [], max(0.0, end - time.monotonic()))
+                if w:
+                    del client.out[:client.sock.send(client.out)]
+            except OSError:
+                return
+
+    def goodbye(self, exit_code: int) -> None:
+        """Tell every client how it ended, then let them go."""
+        message = P.frame(P.EXIT, str(exit_code).encode())
+        for client in list(self.clients.values()):
+            client.out += message
+            self._flush_client_blocking(client)
+            self._drop(client)
+
+
+def open_listener(path: str) -> socket.socket:
+    """The attach endpoint: a unix socket only root can use (mode 0600 in a 0700 folder)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    old = os.umask(0o177)
+    try:
+        sock.bind(path)
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o600)
+    sock.listen(16)
+    return sock
+
+
+def become_supervisor(launch: Launch, cfg: object, report_fd: int) -> None:
+    """Runs in the freshly double-forked supervisor process; never returns."""
+    from rustainer.backend.errors import RustainerError
+    from rustainer.backend.runtime import ChildFailed
+
+    code = 0
+    try:
+        null = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.close(null)
+        os.closerange(3, report_fd)
+        os.closerange(report_fd + 1, 1 << 16)
+        os.chdir("/")
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        code = _supervise(launch, cfg, report_fd)
+    except ChildFailed as err:
+        _report(report_fd, f"{err.exit_code}\0{err}")
+    except RustainerError as err:
+        _report(report_fd, f"125\0{err}")
+    except BaseException as err:  # noqa: BLE001 - the CLI must hear about it
+        _report(report_fd, f"125\0supervisor failed: {type(err).__name__}: {err}")
+    finally:
+        os._exit(code)
+
+
+def _report(fd: int, text: str) -> None:
+    try:
+        os.write(fd, text.encode(errors="replace"))
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _supervise(launch: Launch, cfg: object, report_fd: int) -> int:
+    from rustainer.backend.supervisor.logfile import RotatingLog
+    from rustainer.backend.terminal import Terminal
+
+    store = launch.store
+    cid = launch.state.id
+    try:
+        listener = open_listener(store.socket_path(cid))
+        log = RotatingLog(store.log_path(cid))
+        launch.start(cfg, (0, 1, 2))  # type: ignore[arg-type]
+    except BaseException:
+        launch.kill_and_reap()
+        launch.release()
+        launch.discard()
+        raise
+    master = launch.console
+    assert master is not None
+    rows, cols = DEFAULT_SIZE
+    import fcntl
+    import termios
+
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    sup = Supervisor(launch, master, listener, log, Terminal(cols, rows))
+    launch.state = store.update(launch.state, supervisor_pid=os.getpid(), detached=True)
+    # SIGTERM to the supervisor: end the container, then clean up as for any exit.
+    container_pid = launch.pid
+
+    def on_term(_sig: int, _frame: object) -> None:
+        if container_pid is not None:
+            try:
+                os.kill(container_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, on_term)
+    _report(report_fd, "ok")
+    try:
+        sup.run()
+    finally:
+        status = launch.reap() if launch.pid is not None else 0
+        final = launch.finish(status)
+        sup.goodbye(final.exit_code or 0)
+        listener.close()
+        log.close()
+        try:
+            os.unlink(store.socket_path(cid))
+        except FileNotFoundError:
+            pass
+        if final.spec.remove:
+            launch.discard()
+    return 0
