@@ -32,14 +32,19 @@ _data_of = itemgetter(0)
 Row = StaticDefaultDict  # pyte's row type: {column: Char} with a default for missing columns.
 
 
-def row_to_compact(row: dict[int, Char], columns: int) -> CompactRow:
-    """Why trim: most rows are short, and trailing default blanks carry no information."""
+def row_to_compact(row: dict[int, Char], columns: int, trim: bool = True) -> CompactRow:
+    """Scrollback rows are trimmed: trailing default blanks carry no information there.  Screen rows
+    (``trim=False``) keep every written cell, because pyte's erase functions only touch those."""
     if not row:
         return BLANK_ROW
-    cells = [row[x] for x in range(columns)]
-    end = columns
-    while end and cells[end - 1] == DEFAULT_CHAR:
-        end -= 1
+    if trim:
+        cells = [row[x] for x in range(columns)]
+        end = columns
+        while end and cells[end - 1] == DEFAULT_CHAR:
+            end -= 1
+    else:
+        end = max((k for k in row if k < columns), default=-1) + 1
+        cells = [row[x] for x in range(end)]
     if end == 0:
         return BLANK_ROW
     del cells[end:]

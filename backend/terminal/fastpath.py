@@ -21,7 +21,7 @@ import pyte
 from pyte import modes as mo
 from pyte.screens import Char, wcwidth
 
-from .cells import CharCaches, CompactRow, compact_to_row, row_to_compact
+from .cells import DEFAULT_ATTRS, CharCaches, CompactRow, compact_to_row, row_to_compact
 from .screen import CoreScreen
 from .sgr import sgr_params
 
@@ -298,7 +298,11 @@ class Parser:
                     attrs = self._sgr_attrs(attrs, piece)
                 elif piece:
                     text_parts.append(piece)
-                    runs.append((attrs[1:], len(piece)))
+                    a = attrs[1:]
+                    if runs and runs[-1][0] == a:  # Same canonical form as row_to_compact.
+                        runs[-1] = (a, runs[-1][1] + len(piece))
+                    else:
+                        runs.append((a, len(piece)))
             text = "".join(text_parts)
             if len(text) <= columns:
                 add((text, tuple(runs)) if text else ("", ()))
@@ -316,7 +320,9 @@ class Parser:
             for row in old[:gone_old]:
                 history.append(row_to_compact(row, columns) if row else ("", ()))
             if nrows > keep:
-                history.extend(rows[: nrows - keep])
+                # Scrollback rows are trimmed; screen rows are not: pyte's erase functions only
+                # touch cells that were written, so on screen the written extent must be kept.
+                history.extend(map(_trim, rows[: nrows - keep]))
         default = screen.default_char
         new_rows = old[gone_old:] + [compact_to_row(r, default, columns) for r in rows[max(0, nrows - keep) :]]
         buffer.clear()
@@ -333,6 +339,21 @@ class Parser:
         result: Char = cursor.attrs
         cursor.attrs = saved
         return result
+
+
+def _trim(row: CompactRow) -> CompactRow:
+    """Drop trailing default blanks, the canonical form :func:`row_to_compact` produces."""
+    text, runs = row
+    assert isinstance(text, str)
+    if not runs or text[-1:] != " " or runs[-1][0] != DEFAULT_ATTRS:
+        return row
+    stripped = text.rstrip(" ")
+    cut = len(text) - len(stripped)
+    last_attrs, last_count = runs[-1]
+    if cut < last_count:
+        return (stripped, runs[:-1] + ((last_attrs, last_count - cut),))
+    # The default run is all blanks; earlier runs may end in non-default blanks, which stay.
+    return _trim((text[: len(text) - last_count], runs[:-1])) if runs[:-1] else ("", ())
 
 
 def _wrap(text: str, runs: list[tuple[Any, int]], columns: int) -> list[CompactRow]:

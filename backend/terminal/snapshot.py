@@ -55,7 +55,7 @@ def take(term: Terminal) -> dict[str, Any]:
     intern = _Interner()
 
     def rows(buffer: Any) -> list[list[Any]]:
-        return [intern.row(row_to_compact(buffer.get(y) or {}, columns)) for y in range(screen.lines)]
+        return [intern.row(row_to_compact(buffer.get(y) or {}, columns, trim=False)) for y in range(screen.lines)]
 
     cursor = screen.cursor
     alt = screen.alt_cursor

@@ -100,6 +100,9 @@ def screen_diff(term: Terminal, ref: pyte.Screen) -> str | None:
             a, b = core.buffer[y][x], ref.buffer[y][x]
             if a != b:
                 return f"cell ({x},{y}) {a} != {b}"
+        # Which cells were written matters too: pyte's erase functions only touch written cells.
+        if set(core.buffer[y]) != set(ref.buffer[y]):
+            return f"written cells of line {y}: {sorted(core.buffer[y])} != {sorted(ref.buffer[y])}"
     if term.display != ref.display:
         return "display"
     return None
@@ -118,4 +121,4 @@ def state(term: Terminal) -> tuple[object, ...]:
     scr = term.screen
     cells = tuple(tuple(scr.buffer[y][x] for x in range(scr.columns)) for y in range(scr.lines))
     return (cells, term.cursor, scr.cursor.attrs, term.cursor_hidden, term.title, sorted(scr.mode),
-            scr.margins, tuple(term.history_text()), term.alternate_screen)
+            scr.margins, tuple(term.history), term.alternate_screen)
