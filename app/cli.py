@@ -13,6 +13,7 @@ from rustainer.app.args import Command, Opt, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Any
 
     from rustainer.backend.spec import ContainerSpec
@@ -70,8 +71,33 @@ COMMANDS = {
         Opt("--format", "table (default) or json", takes="FORMAT", default="table")]),
     "rm": Command("rm", "Remove containers.", [Opt("-f,--force", "kill a running container first")],
                   positional="NAME...", min_positional=1),
+    "exec": Command("exec", "Run a command in a running container (same namespaces, cgroup, root, "
+                    "capabilities and seccomp filter).", [
+        Opt("-i,--interactive", "keep stdin open and copy it to the command"),
+        Opt("-t,--tty", "a terminal from the container's own devpts (when stdin is a terminal)"),
+        Opt("-w,--workdir", "working directory inside (default: the container's -d folder, or /)", takes="DIR"),
+        Opt("-e,--env", "set an environment variable", takes="K=V", repeat=True)],
+        trailing="NAME COMMAND [ARG...]"),
+    "stop": Command("stop", "Stop containers: SIGTERM, then SIGKILL to all their processes after a timeout.", [
+        Opt("-t,--time", "seconds to wait before killing (default: 10)", takes="SECONDS")],
+        positional="NAME...", min_positional=1),
+    "kill": Command("kill", "Send a signal to containers' main process.", [
+        Opt("-s,--signal", "signal name or number (default: KILL)", takes="SIGNAL", default="KILL")],
+        positional="NAME...", min_positional=1),
+    "inspect": Command("inspect", "Show containers' details as a JSON array.", [], positional="NAME...",
+                       min_positional=1),
+    "stats": Command("stats", "Live CPU, memory and pids use of running containers (default: all).", [
+        Opt("--no-stream", "print one sample and exit"),
+        Opt("--format", "table (default) or json", takes="FORMAT", default="table")], positional="[NAME...]"),
+    "top": Command("top", "List a container's processes.", [], positional="NAME", min_positional=1),
+    "update": Command("update", "Change the limits of running containers.", [
+        Opt("-m,--memory", "memory limit, e.g. 512M, 1G", takes="MEM"),
+        Opt("-c,--cpus", "CPU threads to allow: 1,2 or 0-3", takes="CPUS"),
+        Opt("--cpu-quota", "share of CPU time, e.g. 0.5 or 1.5 CPUs", takes="F"),
+        Opt("--pids-limit", "most processes the container may have", takes="N")],
+        positional="NAME...", min_positional=1),
 }
-VERBS_HELP = "commands:\n" + "\n".join(f"  {name:<6}{cmd.summary}" for name, cmd in COMMANDS.items() if name)
+VERBS_HELP = "commands:\n" + "\n".join(f"  {name:<9}{cmd.summary}" for name, cmd in COMMANDS.items() if name)
 
 
 class Args:
@@ -254,7 +280,7 @@ def cmd_ps(args: Args) -> int:
     from rustainer.backend.state import RUNNING
 
     store = _store()
-    states = [reconcile(store, s) for s in store.list()]
+    states = sorted((reconcile(store, s) for s in store.list()), key=lambda s: s.created_at)
     states = [s for s in states if args.all or s.status == RUNNING]
     if args.format == "json":
         import json
@@ -293,6 +319,126 @@ def cmd_rm(args: Args) -> int:
     return code
 
 
+def _each(args: Args, action: Callable[[StateStore, str], object]) -> int:
+    """Run ``action`` per NAME; an error for one name is one line and exit 125, the others still run."""
+    from rustainer.backend.errors import RustainerError
+    from rustainer.backend.runtime import require_root
+
+    require_root()
+    store = _store()
+    code = 0
+    for name in args.args:
+        try:
+            action(store, name)
+            print(name)
+        except RustainerError as err:
+            print(f"rustainer: {err}", file=sys.stderr)
+            code = ENGINE_ERROR
+    return code
+
+
+def cmd_exec(args: Args) -> int:
+    from rustainer.backend.exec import exec_in
+    from rustainer.backend.spec import parse_env
+
+    if len(args.command) < 2:
+        raise UsageError("'exec' needs NAME COMMAND [ARG...]")
+    env = tuple(parse_env(e) for e in (args.env or []))
+    return exec_in(_store(), args.command[0], list(args.command[1:]), interactive=bool(args.interactive),
+                   tty=bool(args.tty), workdir=args.workdir, env=env)
+
+
+def cmd_stop(args: Args) -> int:
+    from rustainer.backend.lifecycle import DEFAULT_STOP_TIMEOUT, stop
+
+    timeout = DEFAULT_STOP_TIMEOUT
+    if args.time is not None:
+        if not (str(args.time).isascii() and str(args.time).isdigit()):
+            raise UsageError(f"-t takes a whole number of seconds, not {args.time!r}")
+        timeout = float(args.time)
+    return _each(args, lambda store, name: stop(store, name, timeout))
+
+
+def cmd_kill(args: Args) -> int:
+    from rustainer.backend.lifecycle import kill, parse_signal
+
+    sig = parse_signal(args.signal)
+    return _each(args, lambda store, name: kill(store, name, sig))
+
+
+def cmd_inspect(args: Args) -> int:
+    import json
+
+    from rustainer.backend.errors import RustainerError
+    from rustainer.backend.lifecycle import inspect
+
+    store = _store()
+    found, code = [], 0
+    for name in args.args:
+        try:
+            found.append(inspect(store, name))
+        except RustainerError as err:
+            print(f"rustainer: {err}", file=sys.stderr)
+            code = ENGINE_ERROR
+    print(json.dumps(found, indent=1))
+    return code
+
+
+def cmd_stats(args: Args) -> int:
+    from rustainer.backend.lifecycle import sample_stats
+    from rustainer.backend.runtime import require_root
+    from rustainer.backend.spec import format_size
+
+    require_root()
+    store = _store()
+    while True:
+        rows = sample_stats(store, list(args.args))
+        if args.format == "json":
+            import json
+
+            print(json.dumps(rows, indent=1))
+        else:
+            if not args.no_stream:
+                sys.stdout.write("\033[H\033[J")
+            table = [("NAME", "ID", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS")]
+            for r in rows:
+                usage, limit = r["memory_usage"], r["memory_limit"]
+                mem = f"{format_size(usage) if usage is not None else '-'} / {format_size(limit) if limit else '-'}"
+                pct = f"{100 * usage / limit:.2f}%" if usage is not None and limit else "-"
+                cpu = f"{r['cpu_percent']:.2f}%" if r["cpu_percent"] is not None else "-"
+                table.append((r["name"], r["id"], cpu, mem, pct, str(r["pids"] if r["pids"] is not None else "-")))
+            _print_table(table)
+        sys.stdout.flush()
+        if args.no_stream:
+            return 0
+
+
+def cmd_top(args: Args) -> int:
+    from rustainer.backend.lifecycle import top
+    from rustainer.backend.runtime import require_root
+
+    require_root()
+    if len(args.args) != 1:
+        raise UsageError("give exactly one container NAME")
+    rows = top(_store(), args.args[0])
+    _print_table([("PID", "CPID", "USER", "COMMAND")]
+                 + [(str(r["pid"]), str(r["container_pid"]), r["user"], r["command"]) for r in rows])
+    return 0
+
+
+def cmd_update(args: Args) -> int:
+    from rustainer.backend.lifecycle import update
+
+    return _each(args, lambda store, name: update(store, name, memory=args.memory, cpus=args.cpus,
+                                                  cpu_quota=args.cpu_quota, pids_limit=args.pids_limit))
+
+
+def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
 def parse(argv: list[str]) -> tuple[str, Args]:
     verb = argv[0] if argv and argv[0] in COMMANDS and argv[0] else ""
     command = COMMANDS[verb]
@@ -313,7 +459,9 @@ def main(argv: list[str] | None = None) -> int:
         verb, args = parse(sys.argv[1:] if argv is None else argv)
         if not verb:
             return cmd_default(args)
-        return {"run": cmd_run, "ps": cmd_ps, "rm": cmd_rm, "attach": cmd_attach, "logs": cmd_logs}[verb](args)
+        return {"run": cmd_run, "ps": cmd_ps, "rm": cmd_rm, "attach": cmd_attach, "logs": cmd_logs,
+                "exec": cmd_exec, "stop": cmd_stop, "kill": cmd_kill, "inspect": cmd_inspect, "stats": cmd_stats,
+                "top": cmd_top, "update": cmd_update}[verb](args)
     except UsageError as err:
         print(f"rustainer: {err} (see 'rustainer --help')", file=sys.stderr)
         return ENGINE_ERROR

@@ -1,0 +1,357 @@
+"""``exec``: run one more command inside a running container, as if the container had started it.
+
+Same namespaces (mnt, uts, ipc, net, cgroup from ``/proc/<pid1>/ns``; pid through the fork), same
+cgroup (the parent adds the child before letting it go), same root (``/proc/<pid1>/root``, opened
+before entering the mount namespace, then ``fchdir`` + ``chroot``), and the same capability set and
+seccomp filter as the container's PID 1. The parent never keeps a foreign namespace: it switches
+its PID namespace only for the fork, like ``runtime.Launch.start``.
+
+The child is the host's Python until it execs, inside the container's root: everything it uses is
+imported here, at the top, before it chroots. Failures travel back as ``<code>\\0<message>`` over a
+CLOEXEC pipe, as in ``child.py``.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import termios
+
+from rustainer.backend import syscalls
+from rustainer.backend.capabilities import DEFAULT_CAPS, last_cap, mask, restrict_to
+from rustainer.backend.errors import ContainerStateError, RustainerError
+from rustainer.backend.seccomp import install_filter
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    import socket
+
+    from rustainer.backend.cgroups.base import CgroupManager
+    from rustainer.backend.state import ContainerState, StateStore
+
+# setns order: the mount namespace last but one (it hides nothing we still need: the fds are open),
+# the cgroup namespace after the parent has moved us (its root is then the container's cgroup).
+NAMESPACES = (("ipc", syscalls.CLONE_NEWIPC), ("uts", syscalls.CLONE_NEWUTS), ("net", syscalls.CLONE_NEWNET),
+              ("mnt", syscalls.CLONE_NEWNS))
+
+
+class ExecFailed(RustainerError):
+    """The command could not be started in the container (126, 127) or the set-up failed (125)."""
+
+    def __init__(self, exit_code: int, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def container_env(state: ContainerState, tty: bool, extra: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
+    """The environment ``run`` gave the container's command (plus TERM with a terminal)."""
+    from rustainer.backend.runtime import DEFAULT_PATH
+
+    spec = state.spec
+    env = {"PATH": DEFAULT_PATH, "HOME": "/root", "HOSTNAME": spec.effective_hostname, "container": "rustainer"}
+    if tty:
+        env["TERM"] = os.environ.get("TERM", "xterm")
+    env.update(dict(spec.env))
+    env.update(dict(extra))
+    return env
+
+
+def exec_in(store: StateStore, ref: str, argv: list[str], *, interactive: bool = False, tty: bool = False,
+            workdir: str | None = None, env: tuple[tuple[str, str], ...] = ()) -> int:
+    """Run ``argv`` in the container ``ref`` with our stdio relayed; returns its exit status."""
+    from rustainer.backend.lifecycle import manager_of, require_running
+    from rustainer.backend.runtime import require_root
+
+    require_root()
+    if not argv:
+        raise ContainerStateError("exec needs a COMMAND")
+    state = require_running(store, ref, "exec in")
+    assert state.pid is not None
+    manager = manager_of(state)
+    tty = tty and os.isatty(0)
+    fds: list[int] = []
+    try:
+        try:
+            for name, _flag in (*NAMESPACES, ("cgroup", 0), ("pid", 0)):
+                fds.append(os.open(f"/proc/{state.pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC))
+            root_fd = os.open(f"/proc/{state.pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fds.append(root_fd)
+        except OSError as err:
+            raise ContainerStateError(f"cannot enter container {state.name}: {err.strerror} (did it just stop?)") \
+                from err
+        # The pid may have been reused between the lookup and the opens: it must still be PID 1 of ours.
+        if state.pid not in manager.pids():
+            raise ContainerStateError(f"cannot exec in container {state.name}: it is not running")
+        cfg = _ExecConfig(
+            ns_fds=tuple(zip(fds[:4], (flag for _n, flag in NAMESPACES), strict=True)), cgroup_ns=fds[4],
+            root_fd=root_fd, argv=tuple(argv), env=container_env(state, tty, env),
+            workdir=workdir or state.spec.directory or "/", tty=tty, caps=mask(DEFAULT_CAPS), last_cap=last_cap())
+        return _run(cfg, fds[5], manager, interactive)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+class _ExecConfig:
+    __slots__ = ("ns_fds", "cgroup_ns", "root_fd", "argv", "env", "workdir", "tty", "caps", "last_cap",
+                 "console_fd")
+
+    def __init__(self, *, ns_fds: tuple[tuple[int, int], ...], cgroup_ns: int, root_fd: int,
+                 argv: tuple[str, ...], env: dict[str, str], workdir: str, tty: bool, caps: int,
+                 last_cap: int) -> None:
+        self.ns_fds, self.cgroup_ns, self.root_fd = ns_fds, cgroup_ns, root_fd
+        self.argv, self.env, self.workdir, self.tty = argv, env, workdir, tty
+        self.caps, self.last_cap = caps, last_cap
+        self.console_fd = -1
+
+
+def _run(cfg: _ExecConfig, pidns_fd: int, manager: CgroupManager, interactive: bool) -> int:
+    import signal
+
+    from rustainer.backend import relay
+
+    console = child_end = None
+    parent_ends: list[int] = []
+    child_stdio: list[int] = []
+    if cfg.tty:
+        import socket
+
+        console, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        cfg.console_fd = child_end.fileno()
+        null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+        child_stdio = [null, null, null]
+        to_close = [null]
+    else:
+        if interactive:
+            in_r, in_w = os.pipe2(os.O_CLOEXEC)
+            parent_ends.append(in_w)
+        else:
+            in_r = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        parent_ends += [out_r, err_r]
+        child_stdio = [in_r, out_w, err_w]
+        to_close = child_stdio
+    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
+    rep_r, rep_w = os.pipe2(os.O_CLOEXEC)
+    own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    # Like run: a closed terminal or a polite kill must not leave the exec'd process behind.
+    old = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGHUP, signal.SIGTERM)}
+    pid = None
+    try:
+        try:
+            syscalls.setns(pidns_fd, syscalls.CLONE_NEWPID)
+            try:
+                pid = os.fork()
+            except BaseException:
+                syscalls.setns(own_pidns, syscalls.CLONE_NEWPID)
+                raise
+            if pid == 0:  # pragma: no cover - the child reports through rep_w
+                try:
+                    os.close(sync_w)
+                    os.close(rep_r)
+                    _child(cfg, child_stdio, sync_r, rep_w)
+                finally:
+                    os._exit(125)
+            syscalls.setns(own_pidns, syscalls.CLONE_NEWPID)
+        finally:
+            os.close(own_pidns)
+            os.close(sync_r)
+            os.close(rep_w)
+            for fd in to_close:
+                os.close(fd)
+            if child_end is not None:
+                child_end.close()
+        master = None
+        try:
+            try:
+                manager.add(pid)
+                if console is not None:
+                    master = _receive_console(console)
+                os.write(sync_w, b"1")
+            except (RustainerError, BrokenPipeError):
+                pass  # the child's report (or its absence) below says what happened
+            finally:
+                os.close(sync_w)
+                if console is not None:
+                    console.close()
+            report = _read_all(rep_r)
+            os.close(rep_r)
+            if report:
+                code, _, message = report.decode(errors="replace").partition("\0")
+                raise ExecFailed(int(code) if code.isdigit() else 125, message)
+            if master is not None:
+                relay.relay_pty(master)
+            elif interactive:
+                relay.relay_pipes(*parent_ends)
+                parent_ends = []
+            else:
+                _relay_output(parent_ends[0], parent_ends[1])
+                parent_ends = []
+            status = _reap(pid)
+            pid = None
+        finally:
+            if master is not None:
+                os.close(master)
+    finally:
+        if pid is not None:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+            _reap(pid)
+        for fd in parent_ends:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    exit_code = os.waitstatus_to_exitcode(status)
+    return 128 - exit_code if exit_code < 0 else exit_code
+
+
+class Interrupted(RustainerError):
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by signal {signum}; the exec'd process was killed")
+        self.exit_code = 128 + signum
+
+
+def _raise_interrupt(signum: int, _frame: object) -> None:
+    raise Interrupted(signum)
+
+
+def _reap(pid: int) -> int:
+    while True:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return 0
+
+
+def _read_all(fd: int) -> bytes:
+    data = b""
+    while chunk := os.read(fd, 4096):
+        data += chunk
+    return data
+
+
+def _relay_output(out_r: int, err_r: int) -> None:
+    """Without -i the command's stdin is /dev/null: only copy its output, never read ours."""
+    import select
+
+    from rustainer.backend.relay import _write_all
+
+    outputs = {out_r: 1, err_r: 2}
+    while outputs:
+        try:
+            ready, _, _ = select.select(list(outputs), [], [])
+        except InterruptedError:
+            continue
+        for fd in ready:
+            data = os.read(fd, 65536)
+            if data:
+                _write_all(outputs[fd], data)
+            else:
+                os.close(fd)
+                del outputs[fd]
+
+
+def _receive_console(sock: socket.socket) -> int | None:
+    import socket
+
+    from rustainer.backend.relay import copy_window_size
+
+    _, fds, _, _ = socket.recv_fds(sock, 16, 1)
+    if not fds:
+        return None
+    copy_window_size(0, fds[0])
+    return fds[0]
+
+
+# ---- the child (inside the container's PID namespace) ---------------------------------------------------
+
+
+class _ExecError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _child(cfg: _ExecConfig, stdio: list[int], sync_fd: int, rep_fd: int) -> None:
+    code, message = 125, "exec setup failed"
+    try:
+        syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
+        syscalls.prctl(syscalls.PR_SET_PDEATHSIG, 9)
+        for target, fd in enumerate(stdio):
+            os.dup2(fd, target)
+        for fd, flag in cfg.ns_fds:
+            syscalls.setns(fd, flag)
+        os.fchdir(cfg.root_fd)
+        os.chroot(".")
+        os.chdir("/")
+        os.setsid()
+        if cfg.tty:
+            _open_console(cfg.console_fd)
+        if os.read(sync_fd, 1) != b"1":
+            os._exit(125)
+        os.close(sync_fd)
+        syscalls.setns(cfg.cgroup_ns, syscalls.CLONE_NEWCGROUP)
+        install_filter()
+        restrict_to(cfg.caps, cfg.last_cap)
+        os.closerange(3, rep_fd)
+        os.closerange(rep_fd + 1, 1 << 20)
+        try:
+            os.chdir(cfg.workdir)
+        except OSError as err:
+            raise _ExecError(125, f"cannot use {cfg.workdir} as the working directory: {err.strerror}") from None
+        _exec(cfg)
+    except _ExecError as err:
+        code, message = err.code, err.message
+    except Exception as err:  # noqa: BLE001 - everything must reach the parent as one line
+        if isinstance(err, OSError):
+            message = f"exec setup failed: {err.strerror or err}"
+        else:
+            message = f"exec setup failed: {type(err).__name__}: {err}"
+    try:
+        os.write(rep_fd, f"{code}\0{message}".encode(errors="replace"))
+    finally:
+        os._exit(code)
+
+
+def _open_console(console_fd: int) -> None:
+    """A pty from the container's devpts (we are chrooted in its /), our controlling terminal."""
+    import socket  # loaded by the parent before fork
+
+    master, slave = os.openpty()
+    for target in (0, 1, 2):
+        os.dup2(slave, target)
+    os.close(slave)
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    sock = socket.socket(fileno=console_fd)
+    try:
+        socket.send_fds(sock, [b"M"], [master])
+    finally:
+        sock.detach()
+        os.close(master)
+
+
+def _exec(cfg: _ExecConfig) -> None:
+    name = cfg.argv[0]
+    if "/" in name:
+        candidates = [name]
+    else:
+        candidates = [os.path.join(d or ".", name) for d in cfg.env.get("PATH", "/usr/bin:/bin").split(":")]
+    saved: OSError | None = None
+    for path in candidates:
+        try:
+            os.execve(path, list(cfg.argv), cfg.env)
+        except OSError as err:
+            if err.errno not in (errno.ENOENT, errno.ENOTDIR) and saved is None:
+                saved = err
+    if saved is None:
+        raise _ExecError(127, f"{name}: command not found in the container")
+    raise _ExecError(126, f"{name}: cannot execute: {saved.strerror}")

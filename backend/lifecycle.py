@@ -1,0 +1,387 @@
+"""Acting on containers that already run: stop, kill, inspect, stats, top, update.
+
+A container is owned by the process that started it (the foreground CLI, or the supervisor of a
+detached one): only the owner reaps its PID 1 and records how it ended. So these verbs signal and
+then *wait for the record*, and only call ``reconcile()`` themselves once the owner is gone - doing
+it while the owner is still finishing would release the container twice and lose its exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from rustainer.backend.errors import (
+    ContainerNotFoundError,
+    ContainerStateError,
+    InvalidSpecError,
+    RustainerError,
+)
+from rustainer.backend.state import RUNNING, ContainerState, StateStore
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from typing import Any
+
+    from rustainer.backend.cgroups.base import CgroupManager, CgroupStats
+    from rustainer.backend.spec import Resources
+
+DEFAULT_STOP_TIMEOUT = 10.0
+RECORD_TIMEOUT = 10.0  # seconds an owner may take to record the end after SIGKILL
+_POLL = 0.02
+
+
+# ---- finding containers ----------------------------------------------------------------------------
+
+
+def resolve(store: StateStore, ref: str) -> ContainerState:
+    """By name or id, with a dead owner's "running" entry already turned into an exited one."""
+    from rustainer.backend.runtime import reconcile
+
+    return reconcile(store, store.find(ref))
+
+
+def require_running(store: StateStore, ref: str, verb: str) -> ContainerState:
+    from rustainer.backend.runtime import is_alive
+
+    state = resolve(store, ref)
+    if not is_alive(state):
+        raise ContainerStateError(f"cannot {verb} container {state.name}: it is not running ({state.status})")
+    return state
+
+
+def manager_of(state: ContainerState) -> CgroupManager:
+    from rustainer.backend.runtime import reopen_cgroup
+
+    manager = reopen_cgroup(state)
+    if manager is None:
+        raise ContainerStateError(f"container {state.name} has no cgroup")
+    return manager
+
+
+def owner_pid(state: ContainerState) -> int | None:
+    """Who records the end: the supervisor, or for a foreground container its PID 1's parent (the CLI)."""
+    if state.supervisor_pid is not None:
+        return state.supervisor_pid
+    if state.pid is None:
+        return None
+    status = _proc_status(state.pid)
+    ppid = status.get("PPid", "")
+    return int(ppid) if ppid.isdigit() and int(ppid) > 0 else None
+
+
+def _proc_status(pid: int) -> dict[str, str]:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            text = f.read()
+    except OSError:
+        return {}
+    result = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        result[key] = value.strip()
+    return result
+
+
+def _pid_alive(pid: int | None) -> bool:
+    """Exists and is not a zombie (a zombie owner will never record anything)."""
+    if pid is None:
+        return False
+    state = _proc_status(pid).get("State", "")
+    return bool(state) and not state.startswith(("Z", "X"))
+
+
+# ---- stop / kill --------------------------------------------------------------------------------------
+
+
+def parse_signal(text: str) -> int:
+    """``KILL``, ``SIGKILL``, ``kill`` or ``9`` -> 9 (docker's spellings)."""
+    import signal
+
+    raw = text.strip()
+    if raw.isascii() and raw.isdigit():
+        number = int(raw)
+        if 1 <= number <= signal.SIGRTMAX:
+            return number
+        raise InvalidSpecError(f"invalid signal {text!r}: numbers go from 1 to {int(signal.SIGRTMAX)}")
+    name = raw.upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise InvalidSpecError(f"invalid signal {text!r}: use a name like TERM, SIGHUP or a number") from None
+
+
+def _wait_recorded(store: StateStore, state: ContainerState, owner: int | None,
+                   deadline: float) -> ContainerState | None:
+    """Poll until the owner records the end (or removes the entry: None); reconcile a dead owner's
+    entry ourselves. Returns the running state if the deadline passes first."""
+    from rustainer.backend.runtime import reconcile
+
+    while True:
+        try:
+            current = store.load(state.id)
+        except ContainerNotFoundError:
+            return None  # --rm: the owner removed it
+        if current.status != RUNNING:
+            return current
+        if not _pid_alive(owner):
+            # Re-read: the owner may have recorded the end just before it exited.
+            try:
+                return reconcile(store, store.load(state.id))
+            except ContainerNotFoundError:
+                return None
+        if time.monotonic() >= deadline:
+            return current
+        time.sleep(_POLL)
+
+
+def _signal_pid1(state: ContainerState, sig: int) -> None:
+    assert state.pid is not None
+    try:
+        os.kill(state.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def stop(store: StateStore, ref: str, timeout: float = DEFAULT_STOP_TIMEOUT) -> ContainerState | None:
+    """SIGTERM to PID 1, then SIGKILL to the whole cgroup after ``timeout``; returns once the end is
+    recorded (None if the container was removed on exit). A stopped container is left as it is.
+
+    A PID 1 without a SIGTERM handler ignores it (the kernel protects a namespace's init), so a
+    plain ``sleep`` only stops through the SIGKILL; that is docker's behaviour too.
+    """
+    from rustainer.backend.runtime import is_alive
+
+    state = resolve(store, ref)
+    if not is_alive(state):
+        return state
+    owner = owner_pid(state)
+    manager = manager_of(state)
+    _signal_pid1(state, 15)
+    ended = _wait_recorded(store, state, owner, time.monotonic() + max(timeout, 0.0))
+    if ended is None or ended.status != RUNNING:
+        return ended
+    return _kill_and_wait(store, state, owner, manager)
+
+
+def _kill_and_wait(store: StateStore, state: ContainerState, owner: int | None,
+                   manager: CgroupManager) -> ContainerState | None:
+    _signal_pid1(state, 9)
+    manager.kill_all(9)
+    ended = _wait_recorded(store, state, owner, time.monotonic() + RECORD_TIMEOUT)
+    if ended is not None and ended.status == RUNNING:
+        raise RustainerError(f"container {state.name} was killed but its owner (pid {owner}) has not recorded "
+                             f"its end after {RECORD_TIMEOUT:.0f} s")
+    return ended
+
+
+def kill(store: StateStore, ref: str, sig: int = 9) -> ContainerState:
+    """Send ``sig`` to the container's PID 1 (docker's ``kill``); SIGKILL also reaches the whole cgroup.
+
+    Returns at once: the owner records the end, if the signal ends it.
+    """
+    state = require_running(store, ref, "kill")
+    _signal_pid1(state, sig)
+    if sig == 9:
+        manager_of(state).kill_all(9)
+    return state
+
+
+def remove(store: StateStore, ref: str, *, force: bool = False) -> None:
+    """``rm``; with ``force`` a running container is killed first and its owner left to record the end,
+    so the owner never writes to an entry that has gone from under it."""
+    from rustainer.backend.runtime import is_alive, remove_container
+
+    state = resolve(store, ref)
+    if is_alive(state):
+        if not force:
+            raise ContainerStateError(f"container {state.name} is running: stop it first or use rm -f")
+        ended = _kill_and_wait(store, state, owner_pid(state), manager_of(state))
+        if ended is None:
+            return  # it was a --rm container: its owner removed it
+        state = ended
+    remove_container(store, state, force=force)
+
+
+# ---- inspect -----------------------------------------------------------------------------------------
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    import datetime
+
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat(timespec="milliseconds")
+
+
+def _limits_dict(r: Resources) -> dict[str, Any]:
+    from rustainer.backend.spec import format_cpus
+
+    return {"cpus": format_cpus(r.cpus) if r.cpus else None, "memory": r.memory, "cpu_quota": r.cpu_quota,
+            "pids_limit": r.pids_limit}
+
+
+def inspect(store: StateStore, ref: str) -> dict[str, Any]:
+    """docker inspect's content in rustainer's terms: what was asked (spec), what happened (state),
+    and, while it runs, what the kernel enforces (limits read back from the cgroup) and its pids."""
+    from rustainer.backend.record import asdict
+    from rustainer.backend.runtime import is_alive
+
+    state = resolve(store, ref)
+    running = is_alive(state)
+    pids: list[int] = []
+    limits = None
+    if running:
+        manager = manager_of(state)
+        try:
+            pids = sorted(manager.pids())
+            limits = _limits_dict(manager.read_limits())
+        except RustainerError:
+            pass  # it ended while we looked
+    return {
+        "id": state.id,
+        "name": state.name,
+        "spec": asdict(state.spec),
+        "state": {
+            "status": state.status,
+            "running": running,
+            "pid": state.pid,
+            "exit_code": state.exit_code,
+            "oom_killed": state.oom_killed,
+            "error": state.error,
+            "detached": state.detached,
+            "supervisor_pid": state.supervisor_pid,
+            "created_at": state.created_at,
+            "started_at": state.started_at,
+            "finished_at": state.finished_at,
+            "created": iso(state.created_at),
+            "started": iso(state.started_at),
+            "finished": iso(state.finished_at),
+        },
+        "pids": pids,
+        "cgroup": {"driver": state.cgroup_driver, "paths": dict(state.cgroup_paths)},
+        "limits": limits,
+        "log_path": store.log_path(state.id),
+        "directory_created": state.directory_created,
+    }
+
+
+# ---- stats / top -----------------------------------------------------------------------------------
+
+
+def sample_stats(store: StateStore, refs: list[str] | None, interval: float = 1.0) -> list[dict[str, Any]]:
+    """CPU % over ``interval`` (cpuacct deltas: 100 % = one CPU busy), memory and pids, from each
+    container's own cgroup counters; every container is sampled over the same interval."""
+    from rustainer.backend.runtime import is_alive
+
+    if refs:
+        states = [require_running(store, ref, "show stats of") for ref in refs]
+    else:
+        states = [s for s in (resolve(store, s.id) for s in store.list()) if is_alive(s)]
+    managers = [manager_of(s) for s in states]
+    first = [_stats_or_none(m) for m in managers]
+    t0 = time.monotonic()
+    if states:
+        time.sleep(interval)
+    elapsed_ns = (time.monotonic() - t0) * 1e9
+    rows = []
+    for state, manager, before in zip(states, managers, first, strict=True):
+        after = _stats_or_none(manager)
+        if after is None or before is None:
+            continue  # it ended while we sampled
+        cpu = None
+        if after.cpu_usage_ns is not None and before.cpu_usage_ns is not None and elapsed_ns > 0:
+            cpu = max(0.0, (after.cpu_usage_ns - before.cpu_usage_ns) / elapsed_ns * 100)
+        rows.append({"name": state.name, "id": state.short_id, "cpu_percent": cpu,
+                     "memory_usage": after.memory_usage, "memory_limit": after.memory_limit,
+                     "pids": after.pids_current, "oom_kills": after.oom_kills})
+    return rows
+
+
+def _stats_or_none(manager: CgroupManager) -> CgroupStats | None:
+    try:
+        return manager.stats()
+    except RustainerError:
+        return None
+
+
+def top(store: StateStore, ref: str) -> list[dict[str, Any]]:
+    """The container's processes from its cgroup's pid list, with their pids inside the container."""
+    import pwd
+
+    state = require_running(store, ref, "list the processes of")
+    rows = []
+    for pid in manager_of(state).pids():
+        status = _proc_status(pid)
+        if not status:
+            continue  # gone meanwhile
+        nspid = status.get("NSpid", "").split()
+        uid = int(status.get("Uid", "0").split()[0] or 0)
+        try:
+            user = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            user = str(uid)
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        rows.append({"pid": pid, "container_pid": int(nspid[-1]) if nspid else None, "user": user,
+                     "command": cmdline or f"[{status.get('Name', '?')}]"})
+    rows.sort(key=lambda r: (r["container_pid"] is None, r["container_pid"] or 0, r["pid"]))
+    return rows
+
+
+# ---- update --------------------------------------------------------------------------------------------
+
+
+def update(store: StateStore, ref: str, *, memory: str | None = None, cpus: str | None = None,
+           cpu_quota: str | None = None, pids_limit: str | None = None) -> ContainerState:
+    """Change limits of a running container through its own cgroup driver; the stored spec follows,
+    so ``inspect`` shows the new values. Limits not given keep what the kernel enforces now."""
+    from rustainer.backend import spec as S
+    from rustainer.backend.record import replace
+    from rustainer.backend.runtime import available_cpus
+
+    changes: dict[str, Any] = {}
+    if memory is not None:
+        changes["memory"] = S.parse_size(memory)
+    if cpus is not None:
+        changes["cpus"] = S.parse_cpus(cpus)
+        S.check_cpus_available(changes["cpus"], available_cpus())
+    if cpu_quota is not None:
+        changes["cpu_quota"] = S.parse_cpu_quota(cpu_quota, len(available_cpus()))
+    if pids_limit is not None:
+        changes["pids_limit"] = S.parse_pids_limit(pids_limit)
+    if not changes:
+        raise InvalidSpecError("nothing to update: give -m, -c, --cpu-quota or --pids-limit")
+    state = require_running(store, ref, "update")
+    manager = manager_of(state)
+    manager.update(replace(manager.read_limits(), **changes))
+    # Re-read just before writing: the owner may have written meanwhile (it keeps the rest).
+    current = store.load(state.id)
+    spec = replace(current.spec, resources=replace(current.spec.resources, **changes))
+    return store.update(current, spec=spec)
+
+
+# ---- ps ----------------------------------------------------------------------------------------------
+
+
+def human_duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def uptime(state: ContainerState, now: float | None = None) -> str:
+    """``ps``'s UPTIME column: time since start, or how long ago it exited and with what code."""
+    now = time.time() if now is None else now
+    if state.status == RUNNING and state.started_at is not None:
+        return human_duration(now - state.started_at)
+    if state.finished_at is not None:
+        return f"exited ({state.exit_code}) {human_duration(now - state.finished_at)} ago"
+    return "-"

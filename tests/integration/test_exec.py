@@ -1,0 +1,146 @@
+"""``rustainer exec``: the new process is inside the running container in every respect (root)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from helpers import CLI
+
+pytestmark = pytest.mark.root
+NAMESPACES = ("mnt", "uts", "ipc", "net", "pid", "cgroup")
+
+
+def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def inspect(cli, name: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    return json.loads(cli("inspect", name, check_rc=0).stdout)[0]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def started(cli, busybox_rootfs: Path):  # type: ignore[no-untyped-def]
+    """Start detached busybox containers; all are removed with rm -f at the end."""
+    names: list[str] = []
+
+    def start(name: str, *command: str, opts: tuple[str, ...] = ()) -> dict:  # type: ignore[type-arg]
+        cli("run", "--detach", "--name", name, "--rootfs", str(busybox_rootfs), *opts, "--", *command, check_rc=0)
+        names.append(name)
+        return inspect(cli, name)
+
+    yield start
+    for name in names:
+        cli("rm", "-f", name)
+
+
+def test_same_namespaces_hostname_and_pid1(cli, started) -> None:  # type: ignore[no-untyped-def]
+    info = started("ex1", "sleep", "300")
+    pid1 = info["state"]["pid"]
+    assert cli("exec", "ex1", "hostname", check_rc=0).stdout.strip() == "ex1"
+    assert cli("exec", "ex1", "cat", "/proc/1/cmdline", check_rc=0).stdout == "sleep\x00300\x00"
+    inside = cli("exec", "ex1", "sh", "-c", " ".join(f"readlink /proc/self/ns/{ns};" for ns in NAMESPACES),
+                 check_rc=0).stdout.split()
+    assert inside == [os.readlink(f"/proc/{pid1}/ns/{ns}") for ns in NAMESPACES]
+    assert os.readlink(f"/proc/{pid1}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+
+
+def test_files_are_shared_both_ways(cli, started) -> None:  # type: ignore[no-untyped-def]
+    started("ex2", "sh", "-c", "while [ ! -f /tmp/ping ]; do sleep 0.05; done; echo pong > /tmp/pong; sleep 300")
+    cli("exec", "ex2", "sh", "-c", "echo ping > /tmp/ping", check_rc=0)
+    wait_for(lambda: cli("exec", "ex2", "cat", "/tmp/pong").stdout == "pong\n", what="the container's answer")
+    # the same root: the host's files are not there, the image's are
+    assert cli("exec", "ex2", "ls", "/bin/busybox", check_rc=0).stdout.strip() == "/bin/busybox"
+    assert cli("exec", "ex2", "test", "-e", "/work").returncode == 1
+
+
+def test_same_cgroup_caps_and_seccomp(cli, started) -> None:  # type: ignore[no-untyped-def]
+    info = started("ex3", "sleep", "300")
+    pid1 = info["state"]["pid"]
+    procs = Path(info["cgroup"]["paths"]["memory"]) / "cgroup.procs"
+    proc = subprocess.Popen([*CLI, "exec", "ex3", "sleep", "123"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        pids = wait_for(lambda: [int(p) for p in procs.read_text().split() if int(p) != pid1],
+                        what="the exec'd process in the container's cgroup")
+        assert Path(f"/proc/{pids[0]}/cmdline").read_bytes() == b"sleep\x00123\x00"
+        for ns in NAMESPACES:
+            assert os.readlink(f"/proc/{pids[0]}/ns/{ns}") == os.readlink(f"/proc/{pid1}/ns/{ns}")
+        # its pid inside the container's PID namespace is not the host's
+        nspid = [line for line in Path(f"/proc/{pids[0]}/status").read_text().splitlines()
+                 if line.startswith("NSpid:")][0].split()
+        assert len(nspid) == 3 and int(nspid[-1]) > 1
+    finally:
+        proc.send_signal(signal.SIGTERM)  # the CLI kills its exec'd process when told to stop
+        proc.wait(timeout=10)
+    assert proc.returncode == 128 + signal.SIGTERM
+    wait_for(lambda: procs.read_text().split() == [str(pid1)], what="the exec'd process to be gone")
+
+    def status_field(text: str, key: str) -> str:
+        return [line for line in text.splitlines() if line.startswith(key + ":")][0].split()[1]
+
+    host = Path(f"/proc/{pid1}/status").read_text()
+    inside = cli("exec", "ex3", "cat", "/proc/self/status", check_rc=0).stdout
+    for key in ("CapBnd", "CapEff", "CapPrm", "Seccomp"):
+        assert status_field(inside, key) == status_field(host, key), key
+    assert status_field(inside, "Seccomp") == "2"
+    assert status_field(inside, "CapBnd") != status_field(Path("/proc/self/status").read_text(), "CapBnd")
+
+
+@pytest.mark.parametrize(("command", "code"), [(("true",), 0), (("sh", "-c", "exit 3"), 3),
+                                               (("/etc/passwd",), 126), (("no-such-command",), 127)])
+def test_exit_codes(cli, started, command: tuple[str, ...], code: int) -> None:  # type: ignore[no-untyped-def]
+    started("ex4", "sleep", "300")
+    proc = cli("exec", "ex4", *command)
+    assert proc.returncode == code, proc
+    if code >= 126:
+        assert len(proc.stderr.splitlines()) == 1 and command[0] in proc.stderr
+
+
+def test_stdin_only_with_i_and_workdir(cli, started) -> None:  # type: ignore[no-untyped-def]
+    started("ex5", "sleep", "300")
+    assert cli("exec", "-i", "ex5", "cat", input="hello\n", check_rc=0).stdout == "hello\n"
+    assert cli("exec", "ex5", "cat", input="hello\n", check_rc=0).stdout == ""
+    assert cli("exec", "-w", "/tmp", "ex5", "pwd", check_rc=0).stdout == "/tmp\n"
+    env = cli("exec", "-e", "FOO=bar", "ex5", "env", check_rc=0).stdout.splitlines()
+    assert "FOO=bar" in env and "HOSTNAME=ex5" in env and "container=rustainer" in env
+
+
+def test_tty_comes_from_the_containers_devpts(cli, started) -> None:  # type: ignore[no-untyped-def]
+    started("ex6", "sleep", "300")
+    child = pexpect.spawn(CLI[0], [*CLI[1:], "exec", "-i", "-t", "ex6", "sh", "-c",
+                                   "tty; ls /dev/pts; test -t 0 && echo TTY-OK"],
+                          env=dict(os.environ), encoding="utf-8", timeout=15)
+    try:
+        child.expect(r"/dev/pts/(\d+)")
+        number = child.match.group(1)
+        child.expect("TTY-OK")
+        listing = child.before.split()
+        child.expect(pexpect.EOF)
+        assert number in listing and "ptmx" in listing  # the entry exists in the container's own devpts
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+
+
+def test_unknown_and_exited_containers_are_refused(cli, busybox_rootfs: Path) -> None:  # type: ignore[no-untyped-def]
+    proc = cli("exec", "nosuch", "true")
+    assert proc.returncode == 125 and len(proc.stderr.splitlines()) == 1 and "no such container" in proc.stderr
+    cli("run", "--name", "gone", "--rootfs", str(busybox_rootfs), "--", "true", check_rc=0)
+    proc = cli("exec", "gone", "true")
+    assert proc.returncode == 125 and len(proc.stderr.splitlines()) == 1 and "not running" in proc.stderr
+    assert cli("exec", "gone").returncode == 125  # no command: a usage error
+    cli("rm", "gone", check_rc=0)
