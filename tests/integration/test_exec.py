@@ -74,9 +74,16 @@ def test_same_cgroup_caps_and_seccomp(cli, started) -> None:  # type: ignore[no-
     proc = subprocess.Popen([*CLI, "exec", "ex3", "sleep", "123"], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        pids = wait_for(lambda: [int(p) for p in procs.read_text().split() if int(p) != pid1],
+        def cmdline(pid: str) -> bytes:
+            try:
+                return Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                return b""
+
+        # it joins the cgroup before it execs: wait for the command itself
+        pids = wait_for(lambda: [int(p) for p in procs.read_text().split() if cmdline(p) == b"sleep\x00123\x00"],
                         what="the exec'd process in the container's cgroup")
-        assert Path(f"/proc/{pids[0]}/cmdline").read_bytes() == b"sleep\x00123\x00"
+        assert pids[0] != pid1
         for ns in NAMESPACES:
             assert os.readlink(f"/proc/{pids[0]}/ns/{ns}") == os.readlink(f"/proc/{pid1}/ns/{ns}")
         # its pid inside the container's PID namespace is not the host's
