@@ -464,19 +464,61 @@ def _boot_id() -> str:
     return boot_id()
 
 
+def supervisor_of(state: ContainerState) -> int | None:
+    """The live supervisor's pid, checked as the parent of the container's PID 1 (never a reused pid)."""
+    if not state.detached or state.supervisor_pid is None or state.pid is None:
+        return None
+    try:
+        with open(f"/proc/{state.pid}/status") as f:
+            ppid = next((line.split()[1] for line in f if line.startswith("PPid:")), "")
+    except OSError:
+        return None
+    return state.supervisor_pid if ppid == str(state.supervisor_pid) else None
+
+
+def wait_until_exited(store: StateStore, state: ContainerState, timeout: float) -> bool:
+    """Poll the state until the owner recorded the end (or removed the container)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if store.load(state.id).status != RUNNING:
+                return True
+        except RustainerError:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _stop_through_supervisor(store: StateStore, state: ContainerState) -> bool:
+    """Ask a detached container's supervisor to end it and clean up; False if there is none."""
+    import signal
+
+    supervisor = supervisor_of(state)
+    if supervisor is None:
+        return False
+    os.kill(supervisor, signal.SIGTERM)
+    return wait_until_exited(store, state, 10.0)
+
+
 def remove_container(store: StateStore, state: ContainerState, *, force: bool = False) -> None:
     """``rm``: refuse a live container unless forced; release what is left; forget it."""
     state = reconcile(store, state)
     if is_alive(state):
         if not force:
             raise RustainerError(f"container {state.name} is running: stop it first or use rm -f")
-        manager = reopen_cgroup(state)
-        assert manager is not None and state.pid is not None
-        try:
-            os.kill(state.pid, 9)
-        except ProcessLookupError:
-            pass
-        manager.kill_all(9)
+        if _stop_through_supervisor(store, state):
+            try:
+                state = store.load(state.id)
+            except RustainerError:
+                return  # it was started with --rm: the supervisor removed it already
+        else:
+            manager = reopen_cgroup(state)
+            assert manager is not None and state.pid is not None
+            try:
+                os.kill(state.pid, 9)
+            except ProcessLookupError:
+                pass
+            manager.kill_all(9)
     launch = Launch(store, state)
     launch.cgroup = reopen_cgroup(state)
     if launch.cgroup is not None and not launch.cgroup.exists():

@@ -49,7 +49,8 @@ def connect(store: StateStore, state: ContainerState) -> socket.socket:
             "started with --detach can be attached")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
-        sock.connect(store.socket_path(state.id))
+        with P.SocketPath(store.socket_path(state.id)) as path:
+            sock.connect(path)
     except OSError as err:
         sock.close()
         raise ContainerStateError(f"cannot reach the supervisor of {state.name}: {err.strerror}") from err

@@ -64,3 +64,29 @@ class Decoder:
             pos = end
         del buf[:pos]
         return frames
+
+
+class SocketPath:
+    """A unix socket path short enough for sun_path (108 bytes), however deep RUSTAINER_ROOT is.
+
+    Long paths go through a descriptor of their folder: ``/proc/self/fd/N/attach.sock``.
+    """
+
+    def __init__(self, path: str) -> None:
+        import os
+
+        self._fd = -1
+        self.path = path
+        if len(os.fsencode(path)) >= 100:
+            self._fd = os.open(os.path.dirname(path), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            self.path = f"/proc/self/fd/{self._fd}/{os.path.basename(path)}"
+
+    def __enter__(self) -> str:
+        return self.path
+
+    def __exit__(self, *_exc: object) -> None:
+        import os
+
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from rustainer.backend.terminal import Terminal
 
 READ_CHUNK = 65536
-PARSE_BUDGET = 256 << 10  # bytes fed to the terminal model before the pty is drained again
-BACKLOG_LIMIT = 32 << 20  # unparsed output kept at most; beyond it the oldest is skipped
+PARSE_SLICE = 8 << 10  # bytes fed to the terminal model before the pty is checked again
+BACKLOG_LIMIT = 8 << 20  # unparsed output kept at most; beyond it the oldest half is skipped
 CLIENT_LIMIT = 8 << 20  # queued output per client before it is dropped as too slow
 INPUT_LIMIT = 1 << 20
 DEFAULT_SIZE = (24, 80)
@@ -85,10 +85,10 @@ class Supervisor:
                 if fd in self.clients:
                     self._flush_client(self.clients[fd])
             if self.backlog and self.master not in readable:
-                self._parse(PARSE_BUDGET)
+                self._parse(PARSE_SLICE)
 
     def _drain_master(self) -> None:
-        """Read everything the container has written so far (up to a few MB per turn)."""
+        """Read everything the container has written so far (up to 4 MB per turn), before any parsing."""
         for _ in range(64):
             try:
                 data = os.read(self.master, READ_CHUNK)
@@ -111,8 +111,6 @@ class Supervisor:
                 for client in list(self.clients.values()):
                     if client.ready:
                         self._queue(client, out)
-            if len(data) < READ_CHUNK:
-                return
 
     def _skip_backlog(self) -> None:
         """Parsing fell far behind a flood: keep the newest output only (the screen stays right for
@@ -121,9 +119,16 @@ class Supervisor:
             self.backlog_size -= len(self.backlog.pop(0))
 
     def _parse(self, budget: int) -> None:
+        """Feed the terminal model from the backlog: ``budget`` bytes at most (0: everything)."""
         fed = 0
         while self.backlog and (budget <= 0 or fed < budget):
-            chunk = self.backlog.pop(0)
+            chunk = self.backlog[0]
+            if budget > 0 and len(chunk) > budget - fed:
+                take = budget - fed
+                self.backlog[0] = chunk[take:]
+                chunk = chunk[:take]
+            else:
+                self.backlog.pop(0)
             self.backlog_size -= len(chunk)
             self.term.feed(chunk)
             fed += len(chunk)
@@ -253,7 +258,8 @@ def open_listener(path: str) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     old = os.umask(0o177)
     try:
-        sock.bind(path)
+        with P.SocketPath(path) as short:
+            sock.bind(short)
     finally:
         os.umask(old)
     os.chmod(path, 0o600)
