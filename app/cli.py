@@ -41,6 +41,7 @@ RUN_OPTS = [
     Opt("--rm", "remove the container when it exits"),
     Opt("--detach", "run in the background under a supervisor; print the name and return "
         "(attach later with 'rustainer attach')"),
+    Opt("--init", "run a small init as PID 1 that reaps orphaned processes and forwards signals"),
     Opt("--rootfs", "root filesystem folder, used through overlayfs so it is never modified "
         "(default: a read-only view of the host's system folders)", takes="DIR"),
     *_limit_opts(seed_defaults=False),
@@ -138,6 +139,7 @@ def _spec_from_args(args: Args, *, name: str | None, remove: bool, tty: bool,
         network=args.network or "none",
         remove=remove,
         tty=tty,
+        init=bool(args.init),
     )
 
 
@@ -289,11 +291,13 @@ def cmd_ps(args: Args) -> int:
 
         print(json.dumps([asdict(s) for s in states], indent=1))
         return 0
-    rows = [("NAME", "ID", "STATUS", "ROOTFS", "CPUS", "MEMORY", "PID")]
+    from rustainer.backend.lifecycle import uptime
+
+    rows = [("NAME", "ID", "STATUS", "UPTIME", "ROOTFS", "CPUS", "MEMORY", "PID")]
     for s in states:
         r = s.spec.resources
         status = s.status if s.status != "exited" else f"exited ({s.exit_code}){' OOM' if s.oom_killed else ''}"
-        rows.append((s.name, s.short_id, status, s.spec.rootfs or "host view",
+        rows.append((s.name, s.short_id, status, uptime(s), s.spec.rootfs or "host view",
                      format_cpus(r.cpus) if r.cpus else "all", format_size(r.memory) if r.memory else "-",
                      str(s.pid or "-")))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -304,14 +308,15 @@ def cmd_ps(args: Args) -> int:
 
 def cmd_rm(args: Args) -> int:
     from rustainer.backend.errors import RustainerError
-    from rustainer.backend.runtime import remove_container, require_root
+    from rustainer.backend.lifecycle import remove
+    from rustainer.backend.runtime import require_root
 
     require_root()
     store = _store()
     code = 0
     for name in args.args:
         try:
-            remove_container(store, store.find(name), force=args.force)
+            remove(store, name, force=args.force)
             print(name)
         except RustainerError as err:
             print(f"rustainer: {err}", file=sys.stderr)

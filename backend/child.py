@@ -43,6 +43,7 @@ class ChildConfig:
     last_cap: int
     tty: bool
     console_fd: int = -1  # with tty: a unix socket on which to send the pty master to the parent
+    init: bool = False  # stay as PID 1 (reaping orphans, forwarding signals) and run the command as PID 2
     die_with_parent: bool = True
 
 
@@ -51,6 +52,7 @@ def run_child(cfg: ChildConfig, stdio: tuple[int, int, int], sync_fd: int, err_f
     code, message = 125, "container setup failed"
     try:
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
+        _default_signals()
         if cfg.die_with_parent:
             syscalls.prctl(syscalls.PR_SET_PDEATHSIG, 9)
         for target, fd in enumerate(stdio):
@@ -67,6 +69,8 @@ def run_child(cfg: ChildConfig, stdio: tuple[int, int, int], sync_fd: int, err_f
         restrict_to(cfg.caps, cfg.last_cap)
         _close_fds(err_fd)
         os.chdir(cfg.workdir)
+        if cfg.init:
+            _become_init(cfg, err_fd)
         code, message = 127, ""
         _exec(cfg)
     except _ExecError as err:
@@ -84,6 +88,21 @@ def run_child(cfg: ChildConfig, stdio: tuple[int, int, int], sync_fd: int, err_f
         os._exit(code)
 
 
+def _default_signals() -> None:
+    """Python ignores SIGPIPE and SIGXFSZ, a supervisor ignores SIGINT and SIGHUP: an ignored signal
+    survives exec, so without this ``yes | head`` would not end and Ctrl-C would not interrupt."""
+    import signal
+
+    for sig in range(1, signal.NSIG):
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            continue  # real-time signals glibc reserves
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
 def _enter(cfg: ChildConfig) -> None:
     syscalls.unshare(NS_FLAGS | (syscalls.CLONE_NEWNET if cfg.new_netns else 0))
     # Nothing we mount may propagate back to the host, and pivot_root needs a private parent.
@@ -99,10 +118,11 @@ def _enter(cfg: ChildConfig) -> None:
     os.chdir("/")
     os.setsid()
     if cfg.tty:
-        _open_console(cfg.console_fd)
+        # With --init the command takes the terminal as its controlling one, not PID 1.
+        _open_console(cfg.console_fd, controlling=not cfg.init)
 
 
-def _open_console(console_fd: int) -> None:
+def _open_console(console_fd: int, *, controlling: bool = True) -> None:
     """A fresh pty from the container's own devpts instance as stdio and controlling terminal.
 
     Allocated after pivot_root so that ``tty`` inside names a /dev/pts entry that exists there; the
@@ -114,13 +134,70 @@ def _open_console(console_fd: int) -> None:
     for target in (0, 1, 2):
         os.dup2(slave, target)
     os.close(slave)
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    if controlling:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
     sock = socket.socket(fileno=console_fd)
     try:
         socket.send_fds(sock, [b"M"], [master])
     finally:
         sock.detach()
         os.close(master)
+
+
+FORWARDED_SIGNALS = (1, 2, 3, 10, 12, 15, 28)  # HUP INT QUIT USR1 USR2 TERM WINCH
+
+
+def _become_init(cfg: ChildConfig, err_fd: int) -> None:
+    """Fork the command and stay as a minimal init (like docker's --init/tini); returns in the child.
+
+    As PID 1 of the namespace we adopt every orphan: reap them all, pass signals on to the command,
+    and leave with the command's status. We stay the host's Python, so: non-dumpable (set at the
+    start of the child), named ``rustainer-init``, and our command line overwritten.
+    """
+    import signal
+
+    pid = os.fork()
+    if pid == 0:
+        # The command leads its own session, with the pty as controlling terminal (job control).
+        os.setsid()
+        if cfg.tty:
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        return
+    os.close(err_fd)  # the command's copy alone tells the parent whether its exec worked
+    _rename_self(b"rustainer-init")
+    for sig in FORWARDED_SIGNALS:
+        signal.signal(sig, lambda signum, _frame: _forward(pid, signum))
+    while True:
+        try:
+            reaped, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(0)
+        if reaped == pid:
+            code = os.waitstatus_to_exitcode(status)
+            os._exit(128 - code if code < 0 else code)
+
+
+def _forward(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _rename_self(name: bytes) -> None:
+    """comm and /proc/self/cmdline read ``name`` (the argv area is ours to overwrite)."""
+    import ctypes
+
+    syscalls.prctl(15, ctypes.addressof(ctypes.create_string_buffer(name[:15])))  # PR_SET_NAME
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (fields 48, 49)
+    except (OSError, IndexError, ValueError):
+        return
+    size = end - start
+    if size > 0:
+        ctypes.memmove(start, name[: size - 1].ljust(size, b"\0"), size)
 
 
 def _close_fds(keep: int) -> None:

@@ -138,7 +138,7 @@ class Launch:
         return ChildConfig(
             root=self.root, ops=tuple(ops), hostname=spec.effective_hostname, argv=tuple(argv),
             env=tuple(env.items()), workdir=spec.directory or "/", new_netns=spec.network != "host",
-            caps=mask(DEFAULT_CAPS), last_cap=last_cap(), tty=spec.tty,
+            caps=mask(DEFAULT_CAPS), last_cap=last_cap(), tty=spec.tty, init=spec.init,
         )
 
     def create_cgroup(self) -> None:

@@ -43,6 +43,7 @@ class ContainerSpec:
     network: str = "none"
     remove: bool = False  # --rm
     tty: bool = False  # give the command a fresh pty
+    init: bool = False  # --init: a small PID 1 that reaps orphans and forwards signals
 
     @property
     def effective_hostname(self) -> str:

@@ -175,3 +175,10 @@ def test_kept_container_is_listed_and_removed(cli, rroot: Path) -> None:
     cli("rm", "keeper", check_rc=0)
     assert "keeper" not in cli("ps", "-a", check_rc=0).stdout
     assert os.listdir(rroot / "containers") == []
+
+
+def test_no_signal_is_ignored_or_blocked_inside(cli) -> None:
+    # Python ignores SIGPIPE; an ignored disposition would survive exec into the container.
+    out = cli("run", "--rm", "--", "sh", "-c", "grep -E '^Sig(Ign|Blk)' /proc/self/status; yes | head -1",
+              check_rc=0).stdout.split()
+    assert out == ["SigBlk:", "0000000000000000", "SigIgn:", "0000000000000000", "y"]

@@ -272,3 +272,20 @@ def test_100_detach_rm_cycles_leave_nothing(cli, busybox_rootfs: Path, rroot: Pa
         cli("rm", "-f", name, check_rc=0)
     assert list((rroot / "containers").iterdir()) == []
     assert list((rroot / "names").iterdir()) == []
+
+
+@pytest.mark.parametrize("opts", [(), ("--init",)])
+def test_ctrl_c_interrupts_the_foreground_job(cli, detached, opts: tuple[str, ...]) -> None:
+    """The supervisor ignores SIGINT itself; the container must not inherit that (nor job control
+    breaking under --init)."""
+    detached("intr", "sh", opts=opts)
+    a = attach("intr")
+    try:
+        a.sendline("tty; sleep 30")
+        a.expect("/dev/pts/")
+        time.sleep(0.3)  # let sleep start; Ctrl-C before it would only hit the shell
+        a.sendcontrol("c")
+        a.sendline("echo back-$((2+3))")
+        a.expect("back-5", timeout=5)
+    finally:
+        close(a)
