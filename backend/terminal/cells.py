@@ -37,14 +37,16 @@ def row_to_compact(row: dict[int, Char], columns: int, trim: bool = True) -> Com
     (``trim=False``) keep every written cell, because pyte's erase functions only touch those."""
     if not row:
         return BLANK_ROW
+    top = max(row) + 1
+    if top > columns:
+        top = max((k for k in row if k < columns), default=-1) + 1
+    get = row.get
+    default = getattr(row, "default", DEFAULT_CHAR)
+    cells = [get(x, default) for x in range(top)] if top != len(row) else [row[x] for x in range(top)]
+    end = top
     if trim:
-        cells = [row[x] for x in range(columns)]
-        end = columns
         while end and cells[end - 1] == DEFAULT_CHAR:
             end -= 1
-    else:
-        end = max((k for k in row if k < columns), default=-1) + 1
-        cells = [row[x] for x in range(end)]
     if end == 0:
         return BLANK_ROW
     del cells[end:]
@@ -69,10 +71,22 @@ def compact_cells(crow: CompactRow) -> list[Char]:
     return out
 
 
-def compact_to_row(crow: CompactRow, default: Char, columns: int) -> StaticDefaultDict[int, Char]:
+def compact_to_row(
+    crow: CompactRow, default: Char, columns: int, chars: CharCaches | None = None
+) -> StaticDefaultDict[int, Char]:
     row: StaticDefaultDict[int, Char] = StaticDefaultDict(default)
-    for x, cell in enumerate(compact_cells(crow)[:columns]):
-        row[x] = cell
+    text, runs = crow
+    x = 0
+    for attrs, count in runs:
+        end = min(x + count, columns)
+        if end > x:
+            if chars is not None:
+                get = chars[Char(" ", *attrs)].__getitem__
+            else:
+                def get(data: str, attrs: Attrs = attrs) -> Char:
+                    return Char(data, *attrs)
+            row.update(zip(range(x, end), map(get, text[x:end]), strict=True))
+        x += count
     return row
 
 

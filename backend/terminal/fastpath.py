@@ -21,7 +21,7 @@ import pyte
 from pyte import modes as mo
 from pyte.screens import Char, wcwidth
 
-from .cells import DEFAULT_ATTRS, CharCaches, CompactRow, compact_to_row, row_to_compact
+from .cells import BLANK_ROW, DEFAULT_ATTRS, Attrs, CharCaches, CompactRow, compact_to_row, row_to_compact
 from .screen import CoreScreen
 from .sgr import sgr_params
 
@@ -84,6 +84,8 @@ class Parser:
         self._esc: dict[str, Handler | None] = {}
         self._sgr: dict[tuple[Char, str], Char] = {}
         self._printable: set[str] = set()
+        self._lazy: list[Any] | None = None  # Screen rows above the bottom one, kept by _bulk.
+        self._runs_by_len: dict[Attrs, list[Any]] = {}
         basic = screen
         self._basic: dict[str, Callable[[], Any]] = {
             "\n": basic.linefeed, "\x0b": basic.linefeed, "\x0c": basic.linefeed,
@@ -107,6 +109,7 @@ class Parser:
         pos, end = 0, len(text)
         while pos < end:
             if not self._ground:
+                self.sync()
                 pos = self._slow(text, pos, end)
                 continue
             if cursor.x == 0 and cursor.y == screen.lines - 1 and not self._dropping:
@@ -116,6 +119,8 @@ class Parser:
                     pos = bulk.end()
                     cursor = screen.cursor
                     continue
+            if self._lazy is not None:
+                self.sync()
             m = match(text, pos)
             if m is None:
                 if end - pos < _PENDING_MAX and _PENDING.match(text, pos):
@@ -267,35 +272,79 @@ class Parser:
         )
 
     def _bulk(self, block: str) -> None:
-        """Whole lines written on a blank bottom row and scrolled up: build their compact rows
-        directly; only the rows that stay on screen are materialised as cells."""
+        """Whole lines written on a blank bottom row and scrolled up.
+
+        Their compact rows are built directly and the screen above the bottom row is kept as a
+        list of rows (``self._lazy``) that is only written back into pyte's buffer when something
+        other than another bulk block needs it: lines that scroll away before anyone looks are
+        never drawn as cells."""
         screen = self.screen
-        cursor = screen.cursor
         columns, lines = screen.columns, screen.lines
-        attrs = cursor.attrs
-        rows: list[CompactRow] = []
-        add = rows.append
         raw_lines = block.split("\r\n")
         raw_lines.pop()
+        attrs = screen.cursor.attrs
+        clean = "\x1b" not in block and max(map(len, raw_lines)) <= columns
+        if clean:
+            rows = self._plain_rows(raw_lines, attrs[1:], columns)
+        else:
+            rows, attrs = self._rows(raw_lines, attrs, columns)
+            screen.cursor.attrs = attrs
+        keep = lines - 1  # Rows above the (blank) bottom row.
+        lazy = self._lazy
+        if lazy is None:
+            buffer = screen.buffer
+            lazy = [buffer.get(y) for y in range(keep)]
+        combined = lazy + rows
+        gone = len(combined) - keep
+        history = screen.history
+        if gone > 0 and screen.main_buffer is None and history.maxlen:
+            limit = history.maxlen
+            scrolled_old = combined[: min(gone, keep)]
+            if gone - len(scrolled_old) < limit:
+                for row in scrolled_old:
+                    if row is None:
+                        history.append(BLANK_ROW)
+                    elif isinstance(row, tuple):
+                        history.append(_trim(row))
+                    else:
+                        history.append(row_to_compact(row, columns))
+            new_gone = combined[len(scrolled_old) : gone][-limit:]
+            if clean and (" \r\n" not in block or attrs[1:] != DEFAULT_ATTRS):
+                history.extend(new_gone)  # Already canonical: no trailing default blanks.
+            else:
+                history.extend(map(_trim, new_gone))
+        self._lazy = combined[gone:] if gone > 0 else combined
+        screen.dirty.update(range(lines))
+
+    def _plain_rows(self, raw_lines: list[str], attrs: Attrs, columns: int) -> list[CompactRow]:
+        runs = self._runs_by_len.get(attrs)
+        if runs is None or len(runs) <= columns:
+            runs = [((attrs, n),) if n else () for n in range(columns + 1)]
+            if len(self._runs_by_len) > 64:
+                self._runs_by_len.clear()
+            self._runs_by_len[attrs] = runs
+        return list(zip(raw_lines, map(runs.__getitem__, map(len, raw_lines)), strict=True))
+
+    def _rows(self, raw_lines: list[str], attrs: Char, columns: int) -> tuple[list[CompactRow], Char]:
+        rows: list[CompactRow] = []
+        add = rows.append
+        transition = self._sgr_attrs
         for raw in raw_lines:
             if "\x1b" not in raw:
-                if not raw:
-                    add(("", ()))
-                    continue
                 a = attrs[1:]
-                if len(raw) <= columns:
+                if not raw:
+                    add(BLANK_ROW)
+                elif len(raw) <= columns:
                     add((raw, ((a, len(raw)),)))
                 else:
-                    for i in range(0, len(raw), columns):
-                        part = raw[i : i + columns]
-                        add((part, ((a, len(part)),)))
+                    rows.extend(_wrap(raw, [(a, len(raw))], columns))
                 continue
             pieces = _SGR_SPLIT.split(raw)
             text_parts: list[str] = []
             runs: list[tuple[Any, int]] = []
             for j, piece in enumerate(pieces):
                 if j & 1:
-                    attrs = self._sgr_attrs(attrs, piece)
+                    attrs = transition(attrs, piece)
                 elif piece:
                     text_parts.append(piece)
                     a = attrs[1:]
@@ -305,33 +354,39 @@ class Parser:
                         runs.append((a, len(piece)))
             text = "".join(text_parts)
             if len(text) <= columns:
-                add((text, tuple(runs)) if text else ("", ()))
+                add((text, tuple(runs)) if text else BLANK_ROW)
             else:
                 rows.extend(_wrap(text, runs, columns))
-        cursor.attrs = attrs
+        return rows, attrs
 
+    def sync(self) -> None:
+        """Write the rows kept aside by the bulk path back into pyte's buffer."""
+        lazy = self._lazy
+        if lazy is None:
+            return
+        self._lazy = None
+        screen = self.screen
         buffer = screen.buffer
-        keep = lines - 1  # Rows above the (blank) bottom row.
-        old = [buffer.get(y) for y in range(keep)]
-        nrows = len(rows)
-        gone_old = min(nrows, keep)
-        history = screen.history
-        if screen.main_buffer is None and history.maxlen:
-            for row in old[:gone_old]:
-                history.append(row_to_compact(row, columns) if row else ("", ()))
-            if nrows > keep:
-                # Scrollback rows are trimmed; screen rows are not: pyte's erase functions only
-                # touch cells that were written, so on screen the written extent must be kept.
-                history.extend(map(_trim, rows[: nrows - keep]))
-        default = screen.default_char
-        new_rows = old[gone_old:] + [compact_to_row(r, default, columns) for r in rows[max(0, nrows - keep) :]]
+        bottom = buffer.get(screen.lines - 1)
         buffer.clear()
-        for y, row in enumerate(new_rows):
-            if row:
-                buffer[y] = row
-        screen.dirty.update(range(lines))
+        default = screen.default_char
+        columns = screen.columns
+        chars = self._chars
+        for y, row in enumerate(lazy):
+            if row is None:
+                continue
+            if isinstance(row, tuple):
+                if not row[1]:
+                    continue
+                row = compact_to_row(row, default, columns, chars)
+            buffer[y] = row
+        if bottom is not None:
+            buffer[screen.lines - 1] = bottom
 
     def _sgr_attrs(self, attrs: Char, params: str) -> Char:
+        cached = self._sgr.get((attrs, params))
+        if cached is not None:
+            return cached
         cursor = self.screen.cursor
         saved = cursor.attrs
         cursor.attrs = attrs

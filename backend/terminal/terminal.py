@@ -21,11 +21,11 @@ class Terminal:
     ``feed`` accepts any chunking (split escape sequences and UTF-8 characters included).
     """
 
-    __slots__ = ("screen", "_parser", "_decoder")
+    __slots__ = ("_screen", "_parser", "_decoder")
 
     def __init__(self, columns: int, lines: int, history: int = 10000) -> None:
-        self.screen = CoreScreen(columns, lines, history)
-        self._parser = Parser(self.screen)
+        self._screen = CoreScreen(columns, lines, history)
+        self._parser = Parser(self._screen)
         # Same decoder and error policy as pyte.ByteStream, so broken UTF-8 renders identically.
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
@@ -35,14 +35,20 @@ class Terminal:
         if text:
             self._parser.feed(text)
 
+    @property
+    def screen(self) -> CoreScreen:
+        """The pyte screen (a :class:`CoreScreen`), brought up to date with the fast path first."""
+        self._parser.sync()
+        return self._screen
+
     # -- geometry ------------------------------------------------------------------------------
     @property
     def columns(self) -> int:
-        return int(self.screen.columns)
+        return int(self._screen.columns)
 
     @property
     def lines(self) -> int:
-        return int(self.screen.lines)
+        return int(self._screen.lines)
 
     def resize(self, columns: int, lines: int) -> None:
         self.screen.resize(lines=lines, columns=columns)
@@ -77,37 +83,37 @@ class Terminal:
     @property
     def cursor(self) -> tuple[int, int]:
         """(x, y); x equals ``columns`` while a wrap is pending after writing the last column."""
-        c = self.screen.cursor
+        c = self._screen.cursor
         return (int(c.x), int(c.y))
 
     @property
     def cursor_hidden(self) -> bool:
-        return bool(self.screen.cursor.hidden)
+        return bool(self._screen.cursor.hidden)
 
     @property
     def title(self) -> str:
-        return str(self.screen.title)
+        return str(self._screen.title)
 
     @property
     def icon_name(self) -> str:
-        return str(self.screen.icon_name)
+        return str(self._screen.icon_name)
 
     @property
     def modes(self) -> Modes:
-        return modes_of(self.screen.mode, bool(self.screen.cursor.hidden), self.screen.in_alt)
+        return modes_of(self._screen.mode, bool(self._screen.cursor.hidden), self._screen.in_alt)
 
     @property
     def alternate_screen(self) -> bool:
-        return bool(self.screen.in_alt)
+        return bool(self._screen.in_alt)
 
     @property
     def dirty(self) -> set[int]:
         """Line numbers changed since :meth:`clear_dirty` (a live set; the caller may clear it)."""
-        dirty: set[int] = self.screen.dirty
+        dirty: set[int] = self._screen.dirty
         return dirty
 
     def clear_dirty(self) -> None:
-        self.screen.dirty.clear()
+        self._screen.dirty.clear()
 
     def line(self, y: int) -> list[Char]:
         """The cells of screen line ``y``: pyte ``Char`` tuples (data, fg, bg, bold, italics,
@@ -120,11 +126,11 @@ class Terminal:
     @property
     def history(self) -> list[CompactRow]:
         """Scrollback rows, oldest first, in compact form (see :mod:`.cells`)."""
-        return list(self.screen.history)
+        return list(self._screen.history)
 
     def history_text(self) -> list[str]:
-        columns = self.screen.columns
-        return [compact_text(r, columns).rstrip() for r in self.screen.history]
+        columns = self._screen.columns
+        return [compact_text(r, columns).rstrip() for r in self._screen.history]
 
     # -- snapshots -----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
