@@ -169,7 +169,7 @@ def stop(store: StateStore, ref: str, timeout: float = DEFAULT_STOP_TIMEOUT) -> 
 def _kill_and_wait(store: StateStore, state: ContainerState, owner: int | None,
                    manager: CgroupManager) -> ContainerState | None:
     _signal_pid1(state, 9)
-    manager.kill_all(9)
+    _kill_cgroup(manager)
     ended = _wait_recorded(store, state, owner, time.monotonic() + RECORD_TIMEOUT)
     if ended is not None and ended.status == RUNNING:
         raise RustainerError(f"container {state.name} was killed but its owner (pid {owner}) has not recorded "
@@ -185,8 +185,17 @@ def kill(store: StateStore, ref: str, sig: int = 9) -> ContainerState:
     state = require_running(store, ref, "kill")
     _signal_pid1(state, sig)
     if sig == 9:
-        manager_of(state).kill_all(9)
+        _kill_cgroup(manager_of(state))
     return state
+
+
+def _kill_cgroup(manager: CgroupManager) -> None:
+    """SIGKILL every process of the cgroup. One its owner is removing (ENODEV) or removed is fine:
+    PID 1 got its SIGKILL already, and its end takes the rest of the PID namespace with it."""
+    try:
+        manager.kill_all(9)
+    except RustainerError:
+        pass
 
 
 def remove(store: StateStore, ref: str, *, force: bool = False) -> None:
@@ -378,10 +387,10 @@ def human_duration(seconds: float) -> str:
 
 
 def uptime(state: ContainerState, now: float | None = None) -> str:
-    """``ps``'s UPTIME column: time since start, or how long ago it exited and with what code."""
+    """``ps``'s UPTIME column: time since start, or how long ago it ended (STATUS has the code)."""
     now = time.time() if now is None else now
     if state.status == RUNNING and state.started_at is not None:
         return human_duration(now - state.started_at)
     if state.finished_at is not None:
-        return f"exited ({state.exit_code}) {human_duration(now - state.finished_at)} ago"
+        return f"{human_duration(now - state.finished_at)} ago"
     return "-"
