@@ -156,17 +156,22 @@ def _become_init(cfg: ChildConfig, err_fd: int) -> None:
     """
     import signal
 
+    # Signals wait (blocked) until the handlers that forward them exist; the parent marks the
+    # container running only after our copy of err_fd is closed, i.e. after that.
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
     pid = os.fork()
     if pid == 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
         # The command leads its own session, with the pty as controlling terminal (job control).
         os.setsid()
         if cfg.tty:
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         return
-    os.close(err_fd)  # the command's copy alone tells the parent whether its exec worked
     _rename_self(b"rustainer-init")
     for sig in FORWARDED_SIGNALS:
         signal.signal(sig, lambda signum, _frame: _forward(pid, signum))
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    os.close(err_fd)  # the command's copy alone tells the parent whether its exec worked
     while True:
         try:
             reaped, status = os.waitpid(-1, 0)

@@ -30,11 +30,51 @@ def rustainer_cgroups() -> set[str]:
     for top, dirs, _files in os.walk(CGROUP_ROOT):
         depth = top[len(CGROUP_ROOT):].count("/")
         for d in dirs:
-            if d.startswith("rustainer"):
+            if d.startswith("rustainer") and not _someone_elses(os.path.join(top, d)):
                 found.add(os.path.join(top, d))
         if depth >= 4:
             dirs[:] = []
     return found
+
+
+def _someone_elses(cgroup: str) -> bool:
+    """A live container of another rustainer on this machine (a developer's shell, say): its
+    processes descend from a supervisor or CLI that is not ours. Ours descend from this pytest, or
+    from a supervisor that a test's CLI started (those run in their own session: see below)."""
+    try:
+        with open(os.path.join(cgroup, "cgroup.procs")) as f:
+            pids = [int(p) for p in f.read().split()]
+    except OSError:
+        return False
+    if not pids:
+        return False
+    return not any(_started_by_this_session(pid) for pid in pids)
+
+
+def _started_by_this_session(pid: int) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        chain = [proc, *proc.parents()]
+        environ_roots = []
+        for p in chain:
+            if p.pid == os.getpid():
+                return True
+            try:
+                environ_roots.append(p.environ().get("RUSTAINER_ROOT", ""))
+            except psutil.Error:
+                continue
+        base = str(_BASETEMP or "")
+        return bool(base) and any(root.startswith(base) for root in environ_roots if root)
+    except psutil.Error:
+        return False
+
+
+_BASETEMP: Path | None = None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _BASETEMP
+    _BASETEMP = session.config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
 
 
 def rustainer_mounts() -> set[str]:
