@@ -86,6 +86,8 @@ class Parser:
         self._printable: set[str] = set()
         self._lazy: list[Any] | None = None  # Screen rows above the bottom one, kept by _bulk.
         self._runs_by_len: dict[Attrs, list[Any]] = {}
+        self._scratch = pyte.Screen(1, 1)  # Computes SGR transitions off-screen.
+        screen.history.expander = self._expand_block
         basic = screen
         self._basic: dict[str, Callable[[], Any]] = {
             "\n": basic.linefeed, "\x0b": basic.linefeed, "\x0c": basic.linefeed,
@@ -119,9 +121,12 @@ class Parser:
                     pos = bulk.end()
                     cursor = screen.cursor
                     continue
-            if self._lazy is not None:
-                self.sync()
             m = match(text, pos)
+            if self._lazy is not None:
+                if m is not None and self._lazy_token(m):
+                    pos = m.end()
+                    continue
+                self.sync()
             if m is None:
                 if end - pos < _PENDING_MAX and _PENDING.match(text, pos):
                     self._pending = text[pos:]
@@ -210,21 +215,13 @@ class Parser:
 
     def _select_graphic_rendition(self, params: str) -> None:
         screen = self.screen
+        if mo.DECSCNM in screen.mode:  # Changes what "reset" means: use the screen itself.
+            values = sgr_params(params)
+            if values or ":" not in params:
+                screen.select_graphic_rendition(*values)
+            return
         cursor = screen.cursor
-        key = (cursor.attrs, params)
-        reverse_screen = mo.DECSCNM in screen.mode  # Changes what "reset" means: not cacheable.
-        cached = None if reverse_screen else self._sgr.get(key)
-        if cached is not None:
-            cursor.attrs = cached
-            return
-        values = sgr_params(params)
-        if not values and ":" in params:
-            return
-        screen.select_graphic_rendition(*values)
-        if not reverse_screen:
-            if len(self._sgr) > 4096:
-                self._sgr.clear()
-            self._sgr[key] = screen.cursor.attrs
+        cursor.attrs = self._sgr_attrs(cursor.attrs, params)
 
     def _dispatch_csi(self, seq: str) -> None:
         try:
@@ -274,47 +271,63 @@ class Parser:
     def _bulk(self, block: str) -> None:
         """Whole lines written on a blank bottom row and scrolled up.
 
-        Their compact rows are built directly and the screen above the bottom row is kept as a
-        list of rows (``self._lazy``) that is only written back into pyte's buffer when something
-        other than another bulk block needs it: lines that scroll away before anyone looks are
-        never drawn as cells."""
+        Lines that end in the scrollback go there as one raw block (see :mod:`.history`) when they
+        need no wrapping; only the last screenful is turned into rows, and those are kept aside
+        (``self._lazy``) rather than drawn into pyte's buffer until something else needs it."""
         screen = self.screen
         columns, lines = screen.columns, screen.lines
+        keep = lines - 1  # Rows above the (blank) bottom row.
         raw_lines = block.split("\r\n")
         raw_lines.pop()
         attrs = screen.cursor.attrs
-        clean = "\x1b" not in block and max(map(len, raw_lines)) <= columns
-        if clean:
-            rows = self._plain_rows(raw_lines, attrs[1:], columns)
+        head_text = ""
+        head_attrs = attrs
+        head_count = 0
+        plain = "\x1b" not in block
+        visible = raw_lines if plain else _SGR_SPLIT.sub("", block).split("\r\n")
+        if max(map(len, visible)) <= columns:
+            head_count = max(0, len(raw_lines) - keep)
+            if head_count:
+                head_text = "\r\n".join(raw_lines[:head_count]) + "\r\n"
+                del raw_lines[:head_count]
+                if not plain:
+                    for params in _SGR_SPLIT.findall(head_text):
+                        attrs = self._sgr_attrs(attrs, params)
+            if plain:
+                rows = self._plain_rows(raw_lines, attrs[1:], columns)
+            else:
+                rows, attrs = self._rows(raw_lines, attrs, columns)
         else:
             rows, attrs = self._rows(raw_lines, attrs, columns)
-            screen.cursor.attrs = attrs
-        keep = lines - 1  # Rows above the (blank) bottom row.
+        screen.cursor.attrs = attrs
+
         lazy = self._lazy
         if lazy is None:
             buffer = screen.buffer
             lazy = [buffer.get(y) for y in range(keep)]
-        combined = lazy + rows
-        gone = len(combined) - keep
+        total = head_count + len(rows)
+        gone_old = min(total, keep)
         history = screen.history
-        if gone > 0 and screen.main_buffer is None and history.maxlen:
-            limit = history.maxlen
-            scrolled_old = combined[: min(gone, keep)]
-            if gone - len(scrolled_old) < limit:
-                for row in scrolled_old:
-                    if row is None:
-                        history.append(BLANK_ROW)
-                    elif isinstance(row, tuple):
-                        history.append(_trim(row))
-                    else:
-                        history.append(row_to_compact(row, columns))
-            new_gone = combined[len(scrolled_old) : gone][-limit:]
-            if clean and (" \r\n" not in block or attrs[1:] != DEFAULT_ATTRS):
-                history.extend(new_gone)  # Already canonical: no trailing default blanks.
-            else:
-                history.extend(map(_trim, new_gone))
-        self._lazy = combined[gone:] if gone > 0 else combined
+        if total > 0 and screen.main_buffer is None and history.maxlen:
+            for row in lazy[:gone_old]:
+                if row is None:
+                    history.append(BLANK_ROW)
+                elif isinstance(row, tuple):
+                    history.append(_trim(row))
+                else:
+                    history.append(row_to_compact(row, columns))
+            if head_count:
+                history.add_block(head_text, head_attrs, head_count)
+            if len(rows) > keep:
+                history.extend(map(_trim, rows[: len(rows) - keep]))
+        self._lazy = (lazy[gone_old:] + rows)[-keep:] if keep else []
         screen.dirty.update(range(lines))
+
+    def _expand_block(self, text: str, attrs: Char) -> list[CompactRow]:
+        raw_lines = text.split("\r\n")
+        raw_lines.pop()
+        rows, _ = self._rows(raw_lines, attrs, self.screen.columns)
+        return list(map(_trim, rows))
 
     def _plain_rows(self, raw_lines: list[str], attrs: Attrs, columns: int) -> list[CompactRow]:
         runs = self._runs_by_len.get(attrs)
@@ -359,6 +372,43 @@ class Parser:
                 rows.extend(_wrap(text, runs, columns))
         return rows, attrs
 
+    def _lazy_token(self, m: re.Match[str]) -> bool:
+        """Handle a token without materialising the rows kept aside, if it only touches the
+        bottom row: text that fits, CR LF (scroll the kept rows) and SGR."""
+        kind = m.lastindex
+        screen = self.screen
+        cursor = screen.cursor
+        if kind == _T_TEXT:
+            run = m.group(1)
+            if (self._dropping or not (run.isascii() and run.isprintable())
+                    or cursor.x + len(run) > screen.columns or mo.IRM in screen.mode):
+                return False
+            self._draw_ascii(run)
+            return True
+        if kind == _T_SGR:
+            self._dropping = False
+            self._select_graphic_rendition(m.group(4))
+            return True
+        if kind == _T_CRLF:
+            lazy = self._lazy
+            assert lazy is not None
+            self._dropping = False
+            cursor.x = 0
+            bottom = screen.buffer.pop(screen.lines - 1, None)
+            lazy.append(bottom)
+            gone = lazy.pop(0)
+            history = screen.history
+            if screen.main_buffer is None and history.maxlen:
+                if gone is None:
+                    history.append(BLANK_ROW)
+                elif isinstance(gone, tuple):
+                    history.append(_trim(gone))
+                else:
+                    history.append(row_to_compact(gone, screen.columns))
+            screen.dirty.update(range(screen.lines))
+            return True
+        return False
+
     def sync(self) -> None:
         """Write the rows kept aside by the bulk path back into pyte's buffer."""
         lazy = self._lazy
@@ -384,15 +434,20 @@ class Parser:
             buffer[screen.lines - 1] = bottom
 
     def _sgr_attrs(self, attrs: Char, params: str) -> Char:
-        cached = self._sgr.get((attrs, params))
+        """SGR as a pure function of the attributes (reverse-video screen mode excluded)."""
+        key = (attrs, params)
+        cached = self._sgr.get(key)
         if cached is not None:
             return cached
-        cursor = self.screen.cursor
-        saved = cursor.attrs
-        cursor.attrs = attrs
-        self._select_graphic_rendition(params)
-        result: Char = cursor.attrs
-        cursor.attrs = saved
+        scratch = self._scratch
+        scratch.cursor.attrs = attrs
+        values = sgr_params(params)
+        if values or ":" not in params:
+            scratch.select_graphic_rendition(*values)
+        result: Char = scratch.cursor.attrs
+        if len(self._sgr) > 4096:
+            self._sgr.clear()
+        self._sgr[key] = result
         return result
 
 

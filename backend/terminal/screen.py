@@ -6,7 +6,7 @@ implementation itself; the fast path in :mod:`.fastpath` must produce the same c
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import defaultdict
 from typing import Any
 
 import pyte
@@ -14,6 +14,7 @@ from pyte import modes as mo
 from pyte.screens import Char, Cursor, StaticDefaultDict
 
 from .cells import CompactRow, compact_to_row, row_to_compact
+from .history import History
 
 # Private modes are stored by pyte shifted left by five bits.
 ALT_47 = 47 << 5
@@ -26,7 +27,7 @@ class CoreScreen(pyte.Screen):
     """pyte's Screen with a bounded scrollback ring and an alternate screen."""
 
     def __init__(self, columns: int, lines: int, history: int = 10000) -> None:
-        self.history: deque[CompactRow] = deque(maxlen=max(0, history))
+        self.history = History(history)
         self.main_buffer: Any = None  # The main screen's rows while the alternate screen is shown.
         self.alt_cursor: Cursor | None = None  # Cursor saved by DECSET 1049.
         super().__init__(columns, lines)
@@ -114,6 +115,8 @@ class CoreScreen(pyte.Screen):
             return
         old_lines, old_columns = self.lines, self.columns
         buffers = [self.buffer] + ([self.main_buffer] if self.main_buffer is not None else [])
+        if columns != old_columns:
+            self.history.materialize()  # Raw blocks are expanded at the width they were written at.
         if columns < old_columns:
             for buf in buffers:
                 for row in buf.values():
