@@ -63,6 +63,11 @@ class Command:
                 continue
             if arg.startswith("-") and arg != "-":
                 name, eq, inline = arg.partition("=") if arg.startswith("--") else (arg[:2], "", arg[2:])
+                if inline and not eq and self._all_flags(arg):
+                    # -it: a cluster of short flags that take no value
+                    for letter in arg[1:]:
+                        values[self.by_flag["-" + letter].dest] = True
+                    continue
                 opt = self.by_flag.get(name)
                 if opt is None:
                     raise UsageError(f"unknown option {arg!r} for '{self.name}'")
@@ -95,6 +100,10 @@ class Command:
         values.setdefault("command", [])
         values.setdefault("help", False)
         return values
+
+    def _all_flags(self, arg: str) -> bool:
+        opts = [self.by_flag.get("-" + letter) for letter in arg[1:]]
+        return all(opt is not None and opt.takes is None for opt in opts)
 
     def usage(self, prog: str) -> str:
         parts = [prog] + ([self.name] if self.name else []) + ["[OPTIONS]"]

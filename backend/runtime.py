@@ -225,7 +225,8 @@ class Launch:
                 console.close()
         if report:
             raise self.failure(report)
-        self.state = self.store.update(self.state, status=RUNNING, pid=pid, started_at=time.time())
+        self.state = self.store.update(self.state, status=RUNNING, pid=pid, started_at=time.time(),
+                                       owner_pid=os.getpid(), owner_start=process_start(os.getpid()))
         return pid
 
     def failure(self, report: bytes) -> ChildFailed:
@@ -264,7 +265,11 @@ class Launch:
             except RustainerError:
                 oom = False
         self.release()
-        self.state = self.store.update(self.state, status=EXITED, pid=None, exit_code=code, oom_killed=oom,
+        try:  # the stored record may have changed meanwhile (``update`` of the limits, say)
+            current = self.store.load(self.state.id)
+        except RustainerError:
+            current = self.state
+        self.state = self.store.update(current, status=EXITED, pid=None, exit_code=code, oom_killed=oom,
                                        finished_at=time.time())
         return self.state
 
@@ -437,8 +442,8 @@ def reconcile(store: StateStore, state: ContainerState) -> ContainerState:
     """Make a recorded "running" container that is gone (its supervisor or CLI was killed, or the host
     rebooted) an exited one, and release what it held. Everything that lists or acts on containers
     calls this first, so there are no running ghosts."""
-    if state.status != RUNNING or is_alive(state):
-        return state
+    if state.status != RUNNING or is_alive(state) or owner_alive(state):
+        return state  # running, or its owner is about to record the end itself
     launch = Launch(store, state)
     manager = reopen_cgroup(state) if state.boot_id == _boot_id() else None
     if manager is not None and manager.exists():
@@ -456,6 +461,27 @@ def reconcile(store: StateStore, state: ContainerState) -> ContainerState:
     state = store.update(state, status=EXITED, pid=None, supervisor_pid=None, exit_code=code, oom_killed=oom,
                          finished_at=state.finished_at or time.time(), error=f"lost: {why}")
     return state
+
+
+def process_start(pid: int) -> int | None:
+    """Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def owner_alive(state: ContainerState) -> bool:
+    """The CLI or supervisor that owns the container still runs (same boot, same process)."""
+    if state.owner_pid is None or state.owner_start is None or state.boot_id != _boot_id():
+        return False
+    try:
+        with open(f"/proc/{state.owner_pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] not in (b"Z", b"X") and int(fields[19]) == state.owner_start
 
 
 def _boot_id() -> str:

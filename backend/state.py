@@ -49,6 +49,8 @@ class ContainerState:
     directory_created: bool = False
     boot_id: str = ""
     supervisor_pid: int | None = None  # detached containers: the process that owns the pty
+    owner_pid: int | None = None  # who reaps PID 1 and records the end (the CLI or the supervisor)
+    owner_start: int | None = None  # its start time in clock ticks: a reused pid is not the owner
     detached: bool = False
     error: str | None = None  # why it ended, when rustainer knows more than the exit code
 
