@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from itertools import repeat
 from typing import Any
 
 import pyte
@@ -108,6 +109,8 @@ class Parser:
         cursor = screen.cursor
         match = _TOKEN.match
         basic = self._basic
+        last_attrs: Char | None = None
+        get: Callable[[str], Char] = str  # type: ignore[assignment]
         pos, end = 0, len(text)
         while pos < end:
             if not self._ground:
@@ -138,7 +141,19 @@ class Parser:
             pos = m.end()
             if kind == _T_TEXT:
                 run = m.group(1)
-                if self._dropping:
+                x = cursor.x
+                if (x + len(run) <= screen.columns and not self._dropping and run.isascii()
+                        and run.isprintable() and mo.IRM not in screen.mode):
+                    # The common case inline: the run fits on the cursor's row.
+                    attrs = cursor.attrs
+                    if attrs is not last_attrs:
+                        last_attrs = attrs
+                        get = self._chars[attrs].__getitem__
+                    n = x + len(run)
+                    screen.buffer[cursor.y].update(zip(range(x, n), map(get, run), strict=True))
+                    cursor.x = n
+                    screen.dirty.add(cursor.y)
+                elif self._dropping:
                     self._dropping = pos == end
                 elif run.isascii() and run.isprintable():
                     self._draw_ascii(run)
@@ -245,7 +260,35 @@ class Parser:
         if name is None or (private and final not in _PRIVATE_OK):
             return None
         args = tuple(min(int(p or 0), 9999) for p in body.split(";"))
+        if not private and final in "Hf" and len(args) <= 2:
+            return (self._cursor_position, args, {})
+        if not private and final == "K" and len(args) == 1 and args[0] in (0, 1, 2):
+            return (self._erase_in_line, args, {})
         return (getattr(self.screen, name), args, {"private": True} if private else {})
+
+    def _cursor_position(self, line: int = 0, column: int = 0) -> None:
+        """pyte's ``cursor_position`` without origin mode, minus the method calls."""
+        screen = self.screen
+        if screen.margins is not None and mo.DECOM in screen.mode:
+            screen.cursor_position(line, column)
+            return
+        cursor = screen.cursor
+        cursor.x = min(max(0, (column or 1) - 1), screen.columns - 1)
+        cursor.y = min(max(0, (line or 1) - 1), screen.lines - 1)
+
+    def _erase_in_line(self, how: int) -> None:
+        """pyte's ``erase_in_line`` with one ``dict.update`` instead of a loop."""
+        screen = self.screen
+        cursor = screen.cursor
+        screen.dirty.add(cursor.y)
+        columns = screen.columns
+        if how == 0:
+            interval = range(cursor.x, columns)
+        elif how == 1:
+            interval = range(cursor.x + 1)
+        else:
+            interval = range(columns)
+        screen.buffer[cursor.y].update(zip(interval, repeat(cursor.attrs)))
 
     def _dispatch_esc(self, seq: str) -> None:
         try:
@@ -309,13 +352,10 @@ class Parser:
         gone_old = min(total, keep)
         history = screen.history
         if total > 0 and screen.main_buffer is None and history.maxlen:
-            for row in lazy[:gone_old]:
-                if row is None:
-                    history.append(BLANK_ROW)
-                elif isinstance(row, tuple):
-                    history.append(_trim(row))
-                else:
-                    history.append(row_to_compact(row, columns))
+            history.extend([
+                BLANK_ROW if row is None else _trim(row) if isinstance(row, tuple) else row_to_compact(row, columns)
+                for row in lazy[:gone_old]
+            ])
             if head_count:
                 history.add_block(head_text, head_attrs, head_count)
             if len(rows) > keep:
@@ -389,11 +429,22 @@ class Parser:
             self._dropping = False
             self._select_graphic_rendition(m.group(4))
             return True
-        if kind == _T_CRLF:
+        if kind == _T_BASIC:
+            ch = m.group(3)
+            if ch == "\r":
+                self._dropping = False
+                cursor.x = 0
+                return True
+            if ch != "\n":
+                return False
+            if mo.LNM in screen.mode:
+                cursor.x = 0
+        if kind == _T_CRLF or kind == _T_BASIC:
             lazy = self._lazy
             assert lazy is not None
             self._dropping = False
-            cursor.x = 0
+            if kind == _T_CRLF:
+                cursor.x = 0
             bottom = screen.buffer.pop(screen.lines - 1, None)
             lazy.append(bottom)
             gone = lazy.pop(0)
