@@ -1,0 +1,552 @@
+"""The dashboard: the container list on the left, the selected container's live shell on the right.
+
+It is one more client of the per-container supervisors (like ``rustainer attach``): each running
+container gets its own TerminalPane, attached in snapshot mode and kept in a ContentSwitcher, so
+switching only changes which pane is shown, and hidden panes keep up with their containers. Quitting
+detaches every pane and leaves the containers running. The list is rebuilt from the state store
+about once a second, so containers started or removed from the CLI come and go by themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.theme import Theme
+from textual.widget import Widget
+from textual.widgets import ContentSwitcher, Footer, Header, Label, Static
+
+from rustainer.app.tui_actions import NewContainer, run_args_from_spec, run_cli, spawn_exec_shell
+from rustainer.app.tui_dialogs import ConfirmDialog, NewContainerDialog
+from rustainer.app.tui_stats import CgroupStats, StatsSource
+from rustainer.app.tui_views import ExecScreen, InspectScreen, LogsScreen
+from rustainer.backend.errors import RustainerError
+from rustainer.backend.spec import format_cpus
+from rustainer.backend.state import RUNNING, ContainerState, StateStore
+from rustainer.widgets.container_list import ContainerList, ContainerRow
+from rustainer.widgets.log_view import read_log
+from rustainer.widgets.terminal import TerminalPane
+
+POLL_INTERVAL = 1.0
+
+# Colours picked from the xterm 256-colour cube, so a 256-colour terminal shows them unchanged.
+THEME = Theme(
+    name="rustainer",
+    primary="#5f87d7",
+    secondary="#5fafaf",
+    accent="#d7875f",
+    foreground="#dadada",
+    background="#121212",
+    surface="#1c1c1c",
+    panel="#303030",
+    success="#5faf5f",
+    warning="#d7af5f",
+    error="#d75f5f",
+    dark=True,
+)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One poll's view of a container: its reconciled state and the row the list shows."""
+
+    state: ContainerState
+    row: ContainerRow
+
+
+def pane_id(container_id: str) -> str:
+    return f"pane-{container_id[:12]}"
+
+
+class MainScreen(Screen[None]):
+    """Header, list | terminal, footer."""
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="body"):
+            with Vertical(id="sidebar"):
+                yield ContainerList(id="containers")
+                yield Label("No containers yet: press ctrl+] then n to create one", id="empty-hint")
+            with ContentSwitcher(id="panes", initial="placeholder"):
+                yield Static("Select or create a container (ctrl+] then n)", id="placeholder",
+                             classes="placeholder")
+        yield Footer()
+
+
+class RustainerApp(App[None]):
+    """rustainer-tui; build it with :func:`create_app`."""
+
+    CSS_PATH = "tui.tcss"
+    TITLE = "rustainer"
+    COMMAND_PALETTE_BINDING = "ctrl+p"
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+right_square_bracket", "command_key", "Command key", key_display="^]", priority=True),
+        Binding("ctrl+pagedown", "select_next", "Next", key_display="^PgDn", priority=True),
+        Binding("ctrl+pageup", "select_previous", "Prev", key_display="^PgUp", priority=True),
+        *[Binding(f"alt+{n}", f"select_nth({n})", f"Container {n}", show=False, priority=True)
+          for n in range(1, 10)],
+        # Not priority: while the shell has the focus these keys are the shell's.
+        Binding("ctrl+p", "command_palette", "Commands", show=False),
+        Binding("n", "new", "New"),
+        Binding("s", "stop", "Stop"),
+        Binding("k", "kill", "Kill"),
+        Binding("r", "restart", "Restart"),
+        Binding("x", "remove", "Remove"),
+        Binding("l", "logs", "Logs"),
+        Binding("i", "inspect", "Inspect"),
+        Binding("e", "exec", "Exec sh"),
+        Binding("escape", "focus_terminal", "Terminal"),
+    ]
+    CONTAINER_ACTIONS = frozenset({"stop", "kill", "restart", "remove", "logs", "inspect", "exec"})
+    RUNNING_ONLY = frozenset({"stop", "kill", "exec"})
+
+    def __init__(self, root: str, *, stats: StatsSource | None = None, poll: bool = True,
+                 stop_timeout: int = 10) -> None:
+        super().__init__()
+        self.root = root
+        self.store = StateStore(root)
+        self.stats = stats if stats is not None else CgroupStats()
+        self.poll_enabled = poll
+        self.stop_timeout = stop_timeout
+        self.listed: dict[str, Listed] = {}
+        self.order: list[str] = []
+        self.selected: str | None = None
+        self.attached: set[str] = set()  # container ids whose pane is attached to a supervisor
+        self.busy: set[str] = set()  # container ids with an action under way
+        self._polling = asyncio.Lock()
+        self.register_theme(THEME)
+        self.theme = "rustainer"
+
+    # ---- start-up and polling -------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[None]:
+        return MainScreen()
+
+    async def on_mount(self) -> None:
+        await self.refresh_containers()
+        if self.order and self.selected is None:
+            await self.select(self.order[0])
+        if self.poll_enabled:
+            self.set_interval(POLL_INTERVAL, self._tick)
+
+    async def _tick(self) -> None:
+        if not self._polling.locked():
+            await self.refresh_containers()
+
+    def _collect(self) -> list[Listed]:
+        """Runs in a thread: the state store, reconciled like ``rustainer ps``, plus stats."""
+        from rustainer.backend.runtime import reconcile
+
+        states: list[ContainerState] = []
+        for state in self.store.list():
+            try:
+                states.append(reconcile(self.store, state))
+            except RustainerError:
+                states.append(state)
+        states.sort(key=lambda s: s.created_at)
+        samples = self.stats.sample([s for s in states if s.status == RUNNING])
+        out = []
+        for s in states:
+            sample = samples.get(s.id)
+            r = s.spec.resources
+            cpus = sample.cpuset if sample is not None else r.cpus
+            out.append(Listed(s, ContainerRow(
+                id=s.id, name=s.name, status=s.status, image=s.spec.rootfs or "host view",
+                cpu_percent=sample.cpu_percent if sample else None,
+                memory_usage=sample.memory_usage if sample else None,
+                memory_limit=sample.memory_limit if sample else r.memory,
+                cpuset=format_cpus(cpus) if cpus else None, exit_code=s.exit_code, oom_killed=s.oom_killed)))
+        return out
+
+    async def refresh_containers(self) -> None:
+        """One poll: bring the list and the panes in line with the state store."""
+        async with self._polling:
+            listed = await asyncio.to_thread(self._collect)
+            await self._apply(listed)
+
+    async def _apply(self, listed: list[Listed]) -> None:
+        screen = self.get_screen_stack_base()
+        containers = screen.query_one(ContainerList)
+        self.listed = {item.state.id: item for item in listed}
+        self.order = [item.state.id for item in listed]
+        await containers.update_rows([item.row for item in listed])
+        screen.query_one("#empty-hint").display = not listed
+        switcher = screen.query_one("#panes", ContentSwitcher)
+        for cid in list(self.attached):
+            if cid not in self.listed:
+                await self._drop_pane(cid)
+        for child in list(switcher.children):
+            if child.id and child.id.startswith("gone-") and child.id[5:] not in {c[:12] for c in self.order}:
+                await child.remove()
+        for item in listed:
+            state = item.state
+            if state.status == RUNNING and state.detached and state.id not in self.attached:
+                await self._attach_pane(state)
+        if self.selected is not None and self.selected not in self.listed:
+            self.selected = None
+            if self.order:
+                await self.select(self.order[-1])
+            else:
+                switcher.current = "placeholder"
+        elif self.selected is None and self.order and self.screen is screen:
+            await self.select(self.order[0])
+        elif self.selected is not None:
+            self._show(self.selected)
+
+    def get_screen_stack_base(self) -> Screen[object]:
+        return self.screen_stack[0]
+
+    async def _attach_pane(self, state: ContainerState) -> None:
+        """A pane for a running container, attached to its supervisor (its current screen comes
+        with the attach). A hidden pane is still attached: it stays current in the background."""
+        switcher = self.get_screen_stack_base().query_one("#panes", ContentSwitcher)
+        pid = pane_id(state.id)
+        existing = switcher.query(f"#{pid}")
+        for old in existing:
+            await old.remove()
+        pane = TerminalPane(id=pid)
+        await switcher.mount(pane)
+        self.attached.add(state.id)
+        try:
+            await pane.attach_socket(self.store.socket_path(state.id))
+        except (OSError, RustainerError) as err:
+            self.attached.discard(state.id)
+            await pane.remove()
+            self.notify(f"cannot attach to {state.name}: {err}", severity="warning")
+
+    async def _drop_pane(self, cid: str) -> None:
+        self.attached.discard(cid)
+        for pane in self.get_screen_stack_base().query(f"#{pane_id(cid)}"):
+            if isinstance(pane, TerminalPane):
+                await pane.detach()
+            await pane.remove()
+
+    def pane_of(self, cid: str) -> TerminalPane | None:
+        panes = self.get_screen_stack_base().query(f"#{pane_id(cid)}")
+        for pane in panes:
+            if isinstance(pane, TerminalPane):
+                return pane
+        return None
+
+    # ---- selection ----------------------------------------------------------------------------------
+
+    def _show(self, cid: str) -> Widget | None:
+        """Show the container's pane, or a note about how it ended when it has none."""
+        screen = self.get_screen_stack_base()
+        switcher = screen.query_one("#panes", ContentSwitcher)
+        pane = self.pane_of(cid)
+        if pane is not None:
+            if switcher.current != pane.id:
+                switcher.current = pane.id
+            return pane
+        listed = self.listed.get(cid)
+        gone_id = f"gone-{cid[:12]}"
+        text = "This container is not running."
+        if listed is not None:
+            s = listed.state
+            code = f" with exit code {s.exit_code}" if s.exit_code is not None else ""
+            text = (f"{s.name} has {s.status if s.status != 'exited' else 'exited'}{code}"
+                    f"{' (killed by the OOM killer)' if s.oom_killed else ''}.\n\n"
+                    "ctrl+] then r restarts it, x removes it, l shows its logs.")
+            if s.error:
+                text += f"\n\n{s.error}"
+        notes = switcher.query(f"#{gone_id}")
+        if notes:
+            note = notes.first(Static)
+            note.update(text)
+        else:
+            note = Static(text, id=gone_id, classes="placeholder")
+            switcher.mount(note)
+        switcher.current = gone_id
+        return None
+
+    async def select(self, cid: str, *, focus: bool = True) -> None:
+        """Show ``cid`` at once; the terminal gets the focus (for a running container)."""
+        if cid not in self.listed:
+            return
+        self.selected = cid
+        screen = self.get_screen_stack_base()
+        screen.query_one(ContainerList).highlight_id(cid)
+        name = self.listed[cid].state.name
+        screen.sub_title = name
+        pane = self._show(cid)
+        if focus and self.screen is screen:
+            if pane is not None:
+                pane.focus()
+            else:
+                screen.query_one(ContainerList).focus()
+        self.refresh_bindings()
+
+    async def action_select_next(self) -> None:
+        await self._step(1)
+
+    async def action_select_previous(self) -> None:
+        await self._step(-1)
+
+    async def _step(self, delta: int) -> None:
+        if not self.order:
+            return
+        index = self.order.index(self.selected) if self.selected in self.order else -delta
+        await self.select(self.order[(index + delta) % len(self.order)])
+
+    async def action_select_nth(self, n: int) -> None:
+        if 1 <= n <= len(self.order):
+            await self.select(self.order[n - 1])
+
+    @on(ContainerList.Chosen)
+    async def _chosen(self, event: ContainerList.Chosen) -> None:
+        await self.select(event.container_id)
+
+    def action_command_key(self) -> None:
+        """screen's command key: leave the terminal so the dashboard's own keys work; from outside,
+        go back into it."""
+        focused = self.focused
+        if isinstance(focused, TerminalPane):
+            if self.screen is self.get_screen_stack_base():
+                self.screen.query_one(ContainerList).focus()
+            else:
+                self.screen.set_focus(None)
+        else:
+            self.action_focus_terminal()
+
+    def action_focus_terminal(self) -> None:
+        if self.screen is not self.get_screen_stack_base():
+            panes = self.screen.query(TerminalPane)
+            if panes:
+                panes.first().focus()
+            return
+        pane = self.pane_of(self.selected) if self.selected else None
+        if pane is not None:
+            pane.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        on_main = self.screen is self.get_screen_stack_base() if self.screen_stack else False
+        if action in ("select_next", "select_previous", "select_nth"):
+            return on_main
+        if action in self.CONTAINER_ACTIONS or action in ("new", "focus_terminal"):
+            if not on_main or isinstance(self.focused, TerminalPane):
+                return False  # these keys belong to the shell while it has the focus
+            if action in ("new", "focus_terminal"):
+                return True
+            listed = self.listed.get(self.selected or "")
+            if listed is None:
+                return False
+            if action in self.RUNNING_ONLY and listed.state.status != RUNNING:
+                return None  # shown, greyed out
+            return True
+        return True
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()
+
+    def on_descendant_blur(self) -> None:
+        self.refresh_bindings()
+
+    # ---- actions ------------------------------------------------------------------------------------
+
+    def _current(self) -> ContainerState | None:
+        listed = self.listed.get(self.selected or "")
+        return listed.state if listed else None
+
+    def _name_taken(self, name: str) -> bool:
+        try:
+            self.store.find(name)
+        except RustainerError:
+            return False
+        return True
+
+    @work(exclusive=False, group="actions")
+    async def action_new(self) -> None:
+        from rustainer.app.names import generate_name
+        from rustainer.backend.runtime import available_cpus
+
+        suggested = generate_name()
+        request = await self.push_screen_wait(NewContainerDialog(
+            available_cpus=available_cpus(), name_taken=self._name_taken, suggested_name=suggested))
+        if request is not None:
+            await self.create_container(request)
+
+    async def create_container(self, request: NewContainer) -> bool:
+        """Start it through the CLI, then show it in the terminal pane."""
+        self.notify(f"starting {request.name}…", timeout=2)
+        result = await run_cli(*request.run_args(), root=self.root)
+        if result.code != 0:
+            self.notify(f"cannot create {request.name}: {result.error}", severity="error", timeout=8)
+            return False
+        await self.refresh_containers()
+        created = next((cid for cid in self.order if self.listed[cid].state.name == request.name), None)
+        if created is not None:
+            await self.select(created)
+        return created is not None
+
+    async def _verb(self, verb: str, state: ContainerState, *args: str, done: str) -> bool:
+        if state.id in self.busy:
+            self.notify(f"{state.name}: another action is still under way", severity="warning")
+            return False
+        self.busy.add(state.id)
+        try:
+            result = await run_cli(verb, *args, state.name, root=self.root, timeout=self.stop_timeout + 30)
+        finally:
+            self.busy.discard(state.id)
+        if result.code != 0:
+            self.notify(f"{verb} {state.name}: {result.error}", severity="error", timeout=8)
+            return False
+        self.notify(f"{state.name} {done}", timeout=3)
+        await self.refresh_containers()
+        return True
+
+    @work(exclusive=False, group="actions")
+    async def action_stop(self) -> None:
+        state = self._current()
+        if state is not None:
+            await self._verb("stop", state, "-t", str(self.stop_timeout), done="stopped")
+
+    @work(exclusive=False, group="actions")
+    async def action_kill(self) -> None:
+        state = self._current()
+        if state is not None:
+            await self._verb("kill", state, done="killed")
+
+    @work(exclusive=False, group="actions")
+    async def action_remove(self) -> None:
+        state = self._current()
+        if state is None:
+            return
+        running = " (it is running: it will be killed)" if state.status == RUNNING else ""
+        if await self.push_screen_wait(ConfirmDialog(f"Remove container {state.name}{running}?")):
+            await self.remove_container(state)
+
+    async def remove_container(self, state: ContainerState) -> bool:
+        await self._drop_pane(state.id)
+        return await self._verb("rm", state, "-f", done="removed")
+
+    @work(exclusive=False, group="actions")
+    async def action_restart(self) -> None:
+        state = self._current()
+        if state is not None:
+            await self.restart_container(state)
+
+    async def restart_container(self, state: ContainerState) -> bool:
+        """``rm -f`` then ``run --detach`` with the same spec (the same name, a new id)."""
+        if state.spec.remove:
+            self.notify(f"{state.name} was started with --rm: it cannot be restarted", severity="warning")
+            return False
+        await self._drop_pane(state.id)
+        if not await self._verb("rm", state, "-f", done="removed for the restart"):
+            return False
+        result = await run_cli(*run_args_from_spec(state.spec), root=self.root)
+        if result.code != 0:
+            self.notify(f"restart {state.name}: {result.error}", severity="error", timeout=8)
+            return False
+        await self.refresh_containers()
+        new = next((cid for cid in self.order if self.listed[cid].state.name == state.name), None)
+        if new is not None:
+            await self.select(new)
+        return True
+
+    def action_logs(self) -> None:
+        state = self._current()
+        if state is None:
+            return
+        path = self.store.log_path(state.id)
+        self.push_screen(LogsScreen(state.name, read_log(path), reload=lambda: read_log(path)))
+
+    @work(exclusive=False, group="actions")
+    async def action_inspect(self) -> None:
+        from rustainer.backend.lifecycle import inspect
+
+        state = self._current()
+        if state is None:
+            return
+        try:
+            record = await asyncio.to_thread(inspect, self.store, state.id)
+        except RustainerError as err:
+            self.notify(str(err), severity="error")
+            return
+        await self.push_screen(InspectScreen(state.name, record))
+
+    @work(exclusive=False, group="actions")
+    async def action_exec(self) -> None:
+        state = self._current()
+        if state is None or state.status != RUNNING:
+            return
+        screen = ExecScreen(state.name)
+        await self.push_screen(screen)
+        pane = screen.query_one(TerminalPane)
+        rows, cols = max(self.size.height - 2, 2), max(self.size.width, 10)  # header and footer
+        proc, master = spawn_exec_shell(state.name, self.root, rows, cols)
+        try:
+            await pane.attach_pty(master, pid=proc.pid)
+            await screen.closed.wait()
+        finally:
+            await pane.detach()
+            await asyncio.to_thread(_reap, proc)
+
+    # ---- palette ------------------------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("New container", "Create a container and open its shell", self.action_new)
+        state = self._current()
+        if state is None:
+            return
+        name = state.name
+        if state.status == RUNNING:
+            yield SystemCommand(f"Stop {name}", "SIGTERM, then SIGKILL after the timeout", self.action_stop)
+            yield SystemCommand(f"Kill {name}", "SIGKILL to all its processes", self.action_kill)
+            yield SystemCommand(f"Exec a shell in {name}", "rustainer exec -it NAME sh", self.action_exec)
+        yield SystemCommand(f"Restart {name}", "Remove and run again with the same spec", self.action_restart)
+        yield SystemCommand(f"Remove {name}", "rustainer rm -f, after a confirmation", self.action_remove)
+        yield SystemCommand(f"Logs of {name}", "Its recorded output", self.action_logs)
+        yield SystemCommand(f"Inspect {name}", "Spec, state and enforced limits", self.action_inspect)
+        for index, cid in enumerate(self.order[:9], start=1):
+            other = self.listed[cid].state.name
+
+            async def pick(cid: str = cid) -> None:
+                await self.select(cid)
+
+            yield SystemCommand(f"Switch to {other}", f"alt+{index}", pick)
+
+    # ---- quitting -----------------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        """Detach every pane (containers keep running) and leave."""
+        for cid in list(self.attached):
+            pane = self.pane_of(cid)
+            if pane is not None:
+                await pane.detach()
+        self.attached.clear()
+        self.exit()
+
+
+def _reap(proc: object) -> None:
+    """Wait for the exec'd CLI after its pty closed (it gets a hangup); kill its session if it lingers."""
+    import signal
+    import subprocess
+
+    assert isinstance(proc, subprocess.Popen)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+def create_app(root: str | None = None, *, stats: StatsSource | None = None, poll: bool = True,
+               stop_timeout: int = 10) -> RustainerApp:
+    """The dashboard against ``root`` (default: $RUSTAINER_ROOT or /var/lib/rustainer)."""
+    from rustainer.backend.paths import state_root
+
+    return RustainerApp(os.path.abspath(root) if root else state_root(), stats=stats, poll=poll,
+                        stop_timeout=stop_timeout)
