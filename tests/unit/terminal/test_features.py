@@ -129,3 +129,41 @@ def test_import_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _coloured_lines(n: int) -> bytes:
+    return b"".join(b"\x1b[3%dm%06d\x1b[0m some text %s\r\n" % (i % 8, i, b"x" * (i % 90)) for i in range(n))
+
+
+def test_scrollback_from_bulk_output_equals_line_by_line_output() -> None:
+    """Blocks kept raw in the scrollback expand to exactly the rows the per-line path makes."""
+    data = _coloured_lines(1500) + b"".join(b"%d\r\n" % i for i in range(1500)) + b"tail"
+    bulk = _term(data, columns=40, lines=8, history=1000)
+    slow = Terminal(40, 8, history=1000)
+    for i in range(0, len(data), 3):
+        slow.feed(data[i : i + 3])
+    assert len(bulk.history) == 1000
+    assert bulk.history == slow.history
+    assert bulk.display == slow.display and bulk.cursor == slow.cursor
+    assert bulk.screen.history[-1] == slow.screen.history[-1]
+    bulk.resize(20, 12)  # Pulls rows back out of the scrollback.
+    slow.resize(20, 12)
+    assert bulk.display == slow.display and bulk.history == slow.history
+
+
+def test_memory_for_10000_lines_of_scrollback_stays_small() -> None:
+    import tracemalloc
+
+    data = _coloured_lines(12000)
+    tracemalloc.start()
+    try:
+        t = Terminal(120, 40, history=10000)
+        t.feed(data)
+        raw, _ = tracemalloc.get_traced_memory()
+        rows = t.history  # Reading the scrollback expands it into compact rows.
+        expanded, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(rows) == 10000
+    assert raw < 8e6, raw
+    assert expanded < 20e6, expanded
