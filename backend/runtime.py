@@ -106,23 +106,33 @@ class Launch:
 
     # -- preparation (parent, before fork) -------------------------------------------------------
     def prepare(self) -> ChildConfig:
-        from rustainer.backend.capabilities import DEFAULT_CAPS, last_cap, mask
-        from rustainer.backend.child import ChildConfig
-        from rustainer.backend.rootfs.plan import build_plan
+        """Make the folders the container needs, then compute what its child process will do."""
+        self.make_dirs()
+        return self.child_config()
 
+    def make_dirs(self) -> None:
         spec = self.state.spec
         os.mkdir(self.root, 0o755)
-        upper = work = None
         if spec.rootfs is not None:
-            upper, work = os.path.join(self.cdir, "upper"), os.path.join(self.cdir, "work")
-            os.mkdir(upper, 0o755)
-            os.mkdir(work, 0o700)
+            os.mkdir(os.path.join(self.cdir, "upper"), 0o755)
+            os.mkdir(os.path.join(self.cdir, "work"), 0o700)
         if spec.directory is not None and not os.path.exists(spec.directory):
             try:
                 os.makedirs(spec.directory, 0o755)
             except OSError as err:
                 raise InvalidSpecError(f"cannot create directory {spec.directory}: {err.strerror}") from err
             self.state = self.store.update(self.state, directory_created=True)
+
+    def child_config(self, *, term: str | None = None) -> ChildConfig:
+        """Everything the child will do, from the state alone (a supervisor recomputes it)."""
+        from rustainer.backend.capabilities import DEFAULT_CAPS, last_cap, mask
+        from rustainer.backend.child import ChildConfig
+        from rustainer.backend.rootfs.plan import build_plan
+
+        spec = self.state.spec
+        upper = work = None
+        if spec.rootfs is not None:
+            upper, work = os.path.join(self.cdir, "upper"), os.path.join(self.cdir, "work")
         ops = build_plan(
             rootfs=os.path.realpath(spec.rootfs) if spec.rootfs else None,
             upper=upper, work=work,
@@ -133,7 +143,7 @@ class Launch:
         argv = spec.command or (default_shell(spec.rootfs) or "/bin/sh",)
         env = {"PATH": DEFAULT_PATH, "HOME": "/root", "HOSTNAME": spec.effective_hostname, "container": "rustainer"}
         if spec.tty:
-            env["TERM"] = os.environ.get("TERM", "xterm")
+            env["TERM"] = term or os.environ.get("TERM", "xterm")
         env.update(dict(spec.env))
         return ChildConfig(
             root=self.root, ops=tuple(ops), hostname=spec.effective_hostname, argv=tuple(argv),

@@ -90,9 +90,20 @@ def child_pids() -> set[int]:
     return {p.pid for p in psutil.Process().children(recursive=True)}
 
 
+def zygotes() -> set[int]:
+    """Supervisor launchers serving one of this session's roots (they are not our descendants)."""
+    base = os.fsencode(str(_BASETEMP or "/nonexistent"))
+    found = set()
+    for proc in psutil.process_iter(["cmdline"]):
+        argv = proc.info["cmdline"] or []
+        if "rustainer.backend.supervisor.zygote" in argv and any(os.fsencode(a).startswith(base) for a in argv):
+            found.add(proc.pid)
+    return found
+
+
 def snapshot() -> dict[str, set]:  # type: ignore[type-arg]
     return {"cgroups": rustainer_cgroups(), "mounts": rustainer_mounts(), "links": net_links(),
-            "processes": child_pids()}
+            "processes": child_pids(), "zygotes": zygotes()}
 
 
 def leaks_since(before: dict[str, set], deadline_s: float = 5.0) -> dict[str, set]:  # type: ignore[type-arg]
@@ -125,11 +136,15 @@ def leak_check(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
-def rroot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private RUSTAINER_ROOT for this test (also exported for the CLI subprocesses)."""
+def rroot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private RUSTAINER_ROOT for this test (also exported for the CLI subprocesses); its
+    supervisor launcher (zygote), if one was started, is stopped at the end."""
+    from rustainer.backend.supervisor import zygote
+
     root = tmp_path / "rustainer-root"
     monkeypatch.setenv("RUSTAINER_ROOT", str(root))
-    return root
+    yield root
+    zygote.stop(str(root))
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from rustainer.backend.runtime import ChildFailed, Launch, require_root, validat
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from rustainer.backend.child import ChildConfig
     from rustainer.backend.spec import ContainerSpec
     from rustainer.backend.state import ContainerState, StateStore
 
@@ -29,6 +30,55 @@ def run_detached(spec: ContainerSpec, store: StateStore) -> ContainerState:
         finally:
             launch.discard()
         raise
+    report = _through_zygote(store, state.id)
+    if report is None:
+        report = _fork_supervisor(launch, cfg)
+    if report != b"ok":
+        _clean_after_failure(store, launch)
+        code, _, message = report.decode(errors="replace").partition("\0")
+        if not report:
+            message, code = "the supervisor died before the container started", "125"
+        if code in ("126", "127"):
+            raise ChildFailed(int(code), message, 0)
+        raise RustainerError(message)
+    return store.load(state.id)
+
+
+def _clean_after_failure(store: StateStore, launch: Launch) -> None:
+    """A supervisor that failed early may have left the prepared container behind: release it."""
+    from rustainer.backend.errors import ContainerNotFoundError
+    from rustainer.backend.runtime import reopen_cgroup
+
+    try:
+        state = store.load(launch.state.id)
+    except ContainerNotFoundError:
+        return  # the supervisor cleaned up
+    if state.status == "running":
+        return
+    launch.state = state
+    launch.cgroup = reopen_cgroup(state)
+    if launch.cgroup is not None and not launch.cgroup.exists():
+        launch.cgroup = None
+    try:
+        launch.release()
+    finally:
+        launch.discard()
+
+
+def _through_zygote(store: StateStore, cid: str) -> bytes | None:
+    """The report of a supervisor forked by the root's zygote; None if no zygote can be had."""
+    if os.environ.get("RUSTAINER_NO_ZYGOTE"):
+        return None
+    from rustainer.backend.supervisor.zygote import ZygoteUnavailable, request
+
+    try:
+        return request(store.root, cid)
+    except ZygoteUnavailable:
+        return None
+
+
+def _fork_supervisor(launch: Launch, cfg: ChildConfig) -> bytes:
+    """The fallback: a supervisor forked from this CLI process (a private copy of its heap)."""
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the supervisor reports through the pipe
@@ -48,11 +98,4 @@ def run_detached(spec: ContainerSpec, store: StateStore) -> ContainerState:
     while chunk := os.read(read_end, 4096):
         report += chunk
     os.close(read_end)
-    if report != b"ok":
-        code, _, message = report.decode(errors="replace").partition("\0")
-        if not report:
-            message, code = "the supervisor died before the container started", "125"
-        if code in ("126", "127"):
-            raise ChildFailed(int(code), message, 0)
-        raise RustainerError(message)
-    return store.load(state.id)
+    return report

@@ -72,6 +72,9 @@ def main() -> None:
         for _ in range(n):
             ours.append(rustainer_run(os.path.join(tmp, "root")))
             theirs.append(tmux_run(tmp))
+        from rustainer.backend.supervisor import zygote
+
+        zygote.stop(os.path.join(tmp, "root"))
     a, b = statistics.median(ours), statistics.median(theirs)
     print(f"{'case':<46} {'median s':>9}")
     print(f"{'tmux (detached, 120x40): seq 1 3000000':<46} {b:>9.2f}")

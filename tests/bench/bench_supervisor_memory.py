@@ -60,6 +60,9 @@ def main() -> None:
         busy = [pss_kb(s["supervisor_pid"]) for s in states]
         subprocess.run([cli, "rm", "-f", *[s["name"] for s in states]], env=env, check=True,
                        stdout=subprocess.DEVNULL)
+        from rustainer.backend.supervisor import zygote
+
+        zygote.stop(tmp)
     print(f"{'supervisors':<34} {'median PSS':>11} {'max PSS':>9}")
     print(f"{f'{count} idle':<34} {statistics.median(idle) / 1024:>9.1f} MB {max(idle) / 1024:>6.1f} MB")
     print(f"{f'after {megabytes} MB of output each':<34} {statistics.median(busy) / 1024:>9.1f} MB "

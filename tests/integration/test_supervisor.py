@@ -289,3 +289,28 @@ def test_ctrl_c_interrupts_the_foreground_job(cli, detached, opts: tuple[str, ..
         a.expect("back-5", timeout=5)
     finally:
         close(a)
+
+
+def test_supervisors_share_a_zygote_whose_death_harms_nobody(cli, detached, rroot: Path) -> None:
+    """Supervisors are forked by one preloaded launcher per root (shared memory); it is no single
+    point of failure: kill -9 it and every container, and the next start, go on."""
+    from rustainer.backend.supervisor import zygote
+
+    detached("z1", "sh")
+    detached("z2", "sh")
+    states = ps(cli)
+    launcher = zygote.running_pid(str(rroot))
+    assert launcher is not None
+    for name in ("z1", "z2"):
+        status = Path(f"/proc/{states[name]['supervisor_pid']}/status").read_text()
+        assert f"PPid:\t{launcher}\n" in status
+    os.kill(launcher, signal.SIGKILL)
+    wait_for(lambda: zygote.running_pid(str(rroot)) is None, what="the launcher to die")
+    a = attach("z1")
+    try:
+        a.sendline("echo alive-$((5*5))")
+        a.expect("alive-25")
+    finally:
+        close(a)
+    detached("z3", "sh")  # a new launcher is started on demand
+    assert zygote.running_pid(str(rroot)) not in (None, launcher)
