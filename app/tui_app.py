@@ -18,6 +18,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widget import Widget
@@ -173,8 +174,13 @@ class RustainerApp(App[None]):
             await self._apply(listed)
 
     async def _apply(self, listed: list[Listed]) -> None:
+        if not self.screen_stack:
+            return
         screen = self.get_screen_stack_base()
-        containers = screen.query_one(ContainerList)
+        try:
+            containers = screen.query_one(ContainerList)
+        except NoMatches:
+            return  # the app is closing: the screen's widgets are gone
         self.listed = {item.state.id: item for item in listed}
         self.order = [item.state.id for item in listed]
         await containers.update_rows([item.row for item in listed])

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -77,12 +77,13 @@ class NewContainerDialog(ModalScreen[NewContainer | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="new-dialog", classes="dialog"):
             yield Label("New container", classes="dialog-title")
-            for field, label, placeholder in FIELDS:
-                with Horizontal(classes="field"):
-                    yield Label(label, classes="field-label")
-                    yield Input(self.suggested_name if field == "name" else "", placeholder=placeholder,
-                                id=f"field-{field}", compact=True)
-                yield Static("", id=f"error-{field}", classes="field-error")
+            with VerticalScroll(classes="dialog-fields"):
+                for field, label, placeholder in FIELDS:
+                    with Horizontal(classes="field"):
+                        yield Label(label, classes="field-label")
+                        yield Input(self.suggested_name if field == "name" else "", placeholder=placeholder,
+                                    id=f"field-{field}", compact=True)
+                    yield Static("", id=f"error-{field}", classes="field-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Create", variant="primary", id="create", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)

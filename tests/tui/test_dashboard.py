@@ -1,0 +1,236 @@
+"""The dashboard's flows, headless (App.run_test and Pilot) against real detached containers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import ContentSwitcher, Input, Static
+
+from conftest import type_text, until
+from rustainer.app.tui_app import RustainerApp, create_app, pane_id
+from rustainer.app.tui_dialogs import ConfirmDialog, NewContainerDialog
+from rustainer.app.tui_views import ExecScreen, InspectScreen, LogsScreen
+from rustainer.widgets.container_list import ContainerCard, ContainerList
+from rustainer.widgets.terminal import TerminalPane
+
+pytestmark = pytest.mark.root
+
+
+def screen_text(app: RustainerApp, name: str) -> str:
+    pane = app.pane_of(by_name(app, name))
+    assert pane is not None, f"no pane for {name}"
+    return "\n".join(pane.terminal.display)
+
+
+def by_name(app: RustainerApp, name: str) -> str:
+    return next(cid for cid, item in app.listed.items() if item.state.name == name)
+
+
+def names(app: RustainerApp) -> list[str]:
+    return [app.listed[cid].state.name for cid in app.order]
+
+
+def shown(app: RustainerApp) -> str | None:
+    return app.get_screen_stack_base().query_one("#panes", ContentSwitcher).current
+
+
+async def create_through_dialog(pilot: Pilot[None], app: RustainerApp, name: str, rootfs: Path) -> None:
+    await pilot.press("ctrl+right_square_bracket", "n")
+    await until(pilot, lambda: isinstance(app.screen, NewContainerDialog), "the new-container dialog")
+    dialog = app.screen
+    dialog.query_one("#field-name", Input).value = ""
+    await type_text(pilot, name)
+    await pilot.press("tab")
+    await type_text(pilot, str(rootfs))
+    await pilot.press("tab", "tab")
+    await type_text(pilot, "0")  # CPUs
+    await pilot.press("tab")
+    await type_text(pilot, "64M")
+    await pilot.press("enter")
+    await until(pilot, lambda: not isinstance(app.screen, NewContainerDialog), "the dialog to close")
+    await until(pilot, lambda: app.selected in app.listed and app.listed[app.selected].state.name == name
+                and isinstance(app.focused, TerminalPane) and "/ #" in screen_text(app, name),
+                f"{name}'s shell in the terminal pane")
+
+
+async def command(pilot: Pilot[None], app: RustainerApp, name: str, text: str, expect: str) -> None:
+    await type_text(pilot, text)
+    await pilot.press("enter")
+    await until(pilot, lambda: expect in screen_text(app, name).replace(text, ""), f"{expect!r} in {name}")
+
+
+def run(app: RustainerApp, scenario: Callable[[Pilot[None]], object], size: tuple[int, int] = (120, 40)) -> None:
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await scenario(pilot)  # type: ignore[misc]
+
+    asyncio.run(main())
+
+
+def test_two_shells_switch_stop_remove_and_reattach(containers, busybox_rootfs: Path,  # type: ignore[no-untyped-def]
+                                                     rroot: Path) -> None:
+    app = create_app(str(rroot), stop_timeout=1)
+
+    async def first_run(pilot: Pilot[None]) -> None:
+        await create_through_dialog(pilot, app, "alpha", busybox_rootfs)
+        await command(pilot, app, "alpha", "echo A-$((20+1))", "A-21")
+        await create_through_dialog(pilot, app, "beta", busybox_rootfs)
+        await command(pilot, app, "beta", "echo B-$((30+2))", "B-32")
+        assert names(app) == ["alpha", "beta"]
+        alpha, beta = by_name(app, "alpha"), by_name(app, "beta")
+        # the enforced limits, read back from the cgroup
+        card = app.screen.query_one(ContainerList).cards()[0]
+        assert (card.row.cpuset, card.row.memory_limit) == ("0", 64 << 20)
+
+        await pilot.press("ctrl+pageup")  # previous: alpha, at once, with its own screen
+        assert app.selected == alpha and shown(app) == pane_id(alpha)
+        assert isinstance(app.focused, TerminalPane) and app.focused.id == pane_id(alpha)
+        assert "A-21" in screen_text(app, "alpha") and "B-32" not in screen_text(app, "alpha")
+        await command(pilot, app, "alpha", "echo again-$((1+1))", "again-2")
+
+        await pilot.press("ctrl+pagedown")
+        assert app.selected == beta and shown(app) == pane_id(beta)
+        assert "B-32" in screen_text(app, "beta") and "again-2" not in screen_text(app, "beta")
+        await pilot.press("alt+1")
+        assert app.selected == alpha
+        await pilot.press("alt+2")
+        assert app.selected == beta
+        await pilot.click(f"#card-{alpha[:12]}")  # a click in the list
+        await until(pilot, lambda: app.selected == alpha and isinstance(app.focused, TerminalPane),
+                    "alpha selected by the mouse, terminal focused")
+        # a hidden pane keeps up: beta's output arrives while alpha is shown
+        await pilot.press("alt+2")
+        await type_text(pilot, "sleep 1; echo late-$((3+4))")
+        await pilot.press("enter", "alt+1")
+        assert shown(app) == pane_id(alpha)
+        await until(pilot, lambda: "late-7" in screen_text(app, "beta").replace("$((3+4))", ""),
+                    "beta's output while hidden")
+
+        # stop beta, then remove it after the confirmation
+        await pilot.press("alt+2", "ctrl+right_square_bracket")
+        assert isinstance(app.focused, ContainerList)
+        await pilot.press("s")
+        await until(pilot, lambda: app.listed[beta].state.status == "exited", "beta stopped")
+        assert app.screen.query_one(f"#card-{beta[:12]}", ContainerCard).row.status == "exited"
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
+        await pilot.press("y")
+        await until(pilot, lambda: beta not in app.listed, "beta removed")
+        assert names(app) == ["alpha"]
+        await pilot.press("ctrl+q")
+
+    run(app, first_run)
+    assert app.return_code in (0, None)
+
+    again = create_app(str(rroot), stop_timeout=1)
+
+    async def second_run(pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: names(again) == ["alpha"] and again.pane_of(by_name(again, "alpha")) is not None
+                    and "again-2" in screen_text(again, "alpha"), "alpha reattached with its screen")
+        assert isinstance(again.focused, TerminalPane)
+        await command(pilot, again, "alpha", "echo still-$((5+5))", "still-10")
+        await pilot.press("ctrl+q")
+
+    run(again, second_run)
+
+
+def test_cli_containers_come_and_go_logs_inspect_exec(containers, cli, busybox_rootfs: Path,  # type: ignore[no-untyped-def]
+                                                       rroot: Path) -> None:
+    app = create_app(str(rroot), stop_timeout=1)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        assert names(app) == []
+        containers("fromcli", "--rootfs", str(busybox_rootfs), "--", "sh", "-c",
+                   "echo logged-line-$((6*7)); exec sh")
+        await until(pilot, lambda: names(app) == ["fromcli"] and app.pane_of(by_name(app, "fromcli")) is not None,
+                    "a container started from the CLI to appear")
+        await until(pilot, lambda: isinstance(app.focused, TerminalPane), "its terminal focused")
+
+        await pilot.press("ctrl+right_square_bracket", "l")
+        await until(pilot, lambda: isinstance(app.screen, LogsScreen), "the logs view")
+        assert any("logged-line-42" in line for line in app.screen.lines)
+        await pilot.press("escape")
+
+        await pilot.press("i")
+        await until(pilot, lambda: isinstance(app.screen, InspectScreen), "the inspect view")
+        record = app.screen.record  # type: ignore[attr-defined]
+        assert record["name"] == "fromcli" and record["state"]["running"] is True
+        await pilot.press("escape")
+
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, ExecScreen), "the exec screen")
+        pane = app.screen.query_one(TerminalPane)
+        await until(pilot, lambda: "#" in "\n".join(pane.terminal.display), "the exec'd shell's prompt")
+        await type_text(pilot, "echo exec-$((2+3)); exit")
+        await pilot.press("enter")
+        await until(pilot, lambda: not isinstance(app.screen, ExecScreen), "the exec screen to close at exit")
+
+        cli("rm", "-f", "fromcli", check_rc=0)
+        await until(pilot, lambda: names(app) == [] and shown(app) == "placeholder",
+                    "a container removed from the CLI to disappear")
+        await pilot.press("ctrl+q")
+
+    run(app, scenario)
+
+
+def test_kill_shows_exit_code_and_restart_brings_it_back(containers, busybox_rootfs: Path,  # type: ignore[no-untyped-def]
+                                                          rroot: Path) -> None:
+    containers("victim", "--rootfs", str(busybox_rootfs), "-m", "32M", "--", "sh")
+    app = create_app(str(rroot), stop_timeout=1)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: names(app) == ["victim"] and isinstance(app.focused, TerminalPane),
+                    "the container with its terminal")
+        old = by_name(app, "victim")
+        await pilot.press("ctrl+right_square_bracket", "k")
+        await until(pilot, lambda: app.listed[old].state.status == "exited", "the container killed")
+        assert app.listed[old].state.exit_code == 137
+        card = app.screen.query_one(f"#card-{old[:12]}", ContainerCard)
+        assert "exited (137)" in str(card.query_one(".card-status", Static).render())
+        await pilot.press("r")
+        await until(pilot, lambda: names(app) == ["victim"] and by_name(app, "victim") != old
+                    and app.listed[by_name(app, "victim")].state.status == "running"
+                    and isinstance(app.focused, TerminalPane), "the restarted container")
+        assert app.listed[by_name(app, "victim")].state.spec.resources.memory == 32 << 20
+        await command(pilot, app, "victim", "echo back-$((8+1))", "back-9")
+        await pilot.press("ctrl+q")
+
+    run(app, scenario)
+
+
+def test_new_container_dialog_validates_each_field(rroot: Path, containers) -> None:  # type: ignore[no-untyped-def]
+    containers("taken", "--", "sleep", "600")
+    app = create_app(str(rroot), poll=False)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await pilot.press("ctrl+right_square_bracket", "n")
+        await until(pilot, lambda: isinstance(app.screen, NewContainerDialog), "the dialog")
+        dialog = app.screen
+
+        def error(field: str) -> str:
+            return str(dialog.query_one(f"#error-{field}", Static).render())
+
+        cases = {"name": ("-bad", "invalid container name"), "cpus": ("999", "not available"),
+                 "memory": ("12X", "invalid memory size"), "cpu_quota": ("0", "greater than zero"),
+                 "pids_limit": ("0", "at least 1"), "rootfs": ("/no/such/folder", "not a folder")}
+        for field, (text, message) in cases.items():
+            dialog.query_one(f"#field-{field}", Input).value = text
+            await until(pilot, lambda f=field, m=message: m in error(f), f"the error under {field}")  # type: ignore[misc]
+        await pilot.click("#create")
+        assert isinstance(app.screen, NewContainerDialog)  # nothing is created while a field is wrong
+        dialog.query_one("#field-name", Input).value = "taken"
+        await until(pilot, lambda: "already in use" in error("name"), "the name-in-use error")
+        for field in cases:
+            dialog.query_one(f"#field-{field}", Input).value = ""
+        dialog.query_one("#field-name", Input).value = "fine"
+        await until(pilot, lambda: all(not error(f) for f in cases), "every error cleared")
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, NewContainerDialog), "the dialog cancelled")
+        assert names(app) == ["taken"]
+        await pilot.press("ctrl+q")
+
+    run(app, scenario, size=(80, 24))
