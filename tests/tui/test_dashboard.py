@@ -7,10 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import type_text, until
 from textual.pilot import Pilot
 from textual.widgets import ContentSwitcher, Input, Static
 
-from conftest import type_text, until
 from rustainer.app.tui_app import RustainerApp, create_app, pane_id
 from rustainer.app.tui_dialogs import ConfirmDialog, NewContainerDialog
 from rustainer.app.tui_views import ExecScreen, InspectScreen, LogsScreen
