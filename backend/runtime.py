@@ -12,6 +12,7 @@ import time
 
 from rustainer.backend import syscalls
 from rustainer.backend.errors import InvalidSpecError, NotRootError, RootfsError, RustainerError
+from rustainer.backend.record import replace
 from rustainer.backend.spec import ContainerSpec, check_cpus_available
 from rustainer.backend.state import EXITED, RUNNING, ContainerState, StateStore
 
@@ -264,8 +265,9 @@ class Launch:
             return status
 
     # -- end ----------------------------------------------------------------------------------------
-    def finish(self, status: int) -> ContainerState:
-        """Record how it ended and release the cgroup and the mount points."""
+    def finish(self, status: int, *, record: bool = True) -> ContainerState:
+        """Release the cgroup and the mount points, and record how it ended (unless the entry is
+        about to be discarded: ``--rm`` need not pay for reading the record back)."""
         code = os.waitstatus_to_exitcode(status)
         code = 128 - code if code < 0 else code
         oom = False
@@ -275,6 +277,10 @@ class Launch:
             except RustainerError:
                 oom = False
         self.release()
+        if not record:
+            self.state = replace(self.state, status=EXITED, pid=None, exit_code=code, oom_killed=oom,
+                                 finished_at=time.time())
+            return self.state
         try:  # the stored record may have changed meanwhile (``update`` of the limits, say)
             current = self.store.load(self.state.id)
         except RustainerError:
@@ -419,7 +425,7 @@ def _run_foreground(spec: ContainerSpec, store: StateStore, on_started: object) 
         if spec.remove:
             launch.discard()
         raise
-    final = launch.finish(status)
+    final = launch.finish(status, record=not spec.remove)
     if spec.remove:
         launch.discard()
     return final.exit_code or 0, final
