@@ -125,15 +125,15 @@ class Parser:
                     cursor = screen.cursor
                     continue
             m = match(text, pos)
+            if m is None and end - pos < _PENDING_MAX and _PENDING.match(text, pos):
+                self._pending = text[pos:]
+                return
             if self._lazy is not None:
                 if m is not None and self._lazy_token(m):
                     pos = m.end()
                     continue
                 self.sync()
             if m is None:
-                if end - pos < _PENDING_MAX and _PENDING.match(text, pos):
-                    self._pending = text[pos:]
-                    return
                 self._dropping = False
                 pos = self._slow(text, pos, end)
                 continue
