@@ -160,7 +160,7 @@ class RustainerApp(App[None]):
             r = s.spec.resources
             cpus = sample.cpuset if sample is not None else r.cpus
             out.append(Listed(s, ContainerRow(
-                id=s.id, name=s.name, status=s.status, image=s.spec.rootfs or "host view",
+                id=s.id, name=s.name, status=s.status, image=os.path.basename(s.spec.rootfs.rstrip("/")) if s.spec.rootfs else "host view",
                 cpu_percent=sample.cpu_percent if sample else None,
                 memory_usage=sample.memory_usage if sample else None,
                 memory_limit=sample.memory_limit if sample else r.memory,
