@@ -17,7 +17,7 @@ import os
 import termios
 
 # Everything the child uses is imported here: after pivot_root the host's files are out of reach.
-from rustainer.backend import syscalls
+from rustainer.backend import signals, syscalls
 from rustainer.backend.capabilities import restrict_to
 from rustainer.backend.errors import RustainerError
 from rustainer.backend.record import record
@@ -91,16 +91,14 @@ def run_child(cfg: ChildConfig, stdio: tuple[int, int, int], sync_fd: int, err_f
 def _default_signals() -> None:
     """Python ignores SIGPIPE and SIGXFSZ, a supervisor ignores SIGINT and SIGHUP: an ignored signal
     survives exec, so without this ``yes | head`` would not end and Ctrl-C would not interrupt."""
-    import signal
-
-    for sig in range(1, signal.NSIG):
-        if sig in (signal.SIGKILL, signal.SIGSTOP):
+    for sig in range(1, signals.NSIG):
+        if sig in (signals.SIGKILL, signals.SIGSTOP):
             continue
         try:
-            signal.signal(sig, signal.SIG_DFL)
+            signals.set_handler(sig, signals.SIG_DFL)
         except (OSError, ValueError):
             continue  # real-time signals glibc reserves
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    signals.set_mask(signals.SIG_SETMASK, [])
 
 
 def _enter(cfg: ChildConfig) -> None:
@@ -154,14 +152,12 @@ def _become_init(cfg: ChildConfig, err_fd: int) -> None:
     and leave with the command's status. We stay the host's Python, so: non-dumpable (set at the
     start of the child), named ``rustainer-init``, and our command line overwritten.
     """
-    import signal
-
     # Signals wait (blocked) until the handlers that forward them exist; the parent marks the
     # container running only after our copy of err_fd is closed, i.e. after that.
-    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
+    signals.set_mask(signals.SIG_BLOCK, FORWARDED_SIGNALS)
     pid = os.fork()
     if pid == 0:
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        signals.set_mask(signals.SIG_SETMASK, [])
         # The command leads its own session, with the pty as controlling terminal (job control).
         os.setsid()
         if cfg.tty:
@@ -169,8 +165,8 @@ def _become_init(cfg: ChildConfig, err_fd: int) -> None:
         return
     _rename_self(b"rustainer-init")
     for sig in FORWARDED_SIGNALS:
-        signal.signal(sig, lambda signum, _frame: _forward(pid, signum))
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        signals.set_handler(sig, lambda signum, _frame: _forward(pid, signum))
+    signals.set_mask(signals.SIG_SETMASK, [])
     os.close(err_fd)  # the command's copy alone tells the parent whether its exec worked
     while True:
         try:

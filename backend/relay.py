@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import select
-import signal
 
 _CHUNK = 65536
 
@@ -45,6 +44,7 @@ def copy_window_size(src_fd: int, dst_fd: int) -> None:
 
 def relay_pty(master: int) -> None:
     """Raw-mode terminal <-> pty master until the container side closes; resizes follow SIGWINCH."""
+    import signal
     import termios
     import tty
 

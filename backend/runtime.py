@@ -350,16 +350,16 @@ def run_foreground(spec: ContainerSpec, store: StateStore, *, on_started: object
     """Run a container attached to our stdio; returns (exit code, final state)."""
     require_root()
     validate(spec)
-    import signal
+    from rustainer.backend import signals
 
     # A closed terminal (SIGHUP) or a polite kill (SIGTERM) must not leave the container behind:
     # turn them into an exception so the clean-up below runs.
-    old = {sig: signal.signal(sig, _raise_signal) for sig in (signal.SIGHUP, signal.SIGTERM)}
+    old = {sig: signals.set_handler(sig, _raise_signal) for sig in (signals.SIGHUP, signals.SIGTERM)}
     try:
         return _run_foreground(spec, store, on_started)
     finally:
         for sig, handler in old.items():
-            signal.signal(sig, handler)
+            signals.set_handler(sig, handler)
 
 
 class Signalled(RustainerError):

@@ -99,7 +99,9 @@ def test_built_wheel_imports_in_a_clean_venv(tmp_path: Path) -> None:
 
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names}
-    assert tops <= {"rustainer", f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info"}, tops
+    dist = f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}"
+    assert tops <= {"rustainer", f"{dist}.dist-info", f"{dist}.data"}, tops
+    assert [n for n in names if n.startswith(f"{dist}.data/")] == [f"{dist}.data/scripts/rustainer"]
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     site = next((venv / "lib").glob("python3*/site-packages"))
