@@ -323,6 +323,7 @@ class Parser:
         raw_lines = block.split("\r\n")
         raw_lines.pop()
         attrs = screen.cursor.attrs
+        rows: list[Any]
         head_text = ""
         head_attrs = attrs
         head_count = 0
@@ -339,7 +340,15 @@ class Parser:
             if plain:
                 rows = self._plain_rows(raw_lines, attrs[1:], columns)
             else:
-                rows, attrs = self._rows(raw_lines, attrs, columns)
+                # Keep the lines raw: most of them scroll away before anyone looks.
+                rows = []
+                transition = self._sgr_attrs
+                for line in raw_lines:
+                    start = attrs
+                    if "\x1b" in line:
+                        for params in _SGR_SPLIT.findall(line):
+                            attrs = transition(attrs, params)
+                    rows.append(_RawLine(line, start, attrs))
         else:
             rows, attrs = self._rows(raw_lines, attrs, columns)
         screen.cursor.attrs = attrs
@@ -352,16 +361,41 @@ class Parser:
         gone_old = min(total, keep)
         history = screen.history
         if total > 0 and screen.main_buffer is None and history.maxlen:
-            history.extend([
-                BLANK_ROW if row is None else _trim(row) if isinstance(row, tuple) else row_to_compact(row, columns)
-                for row in lazy[:gone_old]
-            ])
+            self._to_history(lazy[:gone_old])
             if head_count:
                 history.add_block(head_text, head_attrs, head_count)
             if len(rows) > keep:
                 history.extend(map(_trim, rows[: len(rows) - keep]))
         self._lazy = (lazy[gone_old:] + rows)[-keep:] if keep else []
         screen.dirty.update(range(lines))
+
+    def _to_history(self, rows: list[Any]) -> None:
+        """Rows leaving the kept-aside screen: runs of raw lines go to the scrollback as one block."""
+        history = self.screen.history
+        columns = self.screen.columns
+        out: list[CompactRow] = []
+        i, n = 0, len(rows)
+        while i < n:
+            row = rows[i]
+            if isinstance(row, _RawLine):
+                j = i + 1
+                while j < n and isinstance(rows[j], _RawLine) and rows[j].attrs == rows[j - 1].end:
+                    j += 1
+                if out:
+                    history.extend(out)
+                    out = []
+                history.add_block("".join([r.text + "\r\n" for r in rows[i:j]]), row.attrs, j - i)
+                i = j
+                continue
+            if row is None:
+                out.append(BLANK_ROW)
+            elif isinstance(row, tuple):
+                out.append(_trim(row))
+            else:
+                out.append(row_to_compact(row, columns))
+            i += 1
+        if out:
+            history.extend(out)
 
     def _expand_block(self, text: str, attrs: Char) -> list[CompactRow]:
         raw_lines = text.split("\r\n")
@@ -448,14 +482,8 @@ class Parser:
             bottom = screen.buffer.pop(screen.lines - 1, None)
             lazy.append(bottom)
             gone = lazy.pop(0)
-            history = screen.history
-            if screen.main_buffer is None and history.maxlen:
-                if gone is None:
-                    history.append(BLANK_ROW)
-                elif isinstance(gone, tuple):
-                    history.append(_trim(gone))
-                else:
-                    history.append(row_to_compact(gone, screen.columns))
+            if screen.main_buffer is None and screen.history.maxlen:
+                self._to_history([gone])
             screen.dirty.update(range(screen.lines))
             return True
         return False
@@ -476,6 +504,8 @@ class Parser:
         for y, row in enumerate(lazy):
             if row is None:
                 continue
+            if isinstance(row, _RawLine):
+                row = self._rows([row.text], row.attrs, columns)[0][0]
             if isinstance(row, tuple):
                 if not row[1]:
                     continue
@@ -500,6 +530,17 @@ class Parser:
             self._sgr.clear()
         self._sgr[key] = result
         return result
+
+
+class _RawLine:
+    """A screen row kept as the text that drew it (SGR included) on a blank row."""
+
+    __slots__ = ("text", "attrs", "end")
+
+    def __init__(self, text: str, attrs: Char, end: Char) -> None:
+        self.text = text
+        self.attrs = attrs  # In force before the line.
+        self.end = end  # In force after it.
 
 
 def _trim(row: CompactRow) -> CompactRow:
