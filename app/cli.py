@@ -49,7 +49,11 @@ RUN_OPTS = [
     Opt("--pids-limit", "most processes the container may have", takes="N"),
     Opt("--hostname", "hostname inside (default: the container name)", takes="H"),
     Opt("-e,--env", "set an environment variable", takes="K=V", repeat=True),
-    Opt("--network", "none (default: own network namespace with only lo) or host", takes="MODE", default="none"),
+    Opt("--network", "none (default: own network namespace with only lo), host, bridge (the default "
+        "bridge network) or a network made with 'rustainer network create'", takes="MODE", default="none"),
+    Opt("-p,--publish", "publish a container port on the host: [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp] "
+        "(host address default 127.0.0.1; bridge networks only)", takes="SPEC", repeat=True),
+    Opt("--no-nat", "bridge networks: do not masquerade the container's outbound traffic"),
     Opt("--cgroup-driver", "v1, v2 or systemd (default: detected)", takes="DRIVER"),
     Opt("--cgroup-parent", "cgroup to create the container's cgroup in (default: the caller's own cgroup)",
         takes="PATH"),
@@ -97,6 +101,10 @@ COMMANDS = {
         Opt("--cpu-quota", "share of CPU time, e.g. 0.5 or 1.5 CPUs", takes="F"),
         Opt("--pids-limit", "most processes the container may have", takes="N")],
         positional="NAME...", min_positional=1),
+    "network": Command("network", "Manage bridge networks: create [--subnet CIDR] NAME, ls, rm NAME, "
+                       "inspect NAME.", [
+        Opt("--subnet", "create: the network's IPv4 subnet (default: a free /24 from 10.213.0.0 up)",
+            takes="CIDR")], positional="ACTION [NAME]", min_positional=1),
 }
 VERBS_HELP = "commands:\n" + "\n".join(f"  {name:<9}{cmd.summary}" for name, cmd in COMMANDS.items() if name)
 
@@ -137,6 +145,8 @@ def _spec_from_args(args: Args, *, name: str | None, remove: bool, tty: bool,
         cgroup_driver=driver,
         cgroup_parent=args.cgroup_parent,
         network=args.network or "none",
+        publish=tuple(S.parse_publish(p) for p in (args.publish or [])),
+        nat=not args.no_nat,
         remove=remove,
         tty=tty,
         init=bool(args.init),
@@ -466,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_default(args)
         return {"run": cmd_run, "ps": cmd_ps, "rm": cmd_rm, "attach": cmd_attach, "logs": cmd_logs,
                 "exec": cmd_exec, "stop": cmd_stop, "kill": cmd_kill, "inspect": cmd_inspect, "stats": cmd_stats,
-                "top": cmd_top, "update": cmd_update}[verb](args)
+                "top": cmd_top, "update": cmd_update, "network": cmd_network}[verb](args)
     except UsageError as err:
         print(f"rustainer: {err} (see 'rustainer --help')", file=sys.stderr)
         return ENGINE_ERROR
@@ -475,6 +485,40 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+def cmd_network(args: Args) -> int:
+    """``network create|ls|rm|inspect``: our parser has no nested verbs, so ACTION is positional."""
+    from rustainer.backend.network import manager
+    from rustainer.backend.paths import state_root
+    from rustainer.backend.runtime import require_root
+
+    action, names = args.args[0], list(args.args[1:])
+    actions = {"create": 1, "ls": 0, "list": 0, "rm": 1, "remove": 1, "inspect": 1}
+    if action not in actions:
+        raise UsageError(f"unknown network action {action!r}: use create, ls, rm or inspect")
+    if len(names) != actions[action]:
+        raise UsageError(f"'network {action}' takes {'one NAME' if actions[action] else 'no NAME'}")
+    if args.subnet is not None and action != "create":
+        raise UsageError("--subnet goes with 'network create'")
+    require_root()
+    root = state_root()
+    if action == "create":
+        print(manager.create(root, names[0], args.subnet)["name"])
+    elif action in ("rm", "remove"):
+        manager.remove(root, names[0])
+        print(names[0])
+    elif action == "inspect":
+        import json
+
+        print(json.dumps(manager.inspect(root, names[0]), indent=1))
+    else:
+        rows = [("NAME", "SUBNET", "GATEWAY", "BRIDGE", "CONTAINERS")]
+        for net in manager.list_networks(root):
+            rows.append((net["name"], net["subnet"], net["gateway"], net["bridge"] if net["active"] else "-",
+                         str(len(net["containers"]))))
+        _print_table(rows)
+    return 0
 
 
 if __name__ == "__main__":

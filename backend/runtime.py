@@ -43,7 +43,18 @@ def validate(spec: ContainerSpec) -> ContainerSpec:
     if spec.resources.cpus is not None:
         check_cpus_available(spec.resources.cpus, available_cpus())
     if spec.network not in ("none", "host"):
-        raise InvalidSpecError(f"unknown network {spec.network!r}: use none or host")
+        from rustainer.backend.network.ipam import validate_network_name
+        from rustainer.backend.network.store import NetworkStore
+        from rustainer.backend.paths import state_root
+
+        validate_network_name(spec.network)
+        if not NetworkStore(state_root()).exists(spec.network):
+            raise InvalidSpecError(f"unknown network {spec.network!r}: use none, host, bridge or a network "
+                                   "made with 'rustainer network create'")
+    if spec.publish:
+        from rustainer.backend.spec import check_publish
+
+        check_publish(spec.publish, spec.network)
     if spec.rootfs is not None:
         if not os.path.isdir(spec.rootfs):
             raise RootfsError(f"rootfs folder {spec.rootfs} does not exist (or is not a folder)")
@@ -134,12 +145,19 @@ class Launch:
         upper = work = None
         if spec.rootfs is not None:
             upper, work = os.path.join(self.cdir, "upper"), os.path.join(self.cdir, "work")
+        hosts = None
+        if spec.network not in ("none", "host"):
+            from rustainer.backend.network.hosts import create as create_hosts
+
+            hosts = os.path.join(self.cdir, "hosts")  # filled in when the container joins the network
+            create_hosts(hosts)
         ops = build_plan(
             rootfs=os.path.realpath(spec.rootfs) if spec.rootfs else None,
             upper=upper, work=work,
             directory=os.path.realpath(spec.directory) if spec.directory else None,
             host_entries=_host_entries(),  # type: ignore[arg-type]
             ssh_keys=_ssh_host_keys() if spec.rootfs is None else (),
+            hosts=hosts,
         )
         argv = spec.command or (default_shell(spec.rootfs) or "/bin/sh",)
         env = {"PATH": DEFAULT_PATH, "HOME": "/root", "HOSTNAME": spec.effective_hostname, "container": "rustainer"}
@@ -210,6 +228,18 @@ class Launch:
                 self.cgroup.add(pid)
                 if console is not None:
                     self.console = _receive_console(console)
+                spec = self.state.spec
+                if spec.network not in ("none", "host"):
+                    # Bridge network: host ports first (in use is an error before anything is made),
+                    # then the veth and address; all undone by release() if anything fails.
+                    from rustainer.backend.network.manager import join
+                    from rustainer.backend.network.portmap import Forwarder
+
+                    self.forwarder: Forwarder | None = Forwarder(spec.publish) if spec.publish else None
+                    address = join(self.store.root, self.state, pid)
+                    self.state = self.store.update(self.state, network_address=address)
+                    if self.forwarder is not None:
+                        self.forwarder.start(address)
             except RustainerError:
                 # A child that failed its setup early is gone before we could add it: its own
                 # report says more than our ESRCH.
@@ -293,11 +323,19 @@ class Launch:
         """Undo everything but the state entry (cgroup, mount points, writable layer)."""
         from rustainer.backend.fsutil import remove_tree
 
+        forwarder = getattr(self, "forwarder", None)
+        if forwarder is not None:
+            forwarder.close()  # published ports are free again before the call returns
+            self.forwarder = None
         if self.cgroup is not None:
             self.cgroup.remove()
             self.cgroup = None
         for name in ("rootfs", "upper", "work"):
             remove_tree(os.path.join(self.cdir, name))
+        if self.state.spec.network not in ("none", "host"):
+            from rustainer.backend.network.manager import leave
+
+            leave(self.store.root, self.state.spec.network, self.state.id)
 
     def discard(self) -> None:
         """Forget the container entirely (for --rm, or a start that failed)."""

@@ -44,6 +44,8 @@ class ContainerSpec:
     remove: bool = False  # --rm
     tty: bool = False  # give the command a fresh pty
     init: bool = False  # --init: a small PID 1 that reaps orphans and forwards signals
+    publish: tuple[tuple[str, int, int, str], ...] = ()  # -p: (host ip, host port, container port, tcp|udp)
+    nat: bool = True  # masquerade outbound traffic from a bridge network (--no-nat: off)
 
     @property
     def effective_hostname(self) -> str:
@@ -181,3 +183,58 @@ def format_size(value: int) -> str:
         if value >= size and value % size == 0:
             return f"{value // size}{unit}"
     return f"{value}B" if value < 1024 else f"{value / (1 << 20):.1f}M"
+
+
+def _parse_port(text: str, what: str, item: str) -> int:
+    if not _is_digits(text) or not 1 <= int(text) <= 65535:
+        raise InvalidSpecError(f"invalid published port {item!r}: the {what} port must be a number from 1 to 65535")
+    return int(text)
+
+
+def _is_ipv4(text: str) -> bool:
+    parts = text.split(".")
+    return len(parts) == 4 and all(_is_digits(p) and len(p) <= 3 and int(p) <= 255 for p in parts)
+
+
+def parse_publish(item: str) -> tuple[str, int, int, str]:
+    """``[HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]`` -> (host ip, host port, container port, protocol).
+
+    The host address defaults to 127.0.0.1: publishing on every interface must be asked for.
+    """
+    body, slash, proto = item.partition("/")
+    proto = proto.lower() if slash else "tcp"
+    if proto not in ("tcp", "udp"):
+        raise InvalidSpecError(f"invalid published port {item!r}: the protocol must be tcp or udp")
+    parts = body.split(":")
+    if len(parts) == 2:
+        host_ip, host_port, container_port = "127.0.0.1", parts[0], parts[1]
+    elif len(parts) == 3:
+        host_ip, host_port, container_port = parts
+        if not _is_ipv4(host_ip):
+            raise InvalidSpecError(f"invalid published port {item!r}: {host_ip!r} is not an IPv4 host address")
+        host_ip = ".".join(str(int(p)) for p in host_ip.split("."))
+    else:
+        raise InvalidSpecError(f"invalid published port {item!r}: use [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]")
+    return host_ip, _parse_port(host_port, "host", item), _parse_port(container_port, "container", item), proto
+
+
+def format_publish(mapping: tuple[str, int, int, str]) -> str:
+    host_ip, host_port, container_port, proto = mapping
+    return f"{host_ip}:{host_port}->{container_port}/{proto}"
+
+
+def check_publish(publish: tuple[tuple[str, int, int, str], ...], network: str) -> None:
+    """Publishing needs a bridge network, and one host port (per address and protocol) is used once."""
+    if not publish:
+        return
+    if network in NETWORK_MODES:
+        raise InvalidSpecError(f"cannot publish ports with --network {network}: use --network bridge or a named network")
+    seen: set[tuple[str, int, str]] = set()
+    for host_ip, host_port, _cport, proto in publish:
+        key = (host_ip, host_port, proto)
+        wildcard = ("0.0.0.0", host_port, proto)
+        clash = key in seen or wildcard in seen or (host_ip == "0.0.0.0" and any(
+            k[1:] == (host_port, proto) for k in seen))
+        if clash:
+            raise InvalidSpecError(f"host port {host_port}/{proto} is published twice")
+        seen.add(key)

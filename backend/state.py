@@ -53,6 +53,7 @@ class ContainerState:
     owner_start: int | None = None  # its start time in clock ticks: a reused pid is not the owner
     detached: bool = False
     error: str | None = None  # why it ended, when rustainer knows more than the exit code
+    network_address: str | None = None  # bridge networks: the address leased from the network's pool
 
     @property
     def short_id(self) -> str:
@@ -73,6 +74,7 @@ def spec_from_dict(data: dict[str, Any]) -> ContainerSpec:
     data["resources"] = Resources(**resources)
     data["command"] = tuple(data.get("command", ()))
     data["env"] = tuple(tuple(kv) for kv in data.get("env", ()))
+    data["publish"] = tuple(tuple(p) for p in data.get("publish", ()))
     return ContainerSpec(**data)
 
 

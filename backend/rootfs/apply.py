@@ -77,6 +77,8 @@ def _apply(root_fd: int, op: Op) -> None:
             os.mknod(name, op.mode | stat.S_IFCHR, os.makedev(*op.device), dir_fd=parent)
         finally:
             os.close(parent)
+    elif action == "touch":
+        _touch(root_fd, op)
     elif action == "mount":
         _with_fd(root_fd, op.target, lambda p: syscalls.mount(op.source, p, op.fstype, op.flags, op.data))
     elif action == "bind":
@@ -102,6 +104,27 @@ def _apply(root_fd: int, op: Op) -> None:
                  | syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC)
     else:
         raise RootfsError(f"unknown rootfs operation {action!r}")
+
+
+def _touch(root_fd: int, op: Op) -> None:
+    """Make ``op.target`` a plain file if it is missing; a symlink there is replaced (in an overlay the
+    unlink only hides the image's link in the writable layer), never followed."""
+    parent, name = open_parent(root_fd, op.target, create=True)
+    try:
+        try:
+            st: os.stat_result | None = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            os.unlink(name, dir_fd=parent)
+            st = None
+        if st is None:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            os.close(os.open(name, flags, op.mode & 0o777, dir_fd=parent))
+        elif not stat.S_ISREG(st.st_mode):
+            raise RootfsError(f"{op.target} in the container root is not a regular file")
+    finally:
+        os.close(parent)
 
 
 def _with_fd(root_fd: int, path: str, fn: object) -> None:

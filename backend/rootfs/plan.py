@@ -41,7 +41,7 @@ BIND_RO = MS_RDONLY | MS_NOSUID | MS_NODEV
 class Op:
     """One setup step. ``action`` is one of the verbs handled in apply.py."""
 
-    action: str  # mount | bind | remount | mkdir | symlink | mknod | mask_file | mask_dir | readonly
+    action: str  # mount | bind | remount | mkdir | symlink | mknod | mask_file | mask_dir | readonly | touch
     target: str  # absolute path inside the new root
     source: str | None = None  # host path (bind) or fs source name (mount)
     fstype: str | None = None
@@ -129,6 +129,19 @@ def directory_bind(directory: str) -> list[Op]:
     return [Op("mkdir", directory), Op("bind", directory, directory, flags=MS_NOSUID | MS_NODEV)]
 
 
+def hosts_bind(hosts: str, *, image: bool) -> list[Op]:
+    """A bridge network's per-container hosts file, read-only, onto /etc/hosts.
+
+    An image may lack /etc/hosts (or have a symlink there): ``touch`` makes a plain file in the
+    overlay's writable layer first, never following a link. The host view binds over the host's
+    file (skipped if the host has none: its /etc is a read-only view we cannot add to).
+    """
+    flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+    if image:
+        return [Op("touch", "/etc/hosts", mode=0o644), Op("bind", "/etc/hosts", hosts, flags=flags)]
+    return [Op("bind", "/etc/hosts", hosts, flags=flags, optional=True)]
+
+
 def build_plan(
     *,
     rootfs: str | None,
@@ -137,6 +150,7 @@ def build_plan(
     directory: str | None,
     host_entries: tuple[HostEntry, ...] = (),
     ssh_keys: tuple[str, ...] = (),
+    hosts: str | None = None,
 ) -> list[Op]:
     """The whole list of operations for one container, in the order they must run."""
     if rootfs is None:
@@ -150,6 +164,8 @@ def build_plan(
         ops += host_secret_masks(ssh_keys)
     if directory is not None:
         ops += directory_bind(directory)
+    if hosts is not None:
+        ops += hosts_bind(hosts, image=rootfs is not None)
     if rootfs is None:
         # Nothing else may be created at the top of the host view: make the tmpfs root read-only.
         ops.append(Op("remount", "/", flags=MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV))

@@ -1,0 +1,26 @@
+"""Bridge networks: address pools, host bridges and veth pairs, /etc/hosts, published ports, NAT.
+
+Only ``run --network bridge|NAME`` and the ``network`` verb import anything below this package's
+``__init__``: pyroute2 alone costs more than a whole container start, so ``none`` and ``host`` never
+pay for it.
+"""
+
+from __future__ import annotations
+
+from rustainer.backend.errors import RustainerError
+
+DEFAULT_NETWORK = "bridge"
+BUILTIN_MODES = ("none", "host")
+
+
+class NetworkError(RustainerError):
+    """A network request that cannot be carried out (unknown network, overlap, pool exhausted...)."""
+
+
+class PortInUseError(NetworkError):
+    """A published host port is already bound by someone else."""
+
+
+def is_bridge(network: str) -> bool:
+    """Whether a container on ``network`` gets a veth pair to a host bridge (not none, not host)."""
+    return network not in BUILTIN_MODES

@@ -1,0 +1,280 @@
+"""Networks as a whole: create/remove/list/inspect, and a container joining or leaving one.
+
+A network's kernel objects (its bridge and its nftables table) exist exactly while it has members:
+the first container to join brings them up, the last to leave takes them down. So a host with no
+running bridge-networked container has no rustainer link or rule at all, whatever crashed before,
+and the next ``ps``/``rm`` that reconciles a dead container finishes the clean-up.
+"""
+
+from __future__ import annotations
+
+import os
+
+from rustainer.backend.network import DEFAULT_NETWORK, NetworkError, ipam
+from rustainer.backend.network.store import NetworkStore, new_record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from rustainer.backend.state import ContainerState
+
+
+def _hosts_path(root: str, cid: str) -> str:
+    return os.path.join(root, "containers", cid, "hosts")
+
+
+def _unknown(name: str) -> NetworkError:
+    return NetworkError(f"no such network: {name} (create it with 'rustainer network create {name}')")
+
+
+def _load_or_default(store: NetworkStore, name: str, ipr: Any) -> dict[str, Any]:
+    """The network's record; the default network's is made on first use, in a free /24."""
+    data = store.load(name)
+    if data is not None:
+        return data
+    if name != DEFAULT_NETWORK:
+        raise _unknown(name)
+    from rustainer.backend.network.bridge import connected_ranges
+
+    taken = [s for _, s in store.subnets(but=name) + connected_ranges(ipr)]
+    data = new_record(name, ipam.pick_subnet(taken))
+    store.save(data)
+    return data
+
+
+def _refresh_hosts(root: str, data: dict[str, Any]) -> None:
+    from rustainer.backend.network import hosts
+
+    members: dict[str, dict[str, str]] = data["leases"]
+    for member in members.values():
+        hosts.rewrite(_hosts_path(root, member["id"]), hosts.render(member["id"], members))
+
+
+def _bring_up(root: str, store: NetworkStore, data: dict[str, Any], ipr: Any) -> None:
+    """Create the bridge and the table; the subnet is checked against the host once more first."""
+    from rustainer.backend.network import nat
+    from rustainer.backend.network.bridge import connected_ranges, create_bridge, has_default_route
+
+    name = data["name"]
+    bridge = ipam.bridge_name(root, name)
+    subnet = ipam.Subnet(data["subnet"])
+    clash = ipam.overlapping(subnet, connected_ranges(ipr, but_link=bridge))
+    if clash is not None:
+        if name != DEFAULT_NETWORK or data["leases"]:
+            raise NetworkError(f"network {name}'s subnet {subnet} now overlaps {clash}: remove and re-create it "
+                               "with another --subnet")
+        taken = [s for _, s in store.subnets(but=name) + connected_ranges(ipr, but_link=bridge)]
+        subnet = ipam.pick_subnet(taken)
+        data.update(subnet=str(subnet), gateway=ipam.gateway_of(subnet), cursor=1)
+    masquerade = has_default_route(ipr)
+    data.update(active=True, masquerade=masquerade)
+    store.save(data)  # "active" first: a failure below is then undone by _tear_down
+    create_bridge(ipr, bridge, data["gateway"], subnet.prefixlen)
+    nat.create_table(ipam.nft_table(root, name), bridge, str(subnet), masquerade)
+
+
+def _tear_down(root: str, store: NetworkStore, data: dict[str, Any], ipr: Any) -> None:
+    from rustainer.backend.network import nat
+    from rustainer.backend.network.bridge import delete_link
+
+    nat.delete_table(ipam.nft_table(root, data["name"]))
+    delete_link(ipr, ipam.bridge_name(root, data["name"]))
+    data["active"] = False
+    if store.exists(data["name"]):
+        store.save(data)
+
+
+def join(root: str, state: ContainerState, pid: int) -> str:
+    """Plug the container (PID 1 ``pid``, already in its own network namespace) into its network;
+    returns its address. On failure everything this call made is undone before it raises."""
+    from rustainer.backend.network import nat
+    from rustainer.backend.network.bridge import link_exists, open_host
+    from rustainer.backend.network.veth import plug
+
+    spec = state.spec
+    store = NetworkStore(root)
+    with store.lock():
+        ipr = open_host()
+        try:
+            data = _load_or_default(store, spec.network, ipr)
+            try:
+                bridge = ipam.bridge_name(root, spec.network)
+                if not data["leases"] or not link_exists(bridge):
+                    _bring_up(root, store, data, ipr)
+                subnet = ipam.Subnet(data["subnet"])
+                address, cursor = ipam.allocate(subnet, set(data["leases"]), int(data.get("cursor", 1)))
+                data["leases"][address] = {"id": state.id, "name": state.name, "hostname": spec.effective_hostname}
+                data["cursor"] = cursor
+                store.save(data)  # the lease is on disk before the veth exists: release() finds both
+                plug(ipr, pid, ipam.veth_name(state.id), bridge, address, subnet.prefixlen, data["gateway"])
+                if spec.nat and data.get("masquerade"):
+                    nat.add_masquerade(ipam.nft_table(root, spec.network), address)
+                _refresh_hosts(root, data)
+            except BaseException:
+                _leave_locked(root, store, data, state.id, ipr)
+                raise
+        finally:
+            ipr.close()
+    return address
+
+
+def leave(root: str, network: str, cid: str) -> None:
+    """Undo ``join`` for container ``cid`` (idempotent: release may run more than once, from any
+    process). The network goes down with its last member. Nothing is imported from pyroute2 when
+    there is nothing left to do."""
+    from rustainer.backend.network.bridge import link_exists
+
+    store = NetworkStore(root)
+    if not os.path.isdir(store.dir):
+        return
+    with store.lock():
+        data = store.load(network)
+        held = data is not None and any(m["id"] == cid for m in data["leases"].values())
+        bridge = ipam.bridge_name(root, network)
+        idle_but_up = data is not None and not data["leases"] and (data.get("active") or link_exists(bridge))
+        if not (held or idle_but_up or link_exists(ipam.veth_name(cid))):
+            return
+        from rustainer.backend.network.bridge import open_host
+
+        ipr = open_host()
+        try:
+            _leave_locked(root, store, data, cid, ipr)
+        finally:
+            ipr.close()
+
+
+def _leave_locked(root: str, store: NetworkStore, data: dict[str, Any] | None, cid: str, ipr: Any) -> None:
+    from rustainer.backend.network import nat
+    from rustainer.backend.network.bridge import delete_link
+
+    delete_link(ipr, ipam.veth_name(cid))
+    if data is None:
+        return
+    leases: dict[str, dict[str, str]] = data["leases"]
+    mine = [address for address, member in leases.items() if member["id"] == cid]
+    for address in mine:
+        del leases[address]
+    if leases:
+        if mine:
+            store.save(data)
+            for address in mine:
+                nat.remove_masquerade(ipam.nft_table(root, data["name"]), address)
+            _refresh_hosts(root, data)
+        return
+    _tear_down(root, store, data, ipr)
+
+
+# -- the network verb ------------------------------------------------------------------------------
+def create(root: str, name: str, subnet_text: str | None) -> dict[str, Any]:
+    from rustainer.backend.network.bridge import connected_ranges, open_host
+
+    ipam.validate_network_name(name)
+    subnet = ipam.parse_subnet(subnet_text) if subnet_text is not None else None
+    store = NetworkStore(root)
+    with store.lock():
+        if store.exists(name):
+            raise NetworkError(f"network {name} already exists")
+        ipr = open_host()
+        try:
+            if DEFAULT_NETWORK not in [n for n in store.names() if store.load(n) is not None]:
+                _load_or_default(store, DEFAULT_NETWORK, ipr)  # the default keeps its place in the pool
+            taken = store.subnets() + connected_ranges(ipr)
+        finally:
+            ipr.close()
+        if subnet is None:
+            subnet = ipam.pick_subnet([s for _, s in taken])
+        else:
+            clash = ipam.overlapping(subnet, taken)
+            if clash is not None:
+                raise NetworkError(f"subnet {subnet} overlaps {clash}: choose another --subnet")
+        data = new_record(name, subnet)
+        store.save(data)
+    return data
+
+
+def _prune(root: str, name: str) -> None:
+    """Reconcile the network's members first: a dead container's lease goes, a removed one's too."""
+    from rustainer.backend.errors import ContainerNotFoundError
+    from rustainer.backend.runtime import reconcile
+    from rustainer.backend.state import StateStore
+
+    store = NetworkStore(root)
+    data = store.load(name)
+    if data is None:
+        return
+    states = StateStore(root)
+    for member in list(data["leases"].values()):
+        try:
+            reconcile(states, states.load(member["id"]))
+        except ContainerNotFoundError:
+            leave(root, name, member["id"])
+
+
+def remove(root: str, name: str) -> None:
+    if name == DEFAULT_NETWORK:
+        raise NetworkError("the default network bridge cannot be removed")
+    store = NetworkStore(root)
+    if not store.exists(name):
+        raise _unknown(name)
+    _prune(root, name)
+    with store.lock():
+        data = store.load(name)
+        if data is None:
+            raise _unknown(name)
+        if data["leases"]:
+            users = ", ".join(sorted(m["name"] for m in data["leases"].values()))
+            raise NetworkError(f"network {name} is in use by {users}: stop and remove them first")
+        from rustainer.backend.network.bridge import link_exists
+
+        if data.get("active") or link_exists(ipam.bridge_name(root, name)):
+            from rustainer.backend.network.bridge import open_host
+
+            ipr = open_host()
+            try:
+                _tear_down(root, store, data, ipr)
+            finally:
+                ipr.close()
+        store.delete(name)
+
+
+def describe(root: str, data: dict[str, Any]) -> dict[str, Any]:
+    from rustainer.backend.network.bridge import link_exists
+
+    bridge = ipam.bridge_name(root, data["name"])
+    return {
+        "name": data["name"], "subnet": data["subnet"], "gateway": data["gateway"], "bridge": bridge,
+        "nft_table": f"inet {ipam.nft_table(root, data['name'])}", "active": link_exists(bridge),
+        "masquerade": bool(data.get("masquerade")) and link_exists(bridge),
+        "containers": [{"name": m["name"], "id": m["id"][:12], "address": address}
+                       for address, m in sorted(data["leases"].items(), key=lambda item: item[1]["name"])],
+    }
+
+
+def list_networks(root: str) -> list[dict[str, Any]]:
+    store = NetworkStore(root)
+    found = []
+    for name in store.names():
+        if store.load(name) is None:
+            if name != DEFAULT_NETWORK:
+                continue
+            from rustainer.backend.network.bridge import open_host
+
+            with store.lock():
+                ipr = open_host()
+                try:
+                    _load_or_default(store, name, ipr)
+                finally:
+                    ipr.close()
+        _prune(root, name)
+        data = store.load(name)
+        if data is not None:
+            found.append(describe(root, data))
+    return found
+
+
+def inspect(root: str, name: str) -> dict[str, Any]:
+    store = NetworkStore(root)
+    if not store.exists(name):
+        raise _unknown(name)
+    return next(d for d in list_networks(root) if d["name"] == name)

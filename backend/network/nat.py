@@ -1,0 +1,73 @@
+"""A network's nftables rules: one table ``inet rustainer_<tag>`` per network, removed with it.
+
+The table holds a set of the addresses to masquerade (containers started without ``--no-nat``), a
+postrouting chain that masquerades them when they leave through anything but the network's own
+bridge (only when the host has a default route), and a forward chain that drops traffic between
+this bridge and any other rustainer bridge, so two networks cannot reach each other even on a host
+that forwards. Nothing outside our own table is ever read or changed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from rustainer.backend.network import NetworkError
+
+
+def _nft(script: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
+    nft = shutil.which("nft") or "/usr/sbin/nft"
+    try:
+        proc = subprocess.run([nft, "-f", "-"], input=script, capture_output=True, text=True, timeout=10)
+    except FileNotFoundError:
+        raise NetworkError("nft (nftables) is not installed: bridge networks need it") from None
+    if check and proc.returncode != 0:
+        raise NetworkError(f"nftables refused the network's rules: {proc.stderr.strip().splitlines()[-1:]}")
+    return proc
+
+
+def table_script(table: str, bridge: str, subnet: str, masquerade: bool) -> str:
+    """The whole table, created atomically in one ``nft -f`` transaction."""
+    lines = [
+        f"table inet {table} {{",
+        "  set natted { type ipv4_addr; }",
+        "  chain forward {",
+        "    type filter hook forward priority filter; policy accept;",
+        f'    iifname "{bridge}" oifname "rtn-*" oifname != "{bridge}" drop',
+        f'    oifname "{bridge}" iifname "rtn-*" iifname != "{bridge}" drop',
+        "  }",
+    ]
+    if masquerade:
+        lines += [
+            "  chain postrouting {",
+            "    type nat hook postrouting priority srcnat; policy accept;",
+            f'    ip saddr @natted ip saddr {subnet} oifname != "{bridge}" masquerade',
+            "  }",
+        ]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def create_table(table: str, bridge: str, subnet: str, masquerade: bool) -> None:
+    delete_table(table)  # a leftover of ours from a crash: start clean
+    _nft(table_script(table, bridge, subnet, masquerade))
+
+
+def delete_table(table: str) -> None:
+    """Remove our table; absent is fine (``destroy`` would say so, but needs nft >= 1.0.8)."""
+    _nft(f"delete table inet {table}\n", check=False)
+
+
+def add_masquerade(table: str, address: str) -> None:
+    _nft(f"add element inet {table} natted {{ {address} }}\n")
+
+
+def remove_masquerade(table: str, address: str) -> None:
+    _nft(f"delete element inet {table} natted {{ {address} }}\n", check=False)
+
+
+def list_table(table: str) -> str | None:
+    nft = shutil.which("nft") or "/usr/sbin/nft"
+    proc = subprocess.run([nft, "list", "table", "inet", table], capture_output=True, text=True, timeout=10)
+    return proc.stdout if proc.returncode == 0 else None
+
