@@ -109,6 +109,8 @@ class Parser:
         cursor = screen.cursor
         match = _TOKEN.match
         basic = self._basic
+        sgr_cache = self._sgr
+        csi_cache = self._csi
         last_attrs: Char | None = None
         get: Callable[[str], Char] = str  # type: ignore[assignment]
         pos, end = 0, len(text)
@@ -116,6 +118,7 @@ class Parser:
             if not self._ground:
                 self.sync()
                 pos = self._slow(text, pos, end)
+                cursor = screen.cursor
                 continue
             if cursor.x == 0 and cursor.y == screen.lines - 1 and not self._dropping:
                 bulk = _BULK.match(text, pos)
@@ -136,6 +139,7 @@ class Parser:
             if m is None:
                 self._dropping = False
                 pos = self._slow(text, pos, end)
+                cursor = screen.cursor
                 continue
             kind = m.lastindex
             pos = m.end()
@@ -172,12 +176,25 @@ class Parser:
             elif kind == _T_BASIC:
                 basic[m.group(3)]()
             elif kind == _T_SGR:
-                self._select_graphic_rendition(m.group(4))
+                params = m.group(4)
+                cached = sgr_cache.get((cursor.attrs, params))
+                if cached is not None and mo.DECSCNM not in screen.mode:
+                    cursor.attrs = cached
+                else:
+                    self._select_graphic_rendition(params)
             elif kind == _T_CSI:
-                self._dispatch_csi(m.group(5))
+                handler = csi_cache.get(m.group(5))
+                if handler is None:
+                    self._dispatch_csi(m.group(5))
+                else:
+                    try:
+                        handler[0](*handler[1], **handler[2])
+                    except Exception:  # noqa: BLE001
+                        pass  # As in _dispatch_csi.
+                    cursor = screen.cursor
             elif kind == _T_ESC:
                 self._dispatch_esc(m.group(6))
-            cursor = screen.cursor  # DECRC and RIS replace the cursor object.
+                cursor = screen.cursor  # DECRC and RIS replace the cursor object.
 
     def _slow(self, text: str, pos: int, end: int) -> int:
         """pyte's own parser, one character at a time, until it is back in the ground state."""
