@@ -317,7 +317,8 @@ class RustainerApp(App[None]):
         focused = self.focused
         if isinstance(focused, TerminalPane):
             if self.screen is self.get_screen_stack_base():
-                self.screen.query_one(ContainerList).focus()
+                # at once, not scheduled: the next key (often already read) must see the new focus
+                self.screen.set_focus(self.screen.query_one(ContainerList))
             else:
                 self.screen.set_focus(None)
         else:
