@@ -29,12 +29,13 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from rustainer.backend.supervisor import protocol as P
-from rustainer.backend.terminal.cells import Attrs, CompactRow, compact_cells
+from rustainer.backend.terminal.cells import BLANK_ROW, Attrs, CompactRow
 from rustainer.backend.terminal.terminal import Terminal
 from rustainer.widgets.keys import APP_KEYS, key_to_bytes
 
 FRAME_INTERVAL = 1 / 60  # seconds between two repaints at most
-FEED_SLICE = 32 << 10  # bytes fed to the core at once
+FLOOD_FRAME_INTERVAL = 1 / 30  # while output is queued: fewer frames, more time for the core
+FEED_SLICE = 64 << 10  # bytes fed to the core at once (big slices keep its bulk path busy)
 FEED_BUDGET = 0.008  # seconds of feeding before the loop gets a turn
 BACKLOG_LIMIT = 16 << 20  # unfed output kept at most (beyond it the oldest half is skipped)
 READ_CHUNK = 64 << 10
@@ -80,6 +81,33 @@ def cell_style(attrs: Attrs) -> Style:
 
 
 _CURSOR_STYLE = Style(reverse=True)
+
+
+def compact_to_segments(crow: CompactRow, width: int, cursor_x: int = -1) -> list[Segment]:
+    """A row in the core's compact form (cell text plus attribute runs) is already nearly a list
+    of segments: one per run, split around the cursor; "" stubs of wide characters join away."""
+    text, runs = crow
+    segments: list[Segment] = []
+    x = 0
+    for attrs, count in runs:
+        end = x + count
+        style = cell_style(attrs)
+        if x <= cursor_x < end:
+            if cursor_x > x:
+                segments.append(Segment("".join(text[x:cursor_x]), style))
+            cell = text[cursor_x]
+            if cell:  # (on the stub of a wide character there is nothing to draw)
+                segments.append(Segment(cell, style + _CURSOR_STYLE))
+            if end > cursor_x + 1:
+                segments.append(Segment("".join(text[cursor_x + 1:end]), style))
+        else:
+            segments.append(Segment("".join(text[x:end]) if not isinstance(text, str) else text[x:end], style))
+        x = end
+    if cursor_x >= x and cursor_x < width:
+        if cursor_x > x:
+            segments.append(Segment(" " * (cursor_x - x)))
+        segments.append(Segment(" ", _CURSOR_STYLE))
+    return segments
 
 
 def cells_to_segments(cells: list[Char], width: int, cursor_x: int = -1) -> list[Segment]:
@@ -477,6 +505,14 @@ class TerminalPane(Widget, can_focus=True):
             if len(chunk) > FEED_SLICE:
                 pending.appendleft(chunk[FEED_SLICE:])
                 chunk = chunk[:FEED_SLICE]
+            elif pending and len(chunk) < FEED_SLICE:
+                parts = [chunk]
+                size = len(chunk)
+                while pending and size + len(pending[0]) <= FEED_SLICE:
+                    part = pending.popleft()
+                    parts.append(part)
+                    size += len(part)
+                chunk = b"".join(parts)
             self._pending_size -= len(chunk)
             feed(chunk)
             if time.perf_counter() > deadline:
@@ -516,7 +552,8 @@ class TerminalPane(Widget, can_focus=True):
         if self._frame_handle is not None:
             return
         loop = asyncio.get_running_loop()
-        delay = max(0.0, self._last_frame + FRAME_INTERVAL - loop.time())
+        interval = FLOOD_FRAME_INTERVAL if self._pending else FRAME_INTERVAL
+        delay = max(0.0, self._last_frame + interval - loop.time())
         self._frame_handle = loop.call_later(delay, self._frame)
 
     def _frame(self) -> None:
@@ -568,8 +605,8 @@ class TerminalPane(Widget, can_focus=True):
             top = len(self._history_view) - self._scroll
             row = top + y
             if row < len(self._history_view):
-                cells = compact_cells(self._history_view[row]) if row >= 0 else []
-                return Strip(cells_to_segments(cells, width)).adjust_cell_length(width)
+                crow = self._history_view[row] if row >= 0 else BLANK_ROW
+                return Strip(compact_to_segments(crow, width)).adjust_cell_length(width)
             y = row - len(self._history_view)
         if y >= term.lines:
             return Strip.blank(width)
@@ -577,7 +614,7 @@ class TerminalPane(Widget, can_focus=True):
         cursor_x = cx if (cy == y and self._scroll == 0 and self._cursor_shown()) else -1
         if cursor_x >= term.columns:
             cursor_x = term.columns - 1
-        return Strip(cells_to_segments(term.line(y), width, cursor_x)).adjust_cell_length(width)
+        return Strip(compact_to_segments(term.compact_line(y), width, cursor_x)).adjust_cell_length(width)
 
     # -- scrollback ----------------------------------------------------------------------------------
     def scroll_history(self, lines: int) -> None:
