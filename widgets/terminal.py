@@ -18,7 +18,6 @@ import time
 from collections import deque
 from typing import Any
 
-from pyte.screens import Char
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
@@ -106,42 +105,6 @@ def compact_to_segments(crow: CompactRow, width: int, cursor_x: int = -1) -> lis
     if cursor_x >= x and cursor_x < width:
         if cursor_x > x:
             segments.append(Segment(" " * (cursor_x - x)))
-        segments.append(Segment(" ", _CURSOR_STYLE))
-    return segments
-
-
-def cells_to_segments(cells: list[Char], width: int, cursor_x: int = -1) -> list[Segment]:
-    """Runs of equally styled cells become one segment; the "" stub after a wide character is
-    skipped (the character itself covers two cells)."""
-    segments: list[Segment] = []
-    run: list[str] = []
-    run_attrs: tuple[Any, ...] | None = None
-    x = 0
-    for x, cell in enumerate(cells[:width]):
-        data = cell[0]
-        attrs = cell[1:]
-        if x == cursor_x:
-            if run:
-                segments.append(Segment("".join(run), cell_style(run_attrs)))  # type: ignore[arg-type]
-                run = []
-            if data:
-                segments.append(Segment(data, cell_style(attrs) + _CURSOR_STYLE))
-            run_attrs = None
-            continue
-        if not data:
-            continue
-        if attrs != run_attrs:
-            if run:
-                segments.append(Segment("".join(run), cell_style(run_attrs)))  # type: ignore[arg-type]
-                run = []
-            run_attrs = attrs
-        run.append(data)
-    if run:
-        segments.append(Segment("".join(run), cell_style(run_attrs)))  # type: ignore[arg-type]
-    if cursor_x >= len(cells) and cursor_x < width:
-        pad = cursor_x - len(cells)
-        if pad:
-            segments.append(Segment(" " * pad))
         segments.append(Segment(" ", _CURSOR_STYLE))
     return segments
 
@@ -563,6 +526,7 @@ class TerminalPane(Widget, can_focus=True):
         if not self.is_mounted:
             return
         term = self._term
+        term.screen  # noqa: B018 - brings lazily scrolled rows (and their dirty marks) up to date
         dirty = term.dirty
         cursor = (*term.cursor, self._cursor_shown())
         if cursor != self._shown_cursor:
