@@ -85,6 +85,7 @@ class Parser:
         self._esc: dict[str, Handler | None] = {}
         self._sgr: dict[tuple[Char, str], Char] = {}
         self._printable: set[str] = set()
+        self._narrow_chars: set[str] = set()
         self._lazy: list[Any] | None = None  # Screen rows above the bottom one, kept by _bulk.
         self._runs_by_len: dict[Attrs, list[Any]] = {}
         self._scratch = pyte.Screen(1, 1)  # Computes SGR transitions off-screen.
@@ -146,8 +147,9 @@ class Parser:
             if kind == _T_TEXT:
                 run = m.group(1)
                 x = cursor.x
-                if (x + len(run) <= screen.columns and not self._dropping and run.isascii()
-                        and run.isprintable() and mo.IRM not in screen.mode):
+                if (x + len(run) <= screen.columns and not self._dropping
+                        and ((run.isascii() and run.isprintable()) or self._narrow(run))
+                        and mo.IRM not in screen.mode):
                     # The common case inline: the run fits on the cursor's row.
                     attrs = cursor.attrs
                     if attrs is not last_attrs:
@@ -159,8 +161,8 @@ class Parser:
                     screen.dirty.add(cursor.y)
                 elif self._dropping:
                     self._dropping = pos == end
-                elif run.isascii() and run.isprintable():
-                    self._draw_ascii(run)
+                elif (run.isascii() and run.isprintable()) or self._narrow(run):
+                    self._draw_narrow(run)
                 else:
                     cut = _draw_breaks_at(run, self._printable)
                     if cut < 0:
@@ -196,6 +198,21 @@ class Parser:
                 self._dispatch_esc(m.group(6))
                 cursor = screen.cursor  # DECRC and RIS replace the cursor object.
 
+    def _narrow(self, run: str) -> bool:
+        """Whether every character is one cell wide (then pyte's ``draw`` treats the run exactly
+        like ASCII text)."""
+        chars = set(run)
+        narrow = self._narrow_chars
+        if chars <= narrow:
+            return True
+        if len(narrow) > 65536:
+            narrow.clear()
+        for ch in chars - narrow:
+            if wcwidth(ch) != 1:
+                return False
+            narrow.add(ch)
+        return True
+
     def _slow(self, text: str, pos: int, end: int) -> int:
         """pyte's own parser, one character at a time, until it is back in the ground state."""
         send = self._send
@@ -213,7 +230,7 @@ class Parser:
         return pos
 
     # -- handlers ------------------------------------------------------------------------------
-    def _draw_ascii(self, text: str) -> None:
+    def _draw_narrow(self, text: str) -> None:
         screen = self.screen
         mode = screen.mode
         if mo.IRM in mode:
@@ -474,7 +491,7 @@ class Parser:
             if (self._dropping or not (run.isascii() and run.isprintable())
                     or cursor.x + len(run) > screen.columns or mo.IRM in screen.mode):
                 return False
-            self._draw_ascii(run)
+            self._draw_narrow(run)
             return True
         if kind == _T_SGR:
             self._dropping = False
