@@ -1,0 +1,108 @@
+"""Regenerate the dashboard's screenshots from real containers (as root):
+
+    .venv/bin/python screenshots/make.py
+
+A private RUSTAINER_ROOT and a busybox rootfs in a temporary folder, two detached shells, the app
+headless at 120x32 with frozen stats; every container is removed at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent
+CLI = [sys.executable, "-m", "rustainer.app.cli"]
+
+
+def busybox_rootfs(base: Path) -> Path:
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        sys.exit("busybox-static is needed (apt-get install busybox-static)")
+    root = base / "busybox"
+    for d in ("bin", "etc", "tmp", "root", "proc", "sys", "dev"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(busybox, root / "bin" / "busybox")
+    for applet in subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split():
+        if not (root / "bin" / applet).exists():
+            (root / "bin" / applet).symlink_to("busybox")
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    return root
+
+
+def keys(text: str) -> list[str]:
+    return [{" ": "space"}.get(c, c) for c in text]
+
+
+async def shoot(root: str) -> None:
+    from textual.widgets import Input
+
+    from rustainer.app.tui_app import create_app
+    from rustainer.app.tui_stats import FrozenStats
+
+    app = create_app(root, stats=FrozenStats(), poll=False)
+
+    async def wait(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+        end = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > end:
+                raise SystemExit("timed out")
+            await pilot.pause(0.05)
+
+    def text() -> str:
+        pane = app.pane_of(app.selected or "")
+        return "\n".join(line.rstrip() for line in pane.terminal.display) if pane else ""
+
+    async with app.run_test(size=(120, 32)) as pilot:
+        await wait(lambda: len(app.attached) == 2)
+        await wait(lambda: "/ #" in text())  # attached: the pane shows the shell's screen
+        await pilot.press(*keys("echo hello from web"), "enter")
+        await wait(lambda: "hello from web\n" in text())
+        await pilot.press("ctrl+pagedown")
+        await wait(lambda: "/ #" in text())
+        await pilot.press(*keys("ls /bin | head -5"), "enter")
+        await wait(lambda: "[[" in text() or "acpid" in text())
+        await pilot.pause(0.3)
+        app.save_screenshot(str(OUT / "dashboard.svg"))
+        await pilot.press("ctrl+pageup")
+        await pilot.press(*keys("top"), "enter")
+        await wait(lambda: "Mem:" in text())
+        await pilot.pause(0.5)
+        app.save_screenshot(str(OUT / "top.svg"))
+        await pilot.press("q")
+        await pilot.press("ctrl+right_square_bracket", "l")
+        await pilot.pause(0.5)
+        app.save_screenshot(str(OUT / "logs.svg"))
+        await pilot.press("escape", "n")
+        await pilot.pause(0.3)
+        app.screen.query_one("#field-name", Input).value = "cache"
+        app.screen.query_one("#field-memory", Input).value = "64M"
+        await pilot.pause(0.3)
+        app.save_screenshot(str(OUT / "new-container.svg"))
+        await pilot.press("escape")
+        await app.action_quit()
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="rustainer-shots-") as tmp:
+        root = os.path.join(tmp, "root")
+        os.environ["RUSTAINER_ROOT"] = root
+        rootfs = busybox_rootfs(Path(tmp))
+        try:
+            for name, cpus, mem in (("web", "0", "128M"), ("db", "1", "256M")):
+                subprocess.run([*CLI, "run", "--detach", "--name", name, "--rootfs", str(rootfs), "-c", cpus,
+                                "-m", mem, "--", "sh"], check=True, capture_output=True)
+            asyncio.run(shoot(root))
+        finally:
+            subprocess.run([*CLI, "rm", "-f", "web", "db"], capture_output=True)
+    print("wrote", ", ".join(sorted(p.name for p in OUT.glob("*.svg"))))
+
+
+if __name__ == "__main__":
+    main()
