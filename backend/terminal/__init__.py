@@ -1,4 +1,20 @@
-"""Terminal core: exact pyte-compatible emulation, fast, with snapshots for instant reattach."""
+"""Terminal core: exact pyte-compatible emulation, fast, with snapshots for instant reattach.
+
+Shared by the supervisor (keeps every container's screen) and the dashboard (draws it); no
+Textual here.  Modules, one job each:
+
+* ``terminal``  -- :class:`Terminal`, the public API.
+* ``screen``    -- :class:`~.screen.CoreScreen`: stock pyte 0.8.2 plus alternate screen,
+                   scrollback, resize like tmux.
+* ``fastpath``  -- the parser: regex tokens, bulk scrolling, cached escape handlers, falling back
+                   to pyte's own parser for everything else.
+* ``history``   -- the bounded scrollback ring (compact rows, or raw blocks not yet looked at).
+* ``cells``     -- compact row form and cell caches.
+* ``sgr``       -- colon-separated SGR parameters.
+* ``modes``     -- the modes a front end needs (cursor keys, paste, mouse, cursor visibility).
+* ``snapshot``  -- JSON-compatible snapshot / restore.
+* ``repaint``   -- an escape-sequence stream that repaints the state on any xterm-like terminal.
+"""
 
 from .terminal import Terminal
 

@@ -16,7 +16,7 @@ from rustainer.backend.terminal import Terminal
 from .streams import feed_chunked, fuzz_stream, pyte_screen, screen_diff, state
 
 SEEDS = int(os.environ.get("RUSTAINER_FUZZ_SEEDS", "100"))
-SIZES = [(20, 6), (40, 10), (80, 24), (7, 3)]
+SIZES = [(20, 6), (40, 10), (80, 24), (7, 3), (3, 1)]
 
 
 def _case(seed: int) -> tuple[bytes, int, int]:
