@@ -37,7 +37,10 @@ class Terminal:
 
     @property
     def screen(self) -> CoreScreen:
-        """The pyte screen (a :class:`CoreScreen`), brought up to date with the fast path first."""
+        """The pyte screen (a :class:`CoreScreen`), brought up to date with the fast path first.
+
+        The bulk path keeps rows aside between feeds; read cells through this property (or the
+        accessors below) after each feed rather than through a reference kept from earlier."""
         self._parser.sync()
         return self._screen
 
