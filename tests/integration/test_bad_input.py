@@ -38,7 +38,7 @@ BAD_RUN_OPTIONS = {
     "hostname": ["--hostname", "bad_host"],
     "unknown-option": ["--bogus"],
     "cgroup-driver": ["--cgroup-driver", "cgroupfs"],
-    "network": ["--network", "bridge"],
+    "network": ["--network", "no-such-network"],
     "rootfs-missing": ["--rootfs", "/nonexistent/rustainer-rootfs"],
     "rootfs-is-a-file": ["--rootfs", "/etc/hostname"],
 }
