@@ -51,27 +51,37 @@ def _refresh_hosts(root: str, data: dict[str, Any]) -> None:
         hosts.rewrite(_hosts_path(root, member["id"]), hosts.render(member["id"], members))
 
 
-def _bring_up(root: str, store: NetworkStore, data: dict[str, Any], ipr: Any) -> None:
-    """Create the bridge and the table; the subnet is checked against the host once more first."""
+def _check_subnet(store: NetworkStore, data: dict[str, Any], ipr: Any, bridge: str) -> None:
+    """Before a network comes up, its subnet is checked against the host once more (a route may have
+    appeared since it was created); the default network, while empty, just moves to a free /24."""
+    from rustainer.backend.network.bridge import connected_ranges
+
+    name = data["name"]
+    subnet = ipam.Subnet(data["subnet"])
+    clash = ipam.overlapping(subnet, connected_ranges(ipr, but_link=bridge))
+    if clash is None:
+        return
+    if name != DEFAULT_NETWORK or data["leases"]:
+        raise NetworkError(f"network {name}'s subnet {subnet} now overlaps {clash}: remove and re-create it "
+                           "with another --subnet")
+    taken = [s for _, s in store.subnets(but=name) + connected_ranges(ipr, but_link=bridge)]
+    subnet = ipam.pick_subnet(taken)
+    data.update(subnet=str(subnet), gateway=ipam.gateway_of(subnet), cursor=1)
+
+
+def _bring_up(root: str, store: NetworkStore, data: dict[str, Any], ipr: Any, natted: tuple[str, ...]) -> None:
+    """Create the bridge and the table (masquerading only when the host has a default route)."""
     from rustainer.backend.network import nat
-    from rustainer.backend.network.bridge import connected_ranges, create_bridge, has_default_route
+    from rustainer.backend.network.bridge import create_bridge, has_default_route
 
     name = data["name"]
     bridge = ipam.bridge_name(root, name)
     subnet = ipam.Subnet(data["subnet"])
-    clash = ipam.overlapping(subnet, connected_ranges(ipr, but_link=bridge))
-    if clash is not None:
-        if name != DEFAULT_NETWORK or data["leases"]:
-            raise NetworkError(f"network {name}'s subnet {subnet} now overlaps {clash}: remove and re-create it "
-                               "with another --subnet")
-        taken = [s for _, s in store.subnets(but=name) + connected_ranges(ipr, but_link=bridge)]
-        subnet = ipam.pick_subnet(taken)
-        data.update(subnet=str(subnet), gateway=ipam.gateway_of(subnet), cursor=1)
     masquerade = has_default_route(ipr)
     data.update(active=True, masquerade=masquerade)
-    store.save(data)  # "active" first: a failure below is then undone by _tear_down
+    store.save(data)  # "active" and the lease first: a failure below is then undone by _leave_locked
     create_bridge(ipr, bridge, data["gateway"], subnet.prefixlen)
-    nat.create_table(ipam.nft_table(root, name), bridge, str(subnet), masquerade)
+    nat.create_table(ipam.nft_table(root, name), bridge, str(subnet), masquerade, natted)
 
 
 def _tear_down(root: str, store: NetworkStore, data: dict[str, Any], ipr: Any) -> None:
@@ -100,15 +110,18 @@ def join(root: str, state: ContainerState, pid: int) -> str:
             data = _load_or_default(store, spec.network, ipr)
             try:
                 bridge = ipam.bridge_name(root, spec.network)
-                if not data["leases"] or not link_exists(bridge):
-                    _bring_up(root, store, data, ipr)
+                first = not data["leases"] or not link_exists(bridge)
+                if first:
+                    _check_subnet(store, data, ipr, bridge)
                 subnet = ipam.Subnet(data["subnet"])
                 address, cursor = ipam.allocate(subnet, set(data["leases"]), int(data.get("cursor", 1)))
                 data["leases"][address] = {"id": state.id, "name": state.name, "hostname": spec.effective_hostname}
                 data["cursor"] = cursor
+                if first:  # the first member's address goes into the new table in the same transaction
+                    _bring_up(root, store, data, ipr, (address,) if spec.nat else ())
                 store.save(data)  # the lease is on disk before the veth exists: release() finds both
                 plug(ipr, pid, ipam.veth_name(state.id), bridge, address, subnet.prefixlen, data["gateway"])
-                if spec.nat and data.get("masquerade"):
+                if spec.nat and data.get("masquerade") and not first:
                     nat.add_masquerade(ipam.nft_table(root, spec.network), address)
                 _refresh_hosts(root, data)
             except BaseException:

@@ -26,11 +26,15 @@ def _nft(script: str, *, check: bool = True) -> subprocess.CompletedProcess[str]
     return proc
 
 
-def table_script(table: str, bridge: str, subnet: str, masquerade: bool) -> str:
-    """The whole table, created atomically in one ``nft -f`` transaction."""
+def table_script(table: str, bridge: str, subnet: str, masquerade: bool, natted: tuple[str, ...] = ()) -> str:
+    """The whole table, created atomically in one ``nft -f`` transaction; a leftover of ours (from a
+    crash) is replaced in the same transaction (``add`` then ``delete`` never fails on absence)."""
+    elements = f" elements = {{ {', '.join(natted)} }};" if natted else ""
     lines = [
+        f"add table inet {table}",
+        f"delete table inet {table}",
         f"table inet {table} {{",
-        "  set natted { type ipv4_addr; }",
+        f"  set natted {{ type ipv4_addr;{elements} }}",
         "  chain forward {",
         "    type filter hook forward priority filter; policy accept;",
         f'    iifname "{bridge}" oifname "rtn-*" oifname != "{bridge}" drop',
@@ -48,9 +52,8 @@ def table_script(table: str, bridge: str, subnet: str, masquerade: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def create_table(table: str, bridge: str, subnet: str, masquerade: bool) -> None:
-    delete_table(table)  # a leftover of ours from a crash: start clean
-    _nft(table_script(table, bridge, subnet, masquerade))
+def create_table(table: str, bridge: str, subnet: str, masquerade: bool, natted: tuple[str, ...] = ()) -> None:
+    _nft(table_script(table, bridge, subnet, masquerade, natted))
 
 
 def delete_table(table: str) -> None:

@@ -1,0 +1,46 @@
+"""The network records on disk and the nftables script, without root or the kernel."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from rustainer.backend.network import DEFAULT_NETWORK, nat
+from rustainer.backend.network.store import NetworkStore, new_record
+
+
+def test_default_network_exists_without_a_record(tmp_path: Path) -> None:
+    store = NetworkStore(str(tmp_path))
+    assert store.names() == [DEFAULT_NETWORK]
+    assert store.exists(DEFAULT_NETWORK) and not store.exists("front")
+    assert store.load(DEFAULT_NETWORK) is None
+
+
+def test_records_round_trip_and_list_subnets(tmp_path: Path) -> None:
+    store = NetworkStore(str(tmp_path))
+    store.ensure()
+    data = new_record("front", ipaddress.IPv4Network("10.213.7.0/24"))
+    data["leases"]["10.213.7.2"] = {"id": "c" * 64, "name": "web", "hostname": "web"}
+    store.save(data)
+    assert store.load("front") == data
+    assert store.names() == [DEFAULT_NETWORK, "front"]
+    assert store.subnets() == [("network front", ipaddress.IPv4Network("10.213.7.0/24"))]
+    assert store.subnets(but="front") == []
+    with store.lock():
+        store.delete("front")
+    assert not store.exists("front")
+    store.delete("front")  # absent is fine
+
+
+def test_table_script_is_ours_only() -> None:
+    script = nat.table_script("rustainer_abc123", "rtn-abc123", "10.213.0.0/24", True, ("10.213.0.2",))
+    lines = script.splitlines()
+    assert lines[:3] == ["add table inet rustainer_abc123", "delete table inet rustainer_abc123",
+                         "table inet rustainer_abc123 {"]
+    assert "elements = { 10.213.0.2 }" in script
+    assert 'ip saddr @natted ip saddr 10.213.0.0/24 oifname != "rtn-abc123" masquerade' in script
+    assert 'iifname "rtn-abc123" oifname "rtn-*" oifname != "rtn-abc123" drop' in script
+    quiet = nat.table_script("rustainer_abc123", "rtn-abc123", "10.213.0.0/24", False)
+    assert "masquerade" not in quiet and "elements" not in quiet and "chain forward" in quiet
+    # Every statement names our table: nothing else on the host is touched.
+    assert all("rustainer_abc123" in line for line in lines if line.startswith(("add", "delete", "table")))
