@@ -92,7 +92,7 @@ class Parser:
         screen.history.expander = self._expand_block
         basic = screen
         self._basic: dict[str, Callable[[], Any]] = {
-            "\n": basic.linefeed, "\x0b": basic.linefeed, "\x0c": basic.linefeed,
+            "\n": self._linefeed, "\x0b": self._linefeed, "\x0c": self._linefeed,
             "\r": basic.carriage_return, "\x08": basic.backspace, "\t": basic.tab, "\x07": basic.bell,
         }
 
@@ -173,8 +173,8 @@ class Parser:
                 continue
             self._dropping = False
             if kind == _T_CRLF:
-                screen.carriage_return()
-                screen.linefeed()
+                cursor.x = 0
+                self._linefeed()
             elif kind == _T_BASIC:
                 basic[m.group(3)]()
             elif kind == _T_SGR:
@@ -298,6 +298,8 @@ class Parser:
             return (self._cursor_position, args, {})
         if not private and final == "K" and len(args) == 1 and args[0] in (0, 1, 2):
             return (self._erase_in_line, args, {})
+        if not private and final == "J" and args[0] in (0, 1, 2, 3):
+            return (self._erase_in_display, args[:1], {})
         return (getattr(self.screen, name), args, {"private": True} if private else {})
 
     def _cursor_position(self, line: int = 0, column: int = 0) -> None:
@@ -309,6 +311,40 @@ class Parser:
         cursor = screen.cursor
         cursor.x = min(max(0, (column or 1) - 1), screen.columns - 1)
         cursor.y = min(max(0, (line or 1) - 1), screen.lines - 1)
+
+    def _erase_in_display(self, how: int) -> None:
+        """pyte's ``erase_in_display``: only cells already written are erased (bug for bug),
+        one ``dict.update`` per row."""
+        screen = self.screen
+        cursor = screen.cursor
+        if how == 0:
+            interval = range(cursor.y + 1, screen.lines)
+        elif how == 1:
+            interval = range(cursor.y)
+        else:
+            interval = range(screen.lines)
+        screen.dirty.update(interval)
+        attrs = cursor.attrs
+        buffer = screen.buffer
+        for y in interval:
+            line = buffer[y]
+            if line:
+                line.update(dict.fromkeys(line, attrs))
+        if how == 0 or how == 1:
+            self._erase_in_line(how)
+
+    def _linefeed(self) -> None:
+        """pyte's ``linefeed`` when it does not scroll: just the cursor moves."""
+        screen = self.screen
+        cursor = screen.cursor
+        margins = screen.margins
+        bottom = margins.bottom if margins is not None else screen.lines - 1
+        if cursor.y == bottom:
+            screen.linefeed()
+            return
+        cursor.y = min(cursor.y + 1, bottom)  # Like cursor_down: below the region moves up to it.
+        if mo.LNM in screen.mode:
+            cursor.x = 0
 
     def _erase_in_line(self, how: int) -> None:
         """pyte's ``erase_in_line`` with one ``dict.update`` instead of a loop."""
