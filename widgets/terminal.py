@@ -38,7 +38,7 @@ FEED_SLICE = 64 << 10  # bytes fed to the core at once (big slices keep its bulk
 FEED_BUDGET = 0.008  # seconds of feeding before the loop gets a turn
 BACKLOG_LIMIT = 16 << 20  # unfed output kept at most (beyond it the oldest half is skipped)
 READ_CHUNK = 64 << 10
-SNAPSHOT_TIMEOUT = 10.0
+SNAPSHOT_TIMEOUT = 30.0  # generous: a loaded 2-core machine, many containers starting at once
 WHEEL_LINES = 3
 
 # pyte's colour names (it calls yellow "brown") to the ANSI colour numbers Rich and Textual theme.

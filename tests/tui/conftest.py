@@ -12,7 +12,7 @@ import pytest
 from textual.pilot import Pilot
 
 
-async def until(pilot: Pilot[None], predicate: Callable[[], object], what: str, timeout: float = 20.0) -> None:
+async def until(pilot: Pilot[None], predicate: Callable[[], object], what: str, timeout: float = 60.0) -> None:
     end = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > end:

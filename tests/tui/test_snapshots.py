@@ -24,7 +24,7 @@ pytestmark = pytest.mark.root
 pytest.importorskip("pytest_textual_snapshot")
 
 
-async def wait(pilot: Pilot[None], predicate: Callable[[], object], what: str, timeout: float = 20.0) -> None:
+async def wait(pilot: Pilot[None], predicate: Callable[[], object], what: str, timeout: float = 60.0) -> None:
     end = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > end:
