@@ -14,7 +14,9 @@ from rustainer.app.args import Command, Opt, UsageError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from typing import Any
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
     from rustainer.backend.spec import ContainerSpec
     from rustainer.backend.state import ContainerState, StateStore
@@ -161,8 +163,6 @@ def _store() -> StateStore:
 
 
 def _run(spec: ContainerSpec, *, banner: bool = False) -> int:
-    from rustainer.backend.errors import NameInUseError
-    from rustainer.backend.record import replace
     from rustainer.backend.runtime import ChildFailed, require_root, run_foreground
 
     require_root()
@@ -179,30 +179,36 @@ def _run(spec: ContainerSpec, *, banner: bool = False) -> int:
             "rustainer: type 'exit' to leave; the container and what it created are removed then\r\n")
         sys.stdout.flush()
 
-    attempts = 5 if not spec.name else 1
-    for attempt in range(attempts):
-        if attempts > 1:
-            from rustainer.app.names import generate_name
+    try:
+        code, state = _start_named(spec, lambda s: run_foreground(s, store, on_started=show_banner if banner else None))
+    except ChildFailed as err:
+        print(f"rustainer: {err}", file=sys.stderr)
+        return err.exit_code
+    if state.oom_killed:
+        from rustainer.backend.spec import format_size
 
-            spec = replace(spec, name=generate_name())
+        limit = spec.resources.memory
+        detail = f" (memory limit {format_size(limit)})" if limit else ""
+        who = f"container {state.name}" if code == 137 else f"a process in container {state.name}"
+        print(f"rustainer: {who} was OOM-killed{detail}", file=sys.stderr)
+    return code
+
+
+def _start_named(spec: ContainerSpec, start: Callable[[ContainerSpec], T]) -> T:
+    """``start(spec)``; a generated name that turns out to be taken is drawn again, a given one is not."""
+    if spec.name:
+        return start(spec)
+    from rustainer.app.names import generate_name
+    from rustainer.backend.errors import NameInUseError
+    from rustainer.backend.record import replace
+
+    for attempt in range(5):
         try:
-            code, state = run_foreground(spec, store, on_started=show_banner if banner else None)
+            return start(replace(spec, name=generate_name()))
         except NameInUseError:
-            if attempt + 1 < attempts:
-                continue
-            raise
-        except ChildFailed as err:
-            print(f"rustainer: {err}", file=sys.stderr)
-            return err.exit_code
-        if state.oom_killed:
-            limit = spec.resources.memory
-            from rustainer.backend.spec import format_size
-
-            detail = f" (memory limit {format_size(limit)})" if limit else ""
-            who = f"container {state.name}" if code == 137 else f"a process in container {state.name}"
-            print(f"rustainer: {who} was OOM-killed{detail}", file=sys.stderr)
-        return code
-    return ENGINE_ERROR
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
 
 
 def cmd_default(args: Args) -> int:
@@ -224,31 +230,18 @@ def cmd_run(args: Args) -> int:
 
 
 def _run_detached(spec: ContainerSpec) -> int:
-    from rustainer.backend.errors import NameInUseError
-    from rustainer.backend.record import replace
     from rustainer.backend.runtime import ChildFailed, require_root
     from rustainer.backend.supervisor.spawn import run_detached
 
     require_root()
     store = _store()
-    attempts = 5 if not spec.name else 1
-    for attempt in range(attempts):
-        if attempts > 1:
-            from rustainer.app.names import generate_name
-
-            spec = replace(spec, name=generate_name())
-        try:
-            state = run_detached(spec, store)
-        except NameInUseError:
-            if attempt + 1 < attempts:
-                continue
-            raise
-        except ChildFailed as err:
-            print(f"rustainer: {err}", file=sys.stderr)
-            return err.exit_code
-        print(state.name)
-        return 0
-    return ENGINE_ERROR
+    try:
+        state = _start_named(spec, lambda s: run_detached(s, store))
+    except ChildFailed as err:
+        print(f"rustainer: {err}", file=sys.stderr)
+        return err.exit_code
+    print(state.name)
+    return 0
 
 
 def _one(args: Args) -> tuple[StateStore, ContainerState]:

@@ -73,7 +73,7 @@ def run_child(cfg: ChildConfig, stdio: tuple[int, int, int], sync_fd: int, err_f
             _become_init(cfg, err_fd)
         code, message = 127, ""
         _exec(cfg)
-    except _ExecError as err:
+    except ExecError as err:
         code, message = err.code, err.message
     except Exception as err:  # noqa: BLE001 - everything must reach the parent as one line
         if isinstance(err, RustainerError):
@@ -117,10 +117,10 @@ def _enter(cfg: ChildConfig) -> None:
     os.setsid()
     if cfg.tty:
         # With --init the command takes the terminal as its controlling one, not PID 1.
-        _open_console(cfg.console_fd, controlling=not cfg.init)
+        open_console(cfg.console_fd, controlling=not cfg.init)
 
 
-def _open_console(console_fd: int, *, controlling: bool = True) -> None:
+def open_console(console_fd: int, *, controlling: bool = True) -> None:
     """A fresh pty from the container's own devpts instance as stdio and controlling terminal.
 
     Allocated after pivot_root so that ``tty`` inside names a /dev/pts entry that exists there; the
@@ -207,16 +207,21 @@ def _close_fds(keep: int) -> None:
     os.closerange(keep + 1, 1 << 20)
 
 
-class _ExecError(Exception):
+class ExecError(Exception):
+    """The command could not be executed: ``code`` is 126 or 127 (docker's conventions)."""
+
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
         self.code, self.message = code, message
 
 
 def _exec(cfg: ChildConfig) -> None:
+    exec_command(cfg.argv, dict(cfg.env))
+
+
+def exec_command(argv: tuple[str, ...] | list[str], env: dict[str, str]) -> None:
     """execvp's search, done here: os.execvpe imports ``warnings``, and the host's files are gone."""
-    env = dict(cfg.env)
-    name = cfg.argv[0]
+    name = argv[0]
     if "/" in name:
         candidates = [name]
     else:
@@ -224,10 +229,10 @@ def _exec(cfg: ChildConfig) -> None:
     saved: OSError | None = None
     for path in candidates:
         try:
-            os.execve(path, list(cfg.argv), env)
+            os.execve(path, list(argv), env)
         except OSError as err:
             if err.errno not in (errno.ENOENT, errno.ENOTDIR) and saved is None:
                 saved = err
     if saved is None:
-        raise _ExecError(127, f"{name}: command not found in the container")
-    raise _ExecError(126, f"{name}: cannot execute: {saved.strerror}")
+        raise ExecError(127, f"{name}: command not found in the container")
+    raise ExecError(126, f"{name}: cannot execute: {saved.strerror}")

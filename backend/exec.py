@@ -13,13 +13,11 @@ CLOEXEC pipe, as in ``child.py``.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
-import termios
 
 from rustainer.backend import syscalls
 from rustainer.backend.capabilities import DEFAULT_CAPS, last_cap, mask, restrict_to
+from rustainer.backend.child import ExecError, exec_command, open_console
 from rustainer.backend.errors import ContainerStateError, RustainerError
 from rustainer.backend.seccomp import install_filter
 
@@ -275,12 +273,6 @@ def _receive_console(sock: socket.socket) -> int | None:
 # ---- the child (inside the container's PID namespace) ---------------------------------------------------
 
 
-class _ExecError(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
-
-
 def _child(cfg: _ExecConfig, stdio: list[int], sync_fd: int, rep_fd: int) -> None:
     code, message = 125, "exec setup failed"
     try:
@@ -295,7 +287,7 @@ def _child(cfg: _ExecConfig, stdio: list[int], sync_fd: int, rep_fd: int) -> Non
         os.chdir("/")
         os.setsid()
         if cfg.tty:
-            _open_console(cfg.console_fd)
+            open_console(cfg.console_fd)
         if os.read(sync_fd, 1) != b"1":
             os._exit(125)
         os.close(sync_fd)
@@ -307,9 +299,9 @@ def _child(cfg: _ExecConfig, stdio: list[int], sync_fd: int, rep_fd: int) -> Non
         try:
             os.chdir(cfg.workdir)
         except OSError as err:
-            raise _ExecError(125, f"cannot use {cfg.workdir} as the working directory: {err.strerror}") from None
-        _exec(cfg)
-    except _ExecError as err:
+            raise ExecError(125, f"cannot use {cfg.workdir} as the working directory: {err.strerror}") from None
+        exec_command(cfg.argv, cfg.env)
+    except ExecError as err:
         code, message = err.code, err.message
     except Exception as err:  # noqa: BLE001 - everything must reach the parent as one line
         if isinstance(err, OSError):
@@ -322,36 +314,3 @@ def _child(cfg: _ExecConfig, stdio: list[int], sync_fd: int, rep_fd: int) -> Non
         os._exit(code)
 
 
-def _open_console(console_fd: int) -> None:
-    """A pty from the container's devpts (we are chrooted in its /), our controlling terminal."""
-    import socket  # loaded by the parent before fork
-
-    master, slave = os.openpty()
-    for target in (0, 1, 2):
-        os.dup2(slave, target)
-    os.close(slave)
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-    sock = socket.socket(fileno=console_fd)
-    try:
-        socket.send_fds(sock, [b"M"], [master])
-    finally:
-        sock.detach()
-        os.close(master)
-
-
-def _exec(cfg: _ExecConfig) -> None:
-    name = cfg.argv[0]
-    if "/" in name:
-        candidates = [name]
-    else:
-        candidates = [os.path.join(d or ".", name) for d in cfg.env.get("PATH", "/usr/bin:/bin").split(":")]
-    saved: OSError | None = None
-    for path in candidates:
-        try:
-            os.execve(path, list(cfg.argv), cfg.env)
-        except OSError as err:
-            if err.errno not in (errno.ENOENT, errno.ENOTDIR) and saved is None:
-                saved = err
-    if saved is None:
-        raise _ExecError(127, f"{name}: command not found in the container")
-    raise _ExecError(126, f"{name}: cannot execute: {saved.strerror}")

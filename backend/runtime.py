@@ -116,6 +116,27 @@ class Launch:
         self.pid: int | None = None
         self.console: int | None = None  # the pty master, with a terminal
 
+    @classmethod
+    def new(cls, store: StateStore, spec: ContainerSpec) -> tuple[Launch, ChildConfig]:
+        """Reserve the name, make the folders and the cgroup; on any failure nothing is left."""
+        store.ensure()
+        launch = cls(store, store.create(spec))
+        try:
+            cfg = launch.prepare()
+            launch.create_cgroup()
+        except BaseException:
+            launch.abandon()
+            raise
+        return launch, cfg
+
+    def abandon(self) -> None:
+        """Undo a launch that did not get going: its process, cgroup, folders and state entry."""
+        try:
+            self.kill_and_reap()
+            self.release()
+        finally:
+            self.discard()
+
     # -- preparation (parent, before fork) -------------------------------------------------------
     def prepare(self) -> ChildConfig:
         """Make the folders the container needs, then compute what its child process will do."""
@@ -413,12 +434,8 @@ def _raise_signal(signum: int, _frame: object) -> None:
 
 
 def _run_foreground(spec: ContainerSpec, store: StateStore, on_started: object) -> tuple[int, ContainerState]:
-    store.ensure()
-    state = store.create(spec)
-    launch = Launch(store, state)
+    launch, cfg = Launch.new(store, spec)
     try:
-        cfg = launch.prepare()
-        launch.create_cgroup()
         if spec.tty:
             # Placeholders until the child opens its own pty: never the caller's terminal.
             null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
@@ -438,11 +455,7 @@ def _run_foreground(spec: ContainerSpec, store: StateStore, on_started: object) 
             for fd in child_ends:
                 os.close(fd)
     except BaseException:
-        try:
-            launch.kill_and_reap()
-            launch.release()
-        finally:
-            launch.discard()
+        launch.abandon()
         raise
     if callable(on_started):
         on_started(launch.state)

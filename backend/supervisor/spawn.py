@@ -18,18 +18,8 @@ def run_detached(spec: ContainerSpec, store: StateStore) -> ContainerState:
     """Returns once the container runs under its own supervisor (or raises why it could not)."""
     require_root()
     validate(spec)
-    store.ensure()
-    state = store.create(spec)
-    launch = Launch(store, state)
-    try:
-        cfg = launch.prepare()
-        launch.create_cgroup()
-    except BaseException:
-        try:
-            launch.release()
-        finally:
-            launch.discard()
-        raise
+    launch, cfg = Launch.new(store, spec)
+    state = launch.state
     report = _through_zygote(store, state.id)
     if report is None:
         report = _fork_supervisor(launch, cfg)
