@@ -168,14 +168,15 @@ def _run(spec: ContainerSpec, *, banner: bool = False) -> int:
     require_root()
     store = _store()
 
-    def show_banner(state: object) -> None:
+    def show_banner(state: ContainerState) -> None:
         from rustainer.backend.spec import format_cpus, format_size
 
-        r = spec.resources
+        started = state.spec  # with the generated name, if one was drawn
+        r = started.resources
         cpus = format_cpus(r.cpus) if r.cpus else "all"
         mem = format_size(r.memory) if r.memory else "unlimited"
         sys.stdout.write(
-            f"rustainer: container {spec.name} | cpus {cpus} | memory {mem} | directory {spec.directory}\r\n"
+            f"rustainer: container {started.name} | cpus {cpus} | memory {mem} | directory {started.directory}\r\n"
             "rustainer: type 'exit' to leave; the container and what it created are removed then\r\n")
         sys.stdout.flush()
 
