@@ -352,10 +352,12 @@ class RustainerApp(App[None]):
         return True
 
     def on_descendant_focus(self) -> None:
-        self.refresh_bindings()
+        if self.screen_stack:
+            self.refresh_bindings()
 
     def on_descendant_blur(self) -> None:
-        self.refresh_bindings()
+        if self.screen_stack:  # not while the app is shutting down
+            self.refresh_bindings()
 
     # ---- actions ------------------------------------------------------------------------------------
 

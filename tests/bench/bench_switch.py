@@ -3,9 +3,8 @@
     .venv/bin/python tests/bench/bench_switch.py [ROUNDS]
 
 Two detached busybox containers with full screens (`top` in each), the real app headless at
-120x40 with frozen stats; the time from pressing Ctrl+PgDn to the other container's screen being
-drawn (the selected pane is the shown one and has painted a frame since the key), median and p90
-over ROUNDS switches.
+120x40 with frozen stats; the time from the switch (the action Ctrl+PgDn runs) until the newly shown
+pane draws its lines, median and p90 over ROUNDS switches.
 """
 
 from __future__ import annotations
@@ -40,6 +39,16 @@ async def measure(root: str, rounds: int) -> list[float]:
     from rustainer.app.tui_app import create_app
     from rustainer.app.tui_stats import FrozenStats
 
+    from rustainer.widgets.terminal import TerminalPane
+
+    painted: dict[int, float] = {}
+    original = TerminalPane.render_line
+
+    def render_line(self: TerminalPane, y: int):  # type: ignore[no-untyped-def]
+        painted[id(self)] = time.perf_counter()
+        return original(self, y)
+
+    TerminalPane.render_line = render_line  # type: ignore[method-assign]
     app = create_app(root, stats=FrozenStats(), poll=False)
     times: list[float] = []
     async with app.run_test(size=(120, 40)) as pilot:
@@ -50,16 +59,14 @@ async def measure(root: str, rounds: int) -> list[float]:
                 raise SystemExit("the containers' screens never showed")
             await pilot.pause(0.05)
         for _ in range(rounds):
-            before = app.selected
+            await pilot.pause(0.2)
             start = time.perf_counter()
-            await pilot.press("ctrl+pagedown")
-            while True:
-                pane = app.pane_of(app.selected or "")
-                if app.selected != before and pane is not None and pane.display and pane.region.area:
-                    break
-                await asyncio.sleep(0)
-            await pilot.pause()  # the frame that shows it
-            times.append(time.perf_counter() - start)
+            await app.action_select_next()  # what Ctrl+PgDn runs
+            pane = app.pane_of(app.selected or "")
+            assert pane is not None
+            while painted.get(id(pane), 0.0) < start:  # until the shown pane's lines are drawn
+                await asyncio.sleep(0.0005)
+            times.append(painted[id(pane)] - start)
         await app.action_quit()
     return times
 
