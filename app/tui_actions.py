@@ -30,12 +30,13 @@ class NewContainer:
     memory: str | None = None
     cpu_quota: str | None = None
     pids_limit: str | None = None
+    network: str | None = None
 
     def run_args(self) -> list[str]:
         args = ["run", "--detach", "--name", self.name]
         for flag, value in (("--rootfs", self.rootfs), ("-d", self.directory), ("-c", self.cpus),
                             ("-m", self.memory), ("--cpu-quota", self.cpu_quota),
-                            ("--pids-limit", self.pids_limit)):
+                            ("--pids-limit", self.pids_limit), ("--network", self.network)):
             if value is not None:
                 args += [flag, value]
         return args
@@ -63,6 +64,10 @@ def run_args_from_spec(spec: ContainerSpec) -> list[str]:
         args += ["-e", f"{key}={value}"]
     if spec.network != "none":
         args += ["--network", spec.network]
+    for host_ip, host_port, container_port, proto in spec.publish:
+        args += ["-p", f"{host_ip}:{host_port}:{container_port}/{proto}"]
+    if not spec.nat:
+        args.append("--no-nat")
     if spec.cgroup_driver:
         args += ["--cgroup-driver", spec.cgroup_driver]
     if spec.cgroup_parent:

@@ -164,7 +164,8 @@ class RustainerApp(App[None]):
                 cpu_percent=sample.cpu_percent if sample else None,
                 memory_usage=sample.memory_usage if sample else None,
                 memory_limit=sample.memory_limit if sample else r.memory,
-                cpuset=format_cpus(cpus) if cpus else None, exit_code=s.exit_code, oom_killed=s.oom_killed)))
+                cpuset=format_cpus(cpus) if cpus else None, exit_code=s.exit_code, oom_killed=s.oom_killed,
+                network=s.spec.network, address=s.network_address)))
         return out
 
     async def refresh_containers(self) -> None:
@@ -378,8 +379,11 @@ class RustainerApp(App[None]):
         from rustainer.backend.runtime import available_cpus
 
         suggested = generate_name()
+        from rustainer.backend.network.store import NetworkStore
+
         request = await self.push_screen_wait(NewContainerDialog(
-            available_cpus=available_cpus(), name_taken=self._name_taken, suggested_name=suggested))
+            available_cpus=available_cpus(), name_taken=self._name_taken, suggested_name=suggested,
+            networks=tuple(NetworkStore(self.root).names())))
         if request is not None:
             await self.create_container(request)
 

@@ -29,11 +29,12 @@ FIELDS = (
     ("memory", "Memory", "unlimited (e.g. 256M)"),
     ("cpu_quota", "CPU quota", "none (e.g. 0.5)"),
     ("pids_limit", "Pids limit", "none (e.g. 100)"),
+    ("network", "Network", "none (or host, bridge, a network's name)"),
 )
 
 
 def check_field(field: str, raw: str, *, available_cpus: tuple[int, ...],
-                name_taken: Callable[[str], bool]) -> str | None:
+                name_taken: Callable[[str], bool], networks: tuple[str, ...] = ("bridge",)) -> str | None:
     """The error message for one field's text, or None when it is acceptable (blank = default)."""
     text = raw.strip()
     try:
@@ -57,6 +58,9 @@ def check_field(field: str, raw: str, *, available_cpus: tuple[int, ...],
             S.parse_cpu_quota(text, len(available_cpus))
         elif field == "pids_limit":
             S.parse_pids_limit(text)
+        elif field == "network":
+            if text not in ("none", "host", *networks):
+                return f"unknown network {text!r}: use none, host, bridge or one made with 'rustainer network create'"
     except RustainerError as err:
         return str(err)
     return None
@@ -68,11 +72,12 @@ class NewContainerDialog(ModalScreen[NewContainer | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, *, available_cpus: tuple[int, ...], name_taken: Callable[[str], bool],
-                 suggested_name: str = "") -> None:
+                 suggested_name: str = "", networks: tuple[str, ...] = ("bridge",)) -> None:
         super().__init__()
         self.available_cpus = available_cpus
         self.name_taken = name_taken
         self.suggested_name = suggested_name
+        self.networks = networks
 
     def compose(self) -> ComposeResult:
         with Vertical(id="new-dialog", classes="dialog"):
@@ -93,7 +98,8 @@ class NewContainerDialog(ModalScreen[NewContainer | None]):
 
     def _check(self, field: str) -> bool:
         value = self.query_one(f"#field-{field}", Input).value
-        error = check_field(field, value, available_cpus=self.available_cpus, name_taken=self.name_taken)
+        error = check_field(field, value, available_cpus=self.available_cpus, name_taken=self.name_taken,
+                            networks=self.networks)
         message = self.query_one(f"#error-{field}", Static)
         message.update(error or "")
         message.set_class(error is not None, "shown")
@@ -122,7 +128,8 @@ class NewContainerDialog(ModalScreen[NewContainer | None]):
         self.dismiss(NewContainer(
             name=value("name") or "", rootfs=os.path.abspath(rootfs) if rootfs else None,
             directory=os.path.abspath(directory) if directory else None, cpus=value("cpus"),
-            memory=value("memory"), cpu_quota=value("cpu_quota"), pids_limit=value("pids_limit")))
+            memory=value("memory"), cpu_quota=value("cpu_quota"), pids_limit=value("pids_limit"),
+            network=value("network")))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

@@ -33,6 +33,8 @@ class ContainerRow:
     cpuset: str | None = None  # None: all CPUs
     exit_code: int | None = None
     oom_killed: bool = False
+    network: str = "none"
+    address: str | None = None  # on a bridge network: the container's address
 
 
 def human_size(value: int | None) -> str:
@@ -102,7 +104,10 @@ class ContainerCard(ListItem):
             yield Sparkline(list(self.history.memory), summary_function=max, classes="card-spark spark-mem")
 
     def _where(self) -> str:
-        return f"{short_image(self.row.image)} · cpus {self.row.cpuset or 'all'}"
+        line = f"{short_image(self.row.image)} · cpus {self.row.cpuset or 'all'}"
+        if self.row.network != "none":  # the default (only lo) is not worth the room
+            line += f" · {self.row.network}" + (f" {self.row.address}" if self.row.address else "")
+        return line
 
     def _cpu(self) -> str:
         if self.row.status != "running" or self.row.cpu_percent is None:

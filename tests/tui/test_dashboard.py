@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import type_text, until
 from textual.pilot import Pilot
-from textual.widgets import ContentSwitcher, Input, Static
+from textual.widgets import ContentSwitcher, Input, Label, Static
 
 from rustainer.app.tui_app import RustainerApp, create_app, pane_id
 from rustainer.app.tui_dialogs import ConfirmDialog, NewContainerDialog
@@ -216,7 +216,8 @@ def test_new_container_dialog_validates_each_field(rroot: Path, containers) -> N
 
         cases = {"name": ("-bad", "invalid container name"), "cpus": ("999", "not available"),
                  "memory": ("12X", "invalid memory size"), "cpu_quota": ("0", "greater than zero"),
-                 "pids_limit": ("0", "at least 1"), "rootfs": ("/no/such/folder", "not a folder")}
+                 "pids_limit": ("0", "at least 1"), "rootfs": ("/no/such/folder", "not a folder"),
+                 "network": ("no-such-net", "unknown network")}
         for field, (text, message) in cases.items():
             dialog.query_one(f"#field-{field}", Input).value = text
             await until(pilot, lambda f=field, m=message: m in error(f), f"the error under {field}")  # type: ignore[misc]
@@ -234,3 +235,28 @@ def test_new_container_dialog_validates_each_field(rroot: Path, containers) -> N
         await pilot.press("ctrl+q")
 
     run(app, scenario, size=(80, 24))
+
+
+def test_a_container_on_a_bridge_network_shows_its_address(rroot: Path, containers,  # type: ignore[no-untyped-def]
+                                                            busybox_rootfs: Path) -> None:
+    """The dialog's network field reaches the engine; the list shows the network and the address."""
+    app = create_app(str(rroot), poll=False)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await pilot.press("ctrl+right_square_bracket", "n")
+        await until(pilot, lambda: isinstance(app.screen, NewContainerDialog), "the dialog")
+        dialog = app.screen
+        for field, value in (("name", "netted"), ("rootfs", str(busybox_rootfs)), ("network", "bridge")):
+            dialog.query_one(f"#field-{field}", Input).value = value
+        await pilot.pause()
+        await pilot.click("#create")
+        await until(pilot, lambda: "netted" in names(app) and app.listed[by_name(app, "netted")].row.address,
+                    "the new container with its address")
+        row = app.listed[by_name(app, "netted")].row
+        assert row.network == "bridge" and row.address and row.address.startswith("10.")
+        card = app.get_screen_stack_base().query_one(f"#card-{row.id[:12]}", ContainerCard)
+        where = str(card.query_one(".card-where", Label).render())
+        assert f"bridge {row.address}" in where
+        await pilot.press("ctrl+q")
+
+    run(app, scenario)
