@@ -38,7 +38,6 @@ def rootfs(base: Path) -> Path:
 async def measure(root: str, rounds: int) -> list[float]:
     from rustainer.app.tui_app import create_app
     from rustainer.app.tui_stats import FrozenStats
-
     from rustainer.widgets.terminal import TerminalPane
 
     painted: dict[int, float] = {}
