@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.theme import Theme
-from textual.widget import Widget
+from textual.widget import MountError, Widget
 from textual.widgets import ContentSwitcher, Footer, Header, Label, Static
 
 from rustainer.app.tui_actions import NewContainer, run_args_from_spec, run_cli, spawn_exec_shell
@@ -220,7 +220,10 @@ class RustainerApp(App[None]):
         for old in existing:
             await old.remove()
         pane = TerminalPane(id=pid)
-        await switcher.mount(pane)
+        try:
+            await switcher.mount(pane)
+        except MountError:
+            return  # the app is closing while a poll or an action was still adding panes
         self.attached.add(state.id)
         try:
             await pane.attach_socket(self.store.socket_path(state.id))
