@@ -101,6 +101,9 @@ def main() -> None:
             asyncio.run(shoot(root))
         finally:
             subprocess.run([*CLI, "rm", "-f", "web", "db"], capture_output=True)
+            from rustainer.backend.supervisor import zygote
+
+            zygote.stop(root)  # the root goes with the temporary folder: so does its launcher
     print("wrote", ", ".join(sorted(p.name for p in OUT.glob("*.svg"))))
 
 
