@@ -25,3 +25,29 @@ def tree_digest(root: Path) -> dict[str, tuple[int, int, str]]:
                 extra = hashlib.sha256(Path(path).read_bytes()).hexdigest()
             out[os.path.relpath(path, root)] = (st.st_mode, st.st_size, extra)
     return out
+
+
+def wait_for(predicate, timeout: float = 20.0, what: str = "condition", interval: float = 0.02):  # type: ignore[no-untyped-def]
+    """Poll ``predicate`` until it returns something true (returned) or the deadline passes."""
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def ps(cli) -> dict[str, dict]:  # type: ignore[no-untyped-def, type-arg]
+    """Every container of the test's root by name, as `rustainer ps -a --format json` gives them."""
+    import json
+
+    return {s["name"]: s for s in json.loads(cli("ps", "-a", "--format", "json", check_rc=0).stdout)}
+
+
+def inspect(cli, name: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    import json
+
+    return json.loads(cli("inspect", name, check_rc=0).stdout)[0]  # type: ignore[no-any-return]

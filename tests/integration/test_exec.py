@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pexpect
 import pytest
 
-from helpers import CLI
+from helpers import CLI, inspect, wait_for
 
 pytestmark = pytest.mark.root
 NAMESPACES = ("mnt", "uts", "ipc", "net", "pid", "cgroup")
 
 
-def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
-def inspect(cli, name: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
-    return json.loads(cli("inspect", name, check_rc=0).stdout)[0]  # type: ignore[no-any-return]
 
 
 @pytest.fixture

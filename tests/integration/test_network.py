@@ -9,12 +9,13 @@ import os
 import signal
 import socket
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from helpers import wait_for
 
 pytestmark = pytest.mark.root
 # Clients run in the host view: resolving a name makes the static busybox load the host's NSS modules,
@@ -22,14 +23,6 @@ pytestmark = pytest.mark.root
 WGET_LOOP = "for i in $(seq 100); do timeout 5 busybox wget -q -O- http://{0}/ && exit 0; sleep 0.1; done; exit 1"
 
 
-def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def free_port() -> int:

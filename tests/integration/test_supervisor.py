@@ -14,24 +14,14 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from helpers import CLI
+from helpers import CLI, ps, wait_for
 
 pytestmark = pytest.mark.root
 DETACH = "\x10\x11"  # Ctrl-P Ctrl-Q
 
 
-def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
-def ps(cli) -> dict[str, dict]:  # type: ignore[no-untyped-def, type-arg]
-    return {s["name"]: s for s in json.loads(cli("ps", "-a", "--format", "json", check_rc=0).stdout)}
 
 
 def attach(name: str, **kw) -> pexpect.spawn:  # type: ignore[no-untyped-def]

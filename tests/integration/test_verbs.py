@@ -10,28 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from helpers import CLI
+from helpers import CLI, inspect, ps, wait_for
 
 pytestmark = pytest.mark.root
 TRAPS = 'trap "exit 3" TERM; trap "exit 4" USR1; while :; do sleep 0.05; done'
 
 
-def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
-def ps(cli) -> dict[str, dict]:  # type: ignore[no-untyped-def, type-arg]
-    return {s["name"]: s for s in json.loads(cli("ps", "-a", "--format", "json", check_rc=0).stdout)}
 
 
-def inspect(cli, name: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
-    return json.loads(cli("inspect", name, check_rc=0).stdout)[0]  # type: ignore[no-any-return]
 
 
 @pytest.fixture
