@@ -19,6 +19,7 @@ from rustainer.backend import syscalls
 from rustainer.backend.capabilities import DEFAULT_CAPS, last_cap, mask, restrict_to
 from rustainer.backend.child import ExecError, exec_command, open_console
 from rustainer.backend.errors import ContainerStateError, RustainerError
+from rustainer.backend.namespaces import fork_into_pid_namespace
 from rustainer.backend.seccomp import install_filter
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
@@ -133,28 +134,18 @@ def _run(cfg: _ExecConfig, pidns_fd: int, manager: CgroupManager, interactive: b
         to_close = child_stdio
     sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
     rep_r, rep_w = os.pipe2(os.O_CLOEXEC)
-    own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     # Like run: a closed terminal or a polite kill must not leave the exec'd process behind.
     old = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGHUP, signal.SIGTERM)}
     pid = None
     try:
+        def child() -> None:
+            os.close(sync_w)
+            os.close(rep_r)
+            _child(cfg, child_stdio, sync_r, rep_w)
+
         try:
-            syscalls.setns(pidns_fd, syscalls.CLONE_NEWPID)
-            try:
-                pid = os.fork()
-            except BaseException:
-                syscalls.setns(own_pidns, syscalls.CLONE_NEWPID)
-                raise
-            if pid == 0:  # pragma: no cover - the child reports through rep_w
-                try:
-                    os.close(sync_w)
-                    os.close(rep_r)
-                    _child(cfg, child_stdio, sync_r, rep_w)
-                finally:
-                    os._exit(125)
-            syscalls.setns(own_pidns, syscalls.CLONE_NEWPID)
+            pid = fork_into_pid_namespace(child, pidns_fd)
         finally:
-            os.close(own_pidns)
             os.close(sync_r)
             os.close(rep_w)
             for fd in to_close:

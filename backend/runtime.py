@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import time
 
-from rustainer.backend import syscalls
 from rustainer.backend.errors import InvalidSpecError, NotRootError, RootfsError, RustainerError
 from rustainer.backend.record import replace
 from rustainer.backend.spec import ContainerSpec, check_cpus_available
@@ -209,6 +208,7 @@ class Launch:
         (kept in ``self.console``); ``stdio`` are then only placeholders.
         """
         from rustainer.backend.child import run_child
+        from rustainer.backend.namespaces import fork_into_pid_namespace
         from rustainer.backend.record import replace
 
         console = None
@@ -221,24 +221,15 @@ class Launch:
         assert self.cgroup is not None
         sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+
+        def child() -> None:
+            os.close(sync_w)
+            os.close(err_r)
+            run_child(cfg, stdio, sync_r, err_w)
+
         try:
-            syscalls.unshare(syscalls.CLONE_NEWPID)
-            try:
-                pid = os.fork()
-            except BaseException:
-                syscalls.setns(own_pidns, syscalls.CLONE_NEWPID)
-                raise
-            if pid == 0:  # pragma: no cover - the child reports through err_w
-                try:
-                    os.close(sync_w)
-                    os.close(err_r)
-                    run_child(cfg, stdio, sync_r, err_w)
-                finally:
-                    os._exit(125)
-            syscalls.setns(own_pidns, syscalls.CLONE_NEWPID)
+            pid = fork_into_pid_namespace(child)
         finally:
-            os.close(own_pidns)
             os.close(sync_r)
             os.close(err_w)
             if console is not None:

@@ -1,0 +1,42 @@
+"""Forking into a PID namespace while the parent stays in its own.
+
+Python 3.11 has no clone(); a PID namespace applies to the *children* of the process that enters it
+(unshare or setns with CLONE_NEWPID sets "pid_for_children"). So the parent enters it just for one
+fork and switches straight back, by a descriptor of its own namespace: every later fork (the relay,
+subprocesses) happens in the host's namespace again.
+"""
+
+from __future__ import annotations
+
+import os
+
+from rustainer.backend import syscalls
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def fork_into_pid_namespace(child: Callable[[], None], target: int | None = None) -> int:
+    """Fork a process into a new PID namespace (``target`` None: it becomes its PID 1) or into the
+    namespace ``target`` (a descriptor, for exec); it runs ``child()`` and never returns. Our pid."""
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if target is None:
+            syscalls.unshare(syscalls.CLONE_NEWPID)
+        else:
+            syscalls.setns(target, syscalls.CLONE_NEWPID)
+        try:
+            pid = os.fork()
+        except BaseException:
+            syscalls.setns(own, syscalls.CLONE_NEWPID)
+            raise
+        if pid == 0:  # pragma: no cover - the child reports through its own pipe
+            try:
+                child()
+            finally:
+                os._exit(125)
+        syscalls.setns(own, syscalls.CLONE_NEWPID)
+        return pid
+    finally:
+        os.close(own)
