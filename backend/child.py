@@ -76,14 +76,23 @@ def run_child(cfg: ChildConfig, stdio: tuple[int, int, int], sync_fd: int, err_f
     except ExecError as err:
         code, message = err.code, err.message
     except Exception as err:  # noqa: BLE001 - everything must reach the parent as one line
-        if isinstance(err, RustainerError):
-            message = str(err)
-        elif isinstance(err, OSError):
-            message = f"container setup failed: {err.strerror or err}"
-        else:
-            message = f"container setup failed: {type(err).__name__}: {err}"
+        message = describe_failure(err, "container setup")
+    report_and_exit(err_fd, code, message)
+
+
+def describe_failure(err: Exception, what: str) -> str:
+    """One line for the parent: our own errors as they are, the rest with what was being done."""
+    if isinstance(err, RustainerError):
+        return str(err)
+    if isinstance(err, OSError):
+        return f"{what} failed: {err.strerror or err}"
+    return f"{what} failed: {type(err).__name__}: {err}"
+
+
+def report_and_exit(fd: int, code: int, message: str) -> None:
+    """Tell the parent ``<code>\\0<message>`` over the CLOEXEC pipe, then exit with ``code``."""
     try:
-        os.write(err_fd, f"{code}\0{message}".encode(errors="replace"))
+        os.write(fd, f"{code}\0{message}".encode(errors="replace"))
     finally:
         os._exit(code)
 

@@ -17,7 +17,7 @@ import os
 
 from rustainer.backend import syscalls
 from rustainer.backend.capabilities import DEFAULT_CAPS, last_cap, mask, restrict_to
-from rustainer.backend.child import ExecError, exec_command, open_console
+from rustainer.backend.child import ExecError, describe_failure, exec_command, open_console, report_and_exit
 from rustainer.backend.errors import ContainerStateError, RustainerError
 from rustainer.backend.namespaces import fork_into_pid_namespace
 from rustainer.backend.seccomp import install_filter
@@ -295,13 +295,7 @@ def _child(cfg: _ExecConfig, stdio: list[int], sync_fd: int, rep_fd: int) -> Non
     except ExecError as err:
         code, message = err.code, err.message
     except Exception as err:  # noqa: BLE001 - everything must reach the parent as one line
-        if isinstance(err, OSError):
-            message = f"exec setup failed: {err.strerror or err}"
-        else:
-            message = f"exec setup failed: {type(err).__name__}: {err}"
-    try:
-        os.write(rep_fd, f"{code}\0{message}".encode(errors="replace"))
-    finally:
-        os._exit(code)
+        message = describe_failure(err, "exec setup")
+    report_and_exit(rep_fd, code, message)
 
 

@@ -312,12 +312,7 @@ class Launch:
         about to be discarded: ``--rm`` need not pay for reading the record back)."""
         code = os.waitstatus_to_exitcode(status)
         code = 128 - code if code < 0 else code
-        oom = False
-        if self.cgroup is not None:
-            try:
-                oom = self.cgroup.oom_killed()
-            except RustainerError:
-                oom = False
+        oom = self.oom_killed()
         self.release()
         if not record:
             self.state = replace(self.state, status=EXITED, pid=None, exit_code=code, oom_killed=oom,
@@ -330,6 +325,15 @@ class Launch:
         self.state = self.store.update(current, status=EXITED, pid=None, exit_code=code, oom_killed=oom,
                                        finished_at=time.time())
         return self.state
+
+    def oom_killed(self) -> bool:
+        """Whether the kernel's OOM killer ended a process of the container (False if unknown)."""
+        if self.cgroup is None:
+            return False
+        try:
+            return self.cgroup.oom_killed()
+        except RustainerError:
+            return False
 
     def release(self) -> None:
         """Undo everything but the state entry (cgroup, mount points, writable layer)."""
@@ -507,12 +511,7 @@ def reconcile(store: StateStore, state: ContainerState) -> ContainerState:
     if manager is not None and manager.exists():
         manager.kill_all(9)  # stragglers, e.g. an exec'd process outside the PID namespace's reach
         launch.cgroup = manager
-    oom = False
-    if launch.cgroup is not None:
-        try:
-            oom = launch.cgroup.oom_killed()
-        except RustainerError:
-            oom = False
+    oom = launch.oom_killed()
     launch.release()
     code = state.exit_code if state.exit_code is not None else 137
     why = "the host rebooted" if state.boot_id != _boot_id() else "its supervisor or CLI was killed"
