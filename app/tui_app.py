@@ -35,6 +35,7 @@ from rustainer.widgets.container_list import ContainerList, ContainerRow
 from rustainer.widgets.log_view import read_log
 from rustainer.widgets.terminal import TerminalPane
 
+RETRY_DELAY = 0.5
 POLL_INTERVAL = 1.0
 
 # Colours picked from the xterm 256-colour cube, so a 256-colour terminal shows them unchanged.
@@ -181,7 +182,9 @@ class RustainerApp(App[None]):
         try:
             containers = screen.query_one(ContainerList)
         except NoMatches:
-            return  # the app is closing: the screen's widgets are gone
+            # Not composed yet (a very early first refresh) or already closing: try again soon.
+            self._retry_refresh()
+            return
         self.listed = {item.state.id: item for item in listed}
         self.order = [item.state.id for item in listed]
         await containers.update_rows([item.row for item in listed])
@@ -231,6 +234,12 @@ class RustainerApp(App[None]):
             self.attached.discard(state.id)
             await pane.remove()
             self.notify(f"cannot attach to {state.name}: {err}", severity="warning")
+            self._retry_refresh()  # a supervisor busy starting up: the next refresh attaches again
+
+    def _retry_refresh(self) -> None:
+        """One more refresh shortly, also when polling is off (tests, snapshots)."""
+        if not self.poll_enabled and self.is_running:
+            self.set_timer(RETRY_DELAY, self._tick)
 
     async def _drop_pane(self, cid: str) -> None:
         self.attached.discard(cid)

@@ -28,7 +28,10 @@ async def wait(pilot: Pilot[None], predicate: Callable[[], object], what: str, t
     end = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
+            app = pilot.app
+            detail = {"attached": getattr(app, "attached", None), "listed": list(getattr(app, "listed", {})),
+                      "notifications": [n.message for n in app._notifications]}
+            raise AssertionError(f"timed out waiting for {what}: {detail}")
         await pilot.pause(0.05)
 
 
