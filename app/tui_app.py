@@ -178,13 +178,14 @@ class RustainerApp(App[None]):
     async def _apply(self, listed: list[Listed]) -> None:
         if not self.screen_stack:
             return
-        screen = self.get_screen_stack_base()
         try:
-            containers = screen.query_one(ContainerList)
+            await self._apply_to(self.get_screen_stack_base(), listed)
         except NoMatches:
-            # Not composed yet (a very early first refresh) or already closing: try again soon.
+            # Not composed yet (a very early first refresh) or closing (widgets going): try again soon.
             self._retry_refresh()
-            return
+
+    async def _apply_to(self, screen: Screen[object], listed: list[Listed]) -> None:
+        containers = screen.query_one(ContainerList)
         self.listed = {item.state.id: item for item in listed}
         self.order = [item.state.id for item in listed]
         await containers.update_rows([item.row for item in listed])

@@ -257,7 +257,8 @@ def test_a_container_on_a_bridge_network_shows_its_address(rroot: Path, containe
         card = app.get_screen_stack_base().query_one(f"#card-{row.id[:12]}", ContainerCard)
         where = str(card.query_one(".card-where", Label).render())
         assert f"bridge {row.address}" in where
-        await until(pilot, lambda: "/ #" in screen_text(app, "netted"), "its shell in the pane")
+        await until(pilot, lambda: app.pane_of(row.id) is not None and "/ #" in screen_text(app, "netted"),
+                    "its shell in the pane")
         await pilot.press("ctrl+q")
 
     run(app, scenario)
