@@ -70,6 +70,13 @@ def test_rootfs_folder_is_never_modified(cli, busybox_rootfs: Path) -> None:
     assert "root:x:0:0" in sh(cli, "cat /etc/passwd", "--rootfs", str(busybox_rootfs)).stdout
 
 
+def test_writable_layer_is_a_volatile_overlay(cli, busybox_rootfs: Path) -> None:
+    """The layer dies with the container, so the kernel need not sync it (a sync of the whole upper
+    filesystem at every exit otherwise): the root is an overlay mounted ``volatile``."""
+    out = sh(cli, "grep ' / / ' /proc/self/mountinfo", "--rootfs", str(busybox_rootfs)).stdout
+    assert " overlay overlay " in out and "volatile" in out.split(" - ")[1], out
+
+
 def test_rootfs_symlink_escape_is_refused(cli, busybox_rootfs: Path, tmp_path: Path) -> None:
     evil = tmp_path / "evil"
     os.system(f"cp -a {busybox_rootfs} {evil}")
