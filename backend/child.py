@@ -45,6 +45,7 @@ class ChildConfig:
     console_fd: int = -1  # with tty: a unix socket on which to send the pty master to the parent
     init: bool = False  # stay as PID 1 (reaping orphans, forwarding signals) and run the command as PID 2
     die_with_parent: bool = True
+    cgroup_fds: tuple[int, ...] = ()  # open cgroup files to write "0" into: the child joins by itself
 
 
 def run_child(cfg: ChildConfig, stdio: tuple[int, int, int], sync_fd: int, err_fd: int) -> None:
@@ -55,6 +56,7 @@ def run_child(cfg: ChildConfig, stdio: tuple[int, int, int], sync_fd: int, err_f
         _default_signals()
         if cfg.die_with_parent:
             syscalls.prctl(syscalls.PR_SET_PDEATHSIG, 9)
+        join_cgroup(cfg.cgroup_fds)
         for target, fd in enumerate(stdio):
             os.dup2(fd, target)
         _enter(cfg)
@@ -78,6 +80,17 @@ def run_child(cfg: ChildConfig, stdio: tuple[int, int, int], sync_fd: int, err_f
     except Exception as err:  # noqa: BLE001 - everything must reach the parent as one line
         message = describe_failure(err, "container setup")
     report_and_exit(err_fd, code, message)
+
+
+def join_cgroup(fds: tuple[int, ...]) -> None:
+    """Move this (single-threaded) process into the container's cgroup(s) through files the parent
+    opened (see ``CgroupManager.self_join_files``), first thing, so all it allocates is charged there."""
+    for fd in fds:
+        try:
+            os.write(fd, b"0")
+        except OSError as err:
+            raise RustainerError(f"joining the container's cgroup failed: {err.strerror}") from err
+        os.close(fd)
 
 
 def describe_failure(err: Exception, what: str) -> str:

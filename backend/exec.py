@@ -17,7 +17,14 @@ import os
 
 from rustainer.backend import syscalls
 from rustainer.backend.capabilities import DEFAULT_CAPS, last_cap, mask, restrict_to
-from rustainer.backend.child import ExecError, describe_failure, exec_command, open_console, report_and_exit
+from rustainer.backend.child import (
+    ExecError,
+    describe_failure,
+    exec_command,
+    join_cgroup,
+    open_console,
+    report_and_exit,
+)
 from rustainer.backend.errors import ContainerStateError, RustainerError
 from rustainer.backend.namespaces import fork_into_pid_namespace
 from rustainer.backend.seccomp import install_filter
@@ -82,10 +89,14 @@ def exec_in(store: StateStore, ref: str, argv: list[str], *, interactive: bool =
         # The pid may have been reused between the lookup and the opens: it must still be PID 1 of ours.
         if state.pid not in manager.pids():
             raise ContainerStateError(f"cannot exec in container {state.name}: it is not running")
+        from rustainer.backend.runtime import open_join_files
+
+        join_fds = open_join_files(manager)
+        fds.extend(join_fds)
         cfg = _ExecConfig(
             ns_fds=tuple(zip(fds[:4], (flag for _n, flag in NAMESPACES), strict=True)), cgroup_ns=fds[4],
             root_fd=root_fd, argv=tuple(argv), env=container_env(state, tty, env),
-            workdir=workdir or state.spec.directory or "/", tty=tty, caps=mask(DEFAULT_CAPS), last_cap=last_cap())
+            workdir=workdir or state.spec.directory or "/", tty=tty, caps=mask(DEFAULT_CAPS), last_cap=last_cap(), cgroup_fds=join_fds)
         return _run(cfg, fds[5], manager, interactive)
     finally:
         for fd in fds:
@@ -94,15 +105,16 @@ def exec_in(store: StateStore, ref: str, argv: list[str], *, interactive: bool =
 
 class _ExecConfig:
     __slots__ = ("ns_fds", "cgroup_ns", "root_fd", "argv", "env", "workdir", "tty", "caps", "last_cap",
-                 "console_fd")
+                 "console_fd", "cgroup_fds")
 
     def __init__(self, *, ns_fds: tuple[tuple[int, int], ...], cgroup_ns: int, root_fd: int,
                  argv: tuple[str, ...], env: dict[str, str], workdir: str, tty: bool, caps: int,
-                 last_cap: int) -> None:
+                 last_cap: int, cgroup_fds: tuple[int, ...] = ()) -> None:
         self.ns_fds, self.cgroup_ns, self.root_fd = ns_fds, cgroup_ns, root_fd
         self.argv, self.env, self.workdir, self.tty = argv, env, workdir, tty
         self.caps, self.last_cap = caps, last_cap
         self.console_fd = -1
+        self.cgroup_fds = cgroup_fds  # the child writes "0" into these to join the cgroup by itself
 
 
 def _run(cfg: _ExecConfig, pidns_fd: int, manager: CgroupManager, interactive: bool) -> int:
@@ -155,7 +167,8 @@ def _run(cfg: _ExecConfig, pidns_fd: int, manager: CgroupManager, interactive: b
         master = None
         try:
             try:
-                manager.add(pid)
+                if not cfg.cgroup_fds:
+                    manager.add(pid)
                 if console is not None:
                     master = _receive_console(console)
                 os.write(sync_w, b"1")
@@ -269,6 +282,7 @@ def _child(cfg: _ExecConfig, stdio: list[int], sync_fd: int, rep_fd: int) -> Non
     try:
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
         syscalls.prctl(syscalls.PR_SET_PDEATHSIG, 9)
+        join_cgroup(cfg.cgroup_fds)
         for target, fd in enumerate(stdio):
             os.dup2(fd, target)
         for fd, flag in cfg.ns_fds:

@@ -219,6 +219,14 @@ class Launch:
             cfg = replace(cfg, console_fd=child_end.fileno())
 
         assert self.cgroup is not None
+        try:
+            join_fds = open_join_files(self.cgroup)
+        except BaseException:
+            if console is not None:
+                console.close()
+                child_end.close()
+            raise
+        cfg = replace(cfg, cgroup_fds=join_fds)
         sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
 
@@ -232,12 +240,15 @@ class Launch:
         finally:
             os.close(sync_r)
             os.close(err_w)
+            for fd in join_fds:
+                os.close(fd)
             if console is not None:
                 child_end.close()
         self.pid = pid
         try:
             try:
-                self.cgroup.add(pid)
+                if not join_fds:
+                    self.cgroup.add(pid)
                 if console is not None:
                     self.console = _receive_console(console)
                 spec = self.state.spec
@@ -382,6 +393,22 @@ def _receive_console(sock: socket.socket) -> int | None:
         return None
     copy_window_size(0, fds[0])  # before the go: the shell starts with the right size
     return fds[0]
+
+
+def open_join_files(cgroup: CgroupManager) -> tuple[int, ...]:
+    """The cgroup files a child writes ``0`` into to join by itself (cheaper than the parent moving
+    it: see ``CgroupManager.self_join_files``), opened here, before the child's root changes."""
+    from rustainer.backend.errors import CgroupError
+
+    fds: list[int] = []
+    try:
+        for path in cgroup.self_join_files():
+            fds.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
+    except OSError as err:
+        for fd in fds:
+            os.close(fd)
+        raise CgroupError(f"cannot open {err.filename} to join the container's cgroup: {err.strerror}") from err
+    return tuple(fds)
 
 
 def _read_all(fd: int) -> bytes:

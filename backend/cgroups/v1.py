@@ -127,6 +127,9 @@ class V1Manager(CgroupManager):
                     raise CgroupError(f"process {pid} exited before it could join cgroup {path}") from err
                 raise
 
+    def self_join_files(self) -> list[str]:
+        return [path + "/tasks" for path in self._dirs()]
+
     def update(self, resources: Resources) -> None:
         self._need(resources)
         self._apply(resources, reset=True)

@@ -139,6 +139,36 @@ def test_limits_are_written_enforced_and_read_back(h: Harness) -> None:
     assert not mgr.oom_killed()
 
 
+def test_a_child_joins_every_hierarchy_by_itself(h: Harness) -> None:
+    """The container's child writes ``0`` into each hierarchy's ``tasks`` (no global lock, no RCU
+    grace period: see ``self_join_files``) through files its parent opened."""
+    from rustainer.backend.child import join_cgroup
+    from rustainer.backend.runtime import open_join_files
+
+    mgr = h.manager()
+    mgr.create(Resources(pids_limit=20))
+    assert mgr.self_join_files() == [p + "/tasks" for p in dict.fromkeys(mgr.paths().values())]
+    fds = open_join_files(mgr)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            join_cgroup(fds)
+            with open("/proc/self/cgroup") as fh:
+                os.write(w, fh.read().encode())
+        finally:
+            os._exit(0)
+    for fd in fds:
+        os.close(fd)
+    os.close(w)
+    with os.fdopen(r) as fh:
+        seen = fh.read()
+    os.waitpid(pid, 0)
+    own = base.read_self_cgroup(None)
+    for ctrl in mgr.paths():
+        assert f"{own[ctrl].rstrip('/')}/rustainer-{mgr.name}\n" in seen, (ctrl, seen)
+
+
 def test_memory_limit_oom_kills_and_is_reported(h: Harness) -> None:
     mgr = h.manager()
     mgr.create(Resources(memory=48 << 20))

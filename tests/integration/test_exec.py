@@ -72,6 +72,8 @@ def test_same_cgroup_caps_and_seccomp(cli, started) -> None:  # type: ignore[no-
         pids = wait_for(lambda: [int(p) for p in procs.read_text().split() if cmdline(p) == b"sleep\x00123\x00"],
                         what="the exec'd process in the container's cgroup")
         assert pids[0] != pid1
+        for path in info["cgroup"]["paths"].values():  # every hierarchy, not only memory
+            assert pids[0] in [int(p) for p in (Path(path) / "cgroup.procs").read_text().split()], path
         for ns in NAMESPACES:
             assert os.readlink(f"/proc/{pids[0]}/ns/{ns}") == os.readlink(f"/proc/{pid1}/ns/{ns}")
         # its pid inside the container's PID namespace is not the host's

@@ -151,6 +151,8 @@ def test_inspect_fields(cli, started) -> None:  # type: ignore[no-untyped-def]
     assert info["cgroup"]["driver"] in ("v1", "v2", "systemd")
     procs = Path(info["cgroup"]["paths"].get("pids") or next(iter(info["cgroup"]["paths"].values()))) / "cgroup.procs"
     assert st["pid"] in info["pids"]
+    for path in info["cgroup"]["paths"].values():  # joined every hierarchy (the child joins by itself)
+        assert st["pid"] in [int(p) for p in (Path(path) / "cgroup.procs").read_text().split()], path
     wait_for(lambda: len(inspect(cli, "i1")["pids"]) == 3, what="three processes")
     assert sorted(inspect(cli, "i1")["pids"]) == sorted(int(p) for p in procs.read_text().split())
     assert info["log_path"].endswith("container.log")
