@@ -5,6 +5,11 @@ dashboard and the terminal that started it. It never throttles the container: th
 first, the terminal model is fed behind (coalesced), and a client that cannot keep up is dropped.
 When the container ends it records the exit (code, OOM, time), releases the cgroup and the
 mount points, and tells the attached clients.
+
+The terminal model is built only when it is needed: when a client attaches, or once the output
+grows past ``LAZY_LIMIT``. Until then the output is kept raw, all of it since the start, so the
+model built later is exactly the one fed as it came; an idle shell that nobody attached to never
+pays for it (about a third of a megabyte: see zygote.py for why every page counts).
 """
 
 from __future__ import annotations
@@ -12,11 +17,11 @@ from __future__ import annotations
 import errno
 import os
 import select
-import signal
 import socket
 import struct
 import time
 
+from rustainer.backend import signals
 from rustainer.backend.supervisor import protocol as P
 
 TYPE_CHECKING = False
@@ -30,7 +35,9 @@ PARSE_SLICE = 8 << 10  # bytes fed to the terminal model before the pty is check
 BACKLOG_LIMIT = 8 << 20  # unparsed output kept at most; beyond it the oldest half is skipped
 CLIENT_LIMIT = 8 << 20  # queued output per client before it is dropped as too slow
 INPUT_LIMIT = 1 << 20
+LAZY_LIMIT = 64 << 10  # raw output kept, unparsed, while no client has needed the terminal model
 DEFAULT_SIZE = (24, 80)
+SIGPIPE = 13  # Linux's number, like the constants of backend/signals.py
 
 
 class Client:
@@ -45,12 +52,13 @@ class Client:
 
 class Supervisor:
     def __init__(self, launch: Launch, master: int, listener: socket.socket, log: RotatingLog,
-                 term: Terminal) -> None:
+                 size: tuple[int, int] = DEFAULT_SIZE) -> None:
         self.launch = launch
         self.master = master
         self.listener = listener
         self.log = log
-        self.term = term
+        self.size = size  # (rows, columns) of the container's pty
+        self.term: Terminal | None = None  # built by terminal() when first needed
         self.clients: dict[int, Client] = {}
         self.backlog: list[bytes] = []
         self.backlog_size = 0
@@ -67,7 +75,7 @@ class Supervisor:
             writers = [fd for fd, c in self.clients.items() if c.out]
             if self.to_master:
                 writers.append(self.master)
-            timeout = 0 if self.backlog else None
+            timeout = 0 if self._parse_due() else None
             try:
                 readable, writable, _ = select.select(readers, writers, [], timeout)
             except InterruptedError:
@@ -84,8 +92,20 @@ class Supervisor:
             for fd in writable:
                 if fd in self.clients:
                     self._flush_client(self.clients[fd])
-            if self.backlog and self.master not in readable:
+            if self.master not in readable and self._parse_due():
                 self._parse(PARSE_SLICE)
+
+    def _parse_due(self) -> bool:
+        return bool(self.backlog) and (self.term is not None or self.backlog_size > LAZY_LIMIT)
+
+    def terminal(self) -> Terminal:
+        """The terminal model; built on first use (it is then fed everything kept so far)."""
+        if self.term is None:
+            from rustainer.backend.terminal import Terminal
+
+            rows, cols = self.size
+            self.term = Terminal(cols, rows)
+        return self.term
 
     def _drain_master(self) -> None:
         """Read everything the container has written so far (up to 4 MB per turn), before any parsing."""
@@ -102,7 +122,10 @@ class Supervisor:
                 self.master_open = False
                 return
             self.log.write(data)
-            self.backlog.append(data)
+            if self.term is None and self.backlog and len(self.backlog[-1]) < 4096:
+                self.backlog[-1] += data  # an idle shell's trickle: a few objects, not thousands
+            else:
+                self.backlog.append(data)
             self.backlog_size += len(data)
             if self.backlog_size > BACKLOG_LIMIT:
                 self._skip_backlog()
@@ -120,6 +143,9 @@ class Supervisor:
 
     def _parse(self, budget: int) -> None:
         """Feed the terminal model from the backlog: ``budget`` bytes at most (0: everything)."""
+        if not self.backlog:
+            return
+        term = self.terminal()
         fed = 0
         while self.backlog and (budget <= 0 or fed < budget):
             chunk = self.backlog[0]
@@ -130,7 +156,7 @@ class Supervisor:
             else:
                 self.backlog.pop(0)
             self.backlog_size -= len(chunk)
-            self.term.feed(chunk)
+            term.feed(chunk)
             fed += len(chunk)
 
     def _write_master(self) -> None:
@@ -208,27 +234,30 @@ class Supervisor:
         rows, cols = P.parse_size(payload[1:5]) if len(payload) >= 5 else (0, 0)
         if rows and cols:
             self._resize(rows, cols)
-        self._parse(0)  # the screen must be current before it is sent
         if mode == P.MODE_REPAINT:
-            self._queue(client, P.frame(P.OUTPUT, self.term.repaint(include_history=True)))
+            self._parse(0)  # the screen must be current before it is sent
+            self._queue(client, P.frame(P.OUTPUT, self.terminal().repaint(include_history=True)))
         elif mode == P.MODE_SNAPSHOT:
             import json
 
-            self._queue(client, P.frame(P.SNAPSHOT, json.dumps(self.term.snapshot()).encode()))
+            self._parse(0)
+            self._queue(client, P.frame(P.SNAPSHOT, json.dumps(self.terminal().snapshot()).encode()))
         client.ready = True
 
     def _resize(self, rows: int, cols: int) -> None:
         import fcntl
         import termios
 
-        if not rows or not cols or (rows, cols) == (self.term.lines, self.term.columns):
+        if not rows or not cols or (rows, cols) == self.size:
             return
         self._parse(0)  # output written at the old size is parsed at the old size
         try:
             fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         except OSError:
             return
-        self.term.resize(cols, rows)
+        self.size = (rows, cols)
+        if self.term is not None:
+            self.term.resize(cols, rows)
 
     def _flush_client_blocking(self, client: Client, timeout: float = 1.0) -> None:
         end = time.monotonic() + timeout
@@ -281,9 +310,8 @@ def become_supervisor(launch: Launch, cfg: object, report_fd: int) -> None:
         os.closerange(3, report_fd)
         os.closerange(report_fd + 1, 1 << 16)
         os.chdir("/")
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        for signum in (signals.SIGINT, signals.SIGHUP, SIGPIPE):
+            signals.set_handler(signum, signals.SIG_IGN)
         code = _supervise(launch, cfg, report_fd)
     except ChildFailed as err:
         _report(report_fd, f"{err.exit_code}\0{err}")
@@ -305,7 +333,6 @@ def _report(fd: int, text: str) -> None:
 
 def _supervise(launch: Launch, cfg: object, report_fd: int) -> int:
     from rustainer.backend.supervisor.logfile import RotatingLog
-    from rustainer.backend.terminal import Terminal
 
     store = launch.store
     cid = launch.state.id
@@ -325,7 +352,7 @@ def _supervise(launch: Launch, cfg: object, report_fd: int) -> int:
     import termios
 
     fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-    sup = Supervisor(launch, master, listener, log, Terminal(cols, rows))
+    sup = Supervisor(launch, master, listener, log, (rows, cols))
     launch.state = store.update(launch.state, supervisor_pid=os.getpid(), detached=True)
     # SIGTERM to the supervisor: end the container, then clean up as for any exit.
     container_pid = launch.pid
@@ -333,24 +360,26 @@ def _supervise(launch: Launch, cfg: object, report_fd: int) -> int:
     def on_term(_sig: int, _frame: object) -> None:
         if container_pid is not None:
             try:
-                os.kill(container_pid, signal.SIGKILL)
+                os.kill(container_pid, signals.SIGKILL)
             except ProcessLookupError:
                 pass
 
-    signal.signal(signal.SIGTERM, on_term)
+    signals.set_handler(signals.SIGTERM, on_term)
     _report(report_fd, "ok")
     try:
         sup.run()
     finally:
         status = launch.reap() if launch.pid is not None else 0
-        final = launch.finish(status)
-        sup.goodbye(final.exit_code or 0)
+        # The socket goes before the end is recorded: `rm -f` removes the folder as soon as it is,
+        # and must not meet a file that is vanishing under it.
         listener.close()
-        log.close()
         try:
             os.unlink(store.socket_path(cid))
         except FileNotFoundError:
             pass
+        final = launch.finish(status)
+        sup.goodbye(final.exit_code or 0)
+        log.close()
         if final.spec.remove:
             launch.discard()
     return 0

@@ -9,19 +9,32 @@ independent processes in their own sessions: killing the zygote touches none of 
 Protocol: the CLI connects to ``$RUSTAINER_ROOT/zygote.sock``, sends ``<container id>\\n`` and
 reads the supervisor's report (``ok`` or ``<exit code>\\0<message>``) until EOF. If no zygote can
 be had, the CLI forks the supervisor itself (spawn.py): slower and bigger, never broken.
+
+Every page a supervisor writes stays its own for the container's life, and Python writes every
+object it touches (reference counts). So a supervisor does as little as it can: the state is
+loaded and the container's configuration computed in a short-lived helper it forks (the pages that
+work dirties die with the helper), signals are set through ``_signal`` (``signal``'s enums touch
+much), and everything it imports later is preloaded here.
 """
 
 from __future__ import annotations
 
 import os
 import select
-import signal
 import socket
 import sys
 import time
 
+from rustainer.backend import signals
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from rustainer.backend.child import ChildConfig
+    from rustainer.backend.runtime import Launch
+
 IDLE_TIMEOUT = 600.0  # seconds without a request before the zygote leaves
 START_TIMEOUT = 10.0
+SIGCHLD = 17  # Linux's number, like the constants of backend/signals.py
 
 
 class ZygoteUnavailable(Exception):
@@ -86,7 +99,7 @@ def stop(root: str) -> None:
     pid = running_pid(root)
     if pid is not None:
         try:
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signals.SIGTERM)
         except ProcessLookupError:
             return
         deadline = time.monotonic() + 5
@@ -111,10 +124,12 @@ def _preload() -> None:
     """Import everything a supervisor and a container's setup use, and warm the terminal core."""
     import fcntl  # noqa: F401
     import json  # noqa: F401
+    import pickle
     import struct  # noqa: F401
     import termios  # noqa: F401
 
-    from rustainer.backend import capabilities, child, runtime, seccomp, state  # noqa: F401
+    # A module a supervisor imports itself costs it its whole code privately: preload all of them.
+    from rustainer.backend import capabilities, child, jsonfile, namespaces, relay, runtime, seccomp, state  # noqa: F401
     from rustainer.backend.cgroups import detect, systemd, v1, v2  # noqa: F401
     from rustainer.backend.rootfs import apply, plan, safepath  # noqa: F401
     from rustainer.backend.supervisor import logfile, protocol, shim  # noqa: F401
@@ -133,7 +148,8 @@ def _preload() -> None:
     dummy = state_from_dict(json.loads(json.dumps(asdict(ContainerState(
         id="0" * 64, name="warm-up", spec=ContainerSpec(name="warm-up", tty=True))))))
     launch = runtime.Launch(StateStore("/nonexistent"), dummy)
-    launch.child_config(term="xterm-256color")
+    cfg = launch.child_config(term="xterm-256color")
+    pickle.loads(pickle.dumps((dummy, None, cfg), pickle.HIGHEST_PROTOCOL))  # as _prepare does
     protocol.Decoder().feed(protocol.hello(protocol.MODE_SNAPSHOT, 24, 80))
 
 
@@ -156,8 +172,8 @@ def serve(root: str) -> None:
     _preload()
     gc.collect()
     gc.freeze()  # the shared heap stays shared: the collector never writes to frozen objects
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children reap themselves
-    signal.signal(signal.SIGTERM, lambda *_: _leave(sock_path, pid_path))
+    signals.set_handler(SIGCHLD, signals.SIG_IGN)  # children reap themselves
+    signals.set_handler(signals.SIGTERM, lambda *_: _leave(sock_path, pid_path))
     last = time.monotonic()
     while time.monotonic() - last < IDLE_TIMEOUT:
         ready, _, _ = select.select([listener], [], [], IDLE_TIMEOUT)
@@ -197,29 +213,69 @@ def _fork_supervisor(root: str, listener: socket.socket, conn: socket.socket) ->
     try:
         listener.close()
         os.setsid()
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signals.set_handler(SIGCHLD, signals.SIG_DFL)
+        signals.set_handler(signals.SIGTERM, signals.SIG_DFL)
         report = conn.detach()
-        _become(root, cid, report)
+        prepared = _prepare(root, cid, report)
+        if prepared is not None:
+            from rustainer.backend.supervisor.shim import become_supervisor
+
+            become_supervisor(*prepared, report)
     finally:
         os._exit(0)
 
 
-def _become(root: str, cid: str, report_fd: int) -> None:
+def _prepare(root: str, cid: str, report_fd: int) -> tuple[Launch, ChildConfig] | None:
+    """The container's state and configuration, computed in a short-lived child that hands them
+    over pickled: that work dirties about 1 MB, which would otherwise stay private to the
+    supervisor for as long as the container runs. None if it failed (it told the CLI why)."""
+    import pickle
+
+    from rustainer.backend.runtime import Launch
+    from rustainer.backend.state import StateStore
+
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            _compute(root, cid, report_fd, write_end)
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    data = b""
+    while chunk := os.read(read_end, 65536):
+        data += chunk
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    if not data:
+        return None
+    state, cgroup, cfg = pickle.loads(data)
+    launch = Launch(StateStore(root), state)
+    launch.cgroup = cgroup
+    return launch, cfg
+
+
+def _compute(root: str, cid: str, report_fd: int, out_fd: int) -> None:
+    """In the helper: load, configure, write the pickle (or tell the CLI what went wrong)."""
+    import pickle
+
     from rustainer.backend.runtime import Launch, reopen_cgroup
     from rustainer.backend.state import StateStore
-    from rustainer.backend.supervisor.shim import become_supervisor
 
-    store = StateStore(root)
     try:
+        store = StateStore(root)
         state = store.load(cid)
         launch = Launch(store, state)
-        launch.cgroup = reopen_cgroup(state)
+        cgroup = reopen_cgroup(state)
         cfg = launch.child_config(term="xterm-256color")
+        data = pickle.dumps((launch.state, cgroup, cfg), pickle.HIGHEST_PROTOCOL)
     except BaseException as err:  # noqa: BLE001 - the CLI must hear about it
         os.write(report_fd, f"125\0supervisor failed: {err}".encode(errors="replace"))
-        os._exit(0)
-    become_supervisor(launch, cfg, report_fd)
+        return
+    view = memoryview(data)
+    while view:
+        view = view[os.write(out_fd, view):]
 
 
 if __name__ == "__main__":

@@ -107,6 +107,49 @@ def test_full_screen_program_shows_at_once(cli, detached) -> None:
     assert a.exitstatus == 0
 
 
+def _snapshot(rroot: Path, cid: str) -> dict:  # type: ignore[type-arg]
+    """The supervisor's terminal state, as the dashboard gets it (no size: nothing is resized)."""
+    from rustainer.backend.supervisor import protocol as P
+
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(10)
+    with P.SocketPath(str(rroot / "containers" / cid / "attach.sock")) as path:
+        sock.connect(path)
+    try:
+        sock.sendall(P.hello(P.MODE_SNAPSHOT))
+        decoder = P.Decoder()
+        while True:
+            chunk = sock.recv(1 << 20)
+            assert chunk, "the supervisor closed the connection before its snapshot"
+            for kind, payload in decoder.feed(chunk):
+                if kind == P.SNAPSHOT:
+                    return json.loads(payload)  # type: ignore[no-any-return]
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("lines", [3, 30000])  # under and over shim.LAZY_LIMIT (64 KB) of output
+def test_screen_built_on_demand_is_exactly_the_output(cli, detached, rroot: Path, lines: int) -> None:
+    """Nobody attached yet: the supervisor keeps the raw output and builds its terminal model on the
+    first attach (or past LAZY_LIMIT); either way the screen, scrollback, colours and cursor are
+    what a terminal fed the whole output (the log) shows."""
+    from rustainer.backend.terminal import Terminal
+
+    script = (r"printf '\033]0;my-title\007\033[1;31mred\033[0m plain\n'; "
+              f"seq 1 {lines}; printf '\033[44mEND-MARK\033[0m \033[?25l'; read stop")
+    detached("lazy", "sh", "-c", script)
+    state = ps(cli)["lazy"]
+    log = rroot / "containers" / state["id"] / "container.log"
+    wait_for(lambda: b"END-MARK" in log.read_bytes(), what="the output")
+    time.sleep(0.2)  # the escape sequences after the mark
+    got = _snapshot(rroot, state["id"])
+    reference = Terminal(80, 24)
+    reference.feed(log.read_bytes())
+    assert got == reference.snapshot()
+    assert got["title"] == "my-title" and len(got["history"]) == (10000 if lines > 10000 else 0)
+    assert _snapshot(rroot, state["id"]) == got  # and again, from the model now built
+
+
 def test_two_clients_see_the_same_session(cli, detached) -> None:
     detached("shared", "sh")
     a, b = attach("shared"), attach("shared")
