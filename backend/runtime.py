@@ -110,7 +110,9 @@ class Launch:
         self.store = store
         self.state = state
         self.cdir = store.container_dir(state.id)
-        self.root = os.path.join(self.cdir, "rootfs")
+        # The host view mounts its tmpfs root straight onto the shared mount folder; an image's root
+        # is an overlay inside the layer's tmpfs there (see child.make_layer).
+        self.root = store.mnt if state.spec.rootfs is None else os.path.join(store.mnt, "root")
         self.cgroup: CgroupManager | None = None
         self.pid: int | None = None
         self.console: int | None = None  # the pty master, with a terminal
@@ -144,10 +146,6 @@ class Launch:
 
     def make_dirs(self) -> None:
         spec = self.state.spec
-        os.mkdir(self.root, 0o755)
-        if spec.rootfs is not None:
-            os.mkdir(os.path.join(self.cdir, "upper"), 0o755)
-            os.mkdir(os.path.join(self.cdir, "work"), 0o700)
         if spec.directory is not None and not os.path.exists(spec.directory):
             try:
                 os.makedirs(spec.directory, 0o755)
@@ -162,9 +160,10 @@ class Launch:
         from rustainer.backend.rootfs.plan import build_plan
 
         spec = self.state.spec
-        upper = work = None
+        upper = work = layer = None
         if spec.rootfs is not None:
-            upper, work = os.path.join(self.cdir, "upper"), os.path.join(self.cdir, "work")
+            layer = self.store.mnt
+            upper, work = os.path.join(layer, "upper"), os.path.join(layer, "work")
         hosts = None
         if spec.network not in ("none", "host"):
             from rustainer.backend.network.hosts import create as create_hosts
@@ -187,7 +186,7 @@ class Launch:
         return ChildConfig(
             root=self.root, ops=tuple(ops), hostname=spec.effective_hostname, argv=tuple(argv),
             env=tuple(env.items()), workdir=spec.directory or "/", new_netns=spec.network != "host",
-            caps=mask(DEFAULT_CAPS), last_cap=last_cap(), tty=spec.tty, init=spec.init,
+            caps=mask(DEFAULT_CAPS), last_cap=last_cap(), tty=spec.tty, init=spec.init, layer=layer,
         )
 
     def create_cgroup(self) -> None:
@@ -347,9 +346,8 @@ class Launch:
             return False
 
     def release(self) -> None:
-        """Undo everything but the state entry (cgroup, mount points, writable layer)."""
-        from rustainer.backend.fsutil import remove_tree
-
+        """Undo everything but the state entry: the cgroup, published ports and network. (The root and
+        its writable layer live in the container's own mount namespace: they went with it.)"""
         forwarder = getattr(self, "forwarder", None)
         if forwarder is not None:
             forwarder.close()  # published ports are free again before the call returns
@@ -357,8 +355,6 @@ class Launch:
         if self.cgroup is not None:
             self.cgroup.remove()
             self.cgroup = None
-        for name in ("rootfs", "upper", "work"):
-            remove_tree(os.path.join(self.cdir, name))
         if self.state.spec.network not in ("none", "host"):
             from rustainer.backend.network.manager import leave
 

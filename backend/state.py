@@ -101,9 +101,12 @@ class StateStore:
         self.root = root
         self.containers = os.path.join(root, "containers")
         self.names = os.path.join(root, "names")
+        # One empty folder for every container's root: each mounts its own tmpfs over it, in its own
+        # mount namespace, so nothing of a container's filesystem ever exists on the host's disk.
+        self.mnt = os.path.join(root, "mnt")
 
     def ensure(self) -> None:
-        for path in (self.root, self.containers, self.names):
+        for path in (self.root, self.containers, self.names, self.mnt):
             try:
                 os.mkdir(path, 0o700)
             except FileExistsError:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 
 from rustainer.backend import syscalls
 from rustainer.backend.errors import RootfsError
-from rustainer.backend.rootfs.plan import OVERLAY_VOLATILE, Op
+from rustainer.backend.rootfs.plan import Op
 from rustainer.backend.rootfs.safepath import fd_path, open_any, open_dir, open_parent
 
 _O_PATH = getattr(os, "O_PATH", 0o10000000)
@@ -40,14 +39,7 @@ def apply_plan(root: str, ops: list[Op]) -> None:
 
 def _root_op(root: str, op: Op) -> None:
     try:
-        try:
-            syscalls.mount(op.source, root, op.fstype, op.flags, op.data)
-        except OSError as err:
-            # Kernels before 5.10 know no volatile overlays: the same mount, with syncs.
-            suffix = "," + OVERLAY_VOLATILE
-            if err.errno != errno.EINVAL or op.fstype != "overlay" or not (op.data or "").endswith(suffix):
-                raise
-            syscalls.mount(op.source, root, op.fstype, op.flags, (op.data or "")[: -len(suffix)])
+        syscalls.mount(op.source, root, op.fstype, op.flags, op.data)
     except OSError as err:
         what = "the overlay root" if op.fstype == "overlay" else "the container root"
         raise RootfsError(f"mounting {what} failed: {err.strerror}") from err

@@ -84,9 +84,6 @@ def host_secret_masks(ssh_keys: tuple[str, ...]) -> list[Op]:
     return [Op("mask_file", path, optional=True) for path in (*HOST_SECRETS, *ssh_keys)]
 
 
-OVERLAY_VOLATILE = "volatile"
-
-
 def overlay_root(lower: str, upper: str, work: str) -> list[Op]:
     """An image folder as the root through overlayfs: the folder itself is never written."""
     for path in (lower, upper, work):
@@ -94,9 +91,7 @@ def overlay_root(lower: str, upper: str, work: str) -> list[Op]:
             from rustainer.backend.errors import RootfsError
 
             raise RootfsError(f"rootfs path {path!r} contains ',', ':' or '\\', which overlayfs cannot take")
-    # volatile: no syncs of the writable layer. It dies with the container (never mounted again), and
-    # without it the kernel syncs the whole upper filesystem at unmount: up to 100 ms per exit here.
-    data = f"lowerdir={lower},upperdir={upper},workdir={work},{OVERLAY_VOLATILE}"
+    data = f"lowerdir={lower},upperdir={upper},workdir={work}"
     ops = [Op("mount", "/", "overlay", "overlay", MS_NODEV, data)]
     for path in ("/proc", "/sys", "/dev", "/tmp"):
         ops.append(Op("mkdir", path))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import tree_digest
+from helpers import inspect, tree_digest, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -70,11 +70,26 @@ def test_rootfs_folder_is_never_modified(cli, busybox_rootfs: Path) -> None:
     assert "root:x:0:0" in sh(cli, "cat /etc/passwd", "--rootfs", str(busybox_rootfs)).stdout
 
 
-def test_writable_layer_is_a_volatile_overlay(cli, busybox_rootfs: Path) -> None:
-    """The layer dies with the container, so the kernel need not sync it (a sync of the whole upper
-    filesystem at every exit otherwise): the root is an overlay mounted ``volatile``."""
-    out = sh(cli, "grep ' / / ' /proc/self/mountinfo", "--rootfs", str(busybox_rootfs)).stdout
-    assert " overlay overlay " in out and "volatile" in out.split(" - ")[1], out
+def test_writable_layer_exists_only_inside_the_container(cli, busybox_rootfs: Path, rroot: Path) -> None:
+    """The overlay's upper and work folders live on a tmpfs of the container's own mount namespace:
+    the host's mount table and disk never see them, and nothing is left to clean up."""
+    script = ("dd if=/dev/zero of=/big bs=1024 count=2048 2>/dev/null; grep ' / / ' /proc/self/mountinfo; "
+              "cat /proc/self/mountinfo > /dev/null; echo DONE")
+    proc = cli("run", "--detach", "--name", "layer", "--rootfs", str(busybox_rootfs), "--", "sh", "-c",
+               script + "; sleep 300", check_rc=0)
+    assert proc.stdout.strip() == "layer"
+    wait_for(lambda: "DONE" in cli("logs", "layer", check_rc=0).stdout, what="the container to write its file")
+    out = cli("logs", "layer", check_rc=0).stdout
+    upper = out.split("upperdir=")[1].split(",")[0]
+    assert upper.startswith(str(rroot))
+    with open("/proc/self/mountinfo") as fh:  # the host's mount table: nothing of it
+        assert str(rroot) not in fh.read()
+    assert sorted(os.listdir(rroot / "mnt")) == []
+    cdir = rroot / "containers" / inspect(cli, "layer")["id"]
+    assert not {"rootfs", "upper", "work"} & set(os.listdir(cdir))
+    assert sum(f.stat().st_size for f in rroot.rglob("*") if f.is_file()) < 1 << 20  # the 2 MB are not on disk
+    cli("rm", "-f", "layer", check_rc=0)
+    assert os.listdir(rroot / "containers") == [] and os.listdir(rroot / "mnt") == []
 
 
 def test_rootfs_symlink_escape_is_refused(cli, busybox_rootfs: Path, tmp_path: Path) -> None:

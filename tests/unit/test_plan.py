@@ -142,7 +142,7 @@ def test_directory_bind_is_writable_nodev_at_same_path() -> None:
 
 def test_overlay_plan() -> None:
     plan = build_plan(rootfs="/img", upper="/c/upper", work="/c/work", directory="/d")
-    assert plan[0] == Op("mount", "/", "overlay", "overlay", MS_NODEV, "lowerdir=/img,upperdir=/c/upper,workdir=/c/work,volatile")
+    assert plan[0] == Op("mount", "/", "overlay", "overlay", MS_NODEV, "lowerdir=/img,upperdir=/c/upper,workdir=/c/work")
     for path in ("/proc", "/sys", "/dev", "/tmp"):
         assert ops_for(plan, path, "mkdir")
     assert not [op for op in plan if op.action == "bind" and op.flags & MS_RDONLY]
