@@ -394,32 +394,70 @@ def cmd_inspect(args: Args) -> int:
 
 
 def cmd_stats(args: Args) -> int:
-    from rustainer.backend.lifecycle import sample_stats
+    """One sample (``--no-stream``) or a new one every second until interrupted, like docker's.
+
+    Named containers are followed by id: one that ends or is removed meanwhile stays in the table
+    with dashes (docker shows ``--``). Without names, the running containers of each moment.
+    """
+    from rustainer.backend.lifecycle import require_running, sample_stats
     from rustainer.backend.runtime import require_root
     from rustainer.backend.spec import format_size
 
     require_root()
     store = _store()
-    while True:
-        rows = sample_stats(store, list(args.args))
-        if args.format == "json":
-            import json
+    named = [(s.name, s.short_id) for s in (require_running(store, ref, "show stats of") for ref in args.args)]
+    try:
+        while True:
+            rows = _sample_named(store, named) if named else sample_stats(store, None)
+            if args.format == "json":
+                import json
 
-            print(json.dumps(rows, indent=1))
-        else:
-            if not args.no_stream:
-                sys.stdout.write("\033[H\033[J")
-            table = [("NAME", "ID", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS")]
-            for r in rows:
-                usage, limit = r["memory_usage"], r["memory_limit"]
-                mem = f"{format_size(usage) if usage is not None else '-'} / {format_size(limit) if limit else '-'}"
-                pct = f"{100 * usage / limit:.2f}%" if usage is not None and limit else "-"
-                cpu = f"{r['cpu_percent']:.2f}%" if r["cpu_percent"] is not None else "-"
-                table.append((r["name"], r["id"], cpu, mem, pct, str(r["pids"] if r["pids"] is not None else "-")))
-            _print_table(table)
-        sys.stdout.flush()
-        if args.no_stream:
-            return 0
+                print(json.dumps(rows, indent=1))
+            else:
+                if not args.no_stream:
+                    sys.stdout.write("\033[H\033[J")
+                table = [("NAME", "ID", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS")]
+                for r in rows:
+                    usage, limit = r["memory_usage"], r["memory_limit"]
+                    mem = f"{format_size(usage) if usage is not None else '-'} / {format_size(limit) if limit else '-'}"
+                    pct = f"{100 * usage / limit:.2f}%" if usage is not None and limit else "-"
+                    cpu = f"{r['cpu_percent']:.2f}%" if r["cpu_percent"] is not None else "-"
+                    table.append((r["name"], r["id"], cpu, mem, pct, str(r["pids"] if r["pids"] is not None else "-")))
+                _print_table(table)
+            sys.stdout.flush()
+            if args.no_stream:
+                return 0
+    except BrokenPipeError:  # `stats | head`: the reader has gone, which ends the stream quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _sample_named(store: StateStore, named: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """One sample of the named containers, in their order; a row of Nones for one that has ended."""
+    import time
+
+    from rustainer.backend.errors import RustainerError
+    from rustainer.backend.lifecycle import require_running, sample_stats
+
+    started = time.monotonic()
+    live = []
+    for _name, cid in named:
+        try:
+            live.append(require_running(store, cid, "show stats of").short_id)
+        except RustainerError:
+            pass
+    rows: list[dict[str, Any]] = []
+    if live:
+        try:
+            rows = sample_stats(store, live)
+        except RustainerError:  # one ended between the check and the sample: the others next time
+            pass
+    time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))  # the same pace whatever has ended
+    by_id = {r["id"]: r for r in rows}
+    return [by_id.get(cid) or {"name": name, "id": cid, "cpu_percent": None, "memory_usage": None,
+                               "memory_limit": None, "pids": None, "oom_kills": None}
+            for name, cid in named]
 
 
 def cmd_top(args: Args) -> int:
