@@ -15,12 +15,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from itertools import repeat
 from typing import Any
 
 import pyte
 from pyte import modes as mo
-from pyte.screens import Char, wcwidth
+from pyte.screens import Char, StaticDefaultDict, wcwidth
 
 from .cells import BLANK_ROW, DEFAULT_ATTRS, Attrs, CharCaches, CompactRow, compact_to_row, row_to_compact
 from .screen import CoreScreen
@@ -47,6 +46,8 @@ _PENDING_MAX = 256
 # Whole lines of printable ASCII and plain SGR, each ended by CR LF: the bulk scrolling path.
 _BULK = re.compile(r"(?:(?:[\x20-\x7e]++|\x1b\[[0-9;]*+m)*+\r\n)+")
 _SGR_SPLIT = re.compile(r"\x1b\[([0-9;]*)m")
+# CR LF, then whole lines of printable ASCII each ended by CR LF: a screen redrawn line by line.
+_LINES = re.compile(r"\r\n(?:[\x20-\x7e]*+\r\n)*+")
 
 _ESC_METHODS = {
     "c": "reset", "D": "index", "E": "linefeed", "M": "reverse_index",
@@ -55,6 +56,57 @@ _ESC_METHODS = {
 _PRIVATE_OK = frozenset("hlJKc")  # pyte raises TypeError for "?" with any other final byte.
 
 Handler = tuple[Callable[..., Any], tuple[int, ...], dict[str, bool]]
+
+
+_new_dict = dict.__new__
+
+
+def _fresh_row(default: Char) -> StaticDefaultDict[int, Char]:
+    """An empty pyte row (``StaticDefaultDict(default)`` without the Python-level ``__init__``)."""
+    row: StaticDefaultDict[int, Char] = _new_dict(StaticDefaultDict)
+    row.default = default
+    return row
+
+
+class _Blanks(dict[int, dict[int, Char]]):
+    """``blanks[k]``: ``{x: attrs for x < k}`` for one ``attrs``, built on first use."""
+
+    __slots__ = ("attrs",)
+
+    def __init__(self, attrs: Char) -> None:
+        super().__init__()
+        self.attrs = attrs
+
+    def __missing__(self, k: int) -> dict[int, Char]:
+        blank = self[k] = dict.fromkeys(range(k), self.attrs)
+        return blank
+
+
+# Shared by every screen; the tables are only ever copied from, never handed out for mutation.
+_blank_rows: dict[Char, _Blanks] = {}
+_blank_tails: dict[tuple[Char, int, int], dict[int, Char]] = {}
+
+
+def _blanks_for(attrs: Char) -> _Blanks:
+    blanks = _blank_rows.get(attrs)
+    if blanks is None:
+        if len(_blank_rows) >= 64:
+            _blank_rows.clear()
+        blanks = _blank_rows[attrs] = _Blanks(attrs)
+    return blanks
+
+
+def _blank(attrs: Char, start: int, stop: int) -> dict[int, Char]:
+    """``{x: attrs}`` for ``start <= x < stop`` (cached): erasing part of a row is one ``update``."""
+    if start == 0:
+        return _blanks_for(attrs)[stop]
+    key = (attrs, start, stop)
+    blank = _blank_tails.get(key)
+    if blank is None:
+        if len(_blank_tails) >= 1024:
+            _blank_tails.clear()
+        blank = _blank_tails[key] = dict.fromkeys(range(start, stop), attrs)
+    return blank
 
 
 def _draw_breaks_at(run: str, ok: set[str]) -> int:
@@ -159,6 +211,8 @@ class Parser:
                     screen.buffer[cursor.y].update(zip(range(x, n), map(get, run), strict=True))
                     cursor.x = n
                     screen.dirty.add(cursor.y)
+                    if text.startswith("\r\n", pos):
+                        pos = self._text_lines(text, pos)
                 elif self._dropping:
                     self._dropping = pos == end
                 elif (run.isascii() and run.isprintable()) or self._narrow(run):
@@ -173,8 +227,7 @@ class Parser:
                 continue
             self._dropping = False
             if kind == _T_CRLF:
-                cursor.x = 0
-                self._linefeed()
+                pos = self._text_lines(text, pos - 2)
             elif kind == _T_BASIC:
                 basic[m.group(3)]()
             elif kind == _T_SGR:
@@ -313,8 +366,8 @@ class Parser:
         cursor.y = min(max(0, (line or 1) - 1), screen.lines - 1)
 
     def _erase_in_display(self, how: int) -> None:
-        """pyte's ``erase_in_display``: only cells already written are erased (bug for bug),
-        one ``dict.update`` per row."""
+        """pyte's ``erase_in_display``: only cells already written are erased (bug for bug).
+        A row written in columns 0..k-1 (the usual shape) is replaced by a copy of a blank row."""
         screen = self.screen
         cursor = screen.cursor
         if how == 0:
@@ -324,14 +377,56 @@ class Parser:
         else:
             interval = range(screen.lines)
         screen.dirty.update(interval)
-        attrs = cursor.attrs
         buffer = screen.buffer
+        columns = screen.columns
+        blanks = _blanks_for(cursor.attrs)
         for y in interval:
             line = buffer[y]
             if line:
-                line.update(dict.fromkeys(line, attrs))
+                k = len(line)
+                # A row's keys are distinct columns in 0..columns (``columns`` itself only from EL 1
+                # while a wrap is pending): k of them below k are exactly 0..k-1.
+                if (k == columns and columns not in line) or max(line) == k - 1:
+                    row = _fresh_row(line.default)
+                    row.update(blanks[k])
+                    buffer[y] = row
+                else:
+                    line.update(dict.fromkeys(line, blanks.attrs))
         if how == 0 or how == 1:
             self._erase_in_line(how)
+
+    def _text_lines(self, text: str, pos: int) -> int:
+        """CR LF at ``pos``, and the whole lines of printable ASCII (each ended by CR LF) after it,
+        as far as they go down without scrolling: one ``dict.update`` per line.  Returns where
+        the next token starts (after at least the first CR LF)."""
+        screen = self.screen
+        cursor = screen.cursor
+        margins = screen.margins
+        y = cursor.y
+        room = (margins.bottom if margins is not None else screen.lines - 1) - y
+        if room <= 0 or mo.IRM in screen.mode:
+            cursor.x = 0
+            self._linefeed()
+            return pos + 2
+        m = _LINES.match(text, pos)
+        assert m is not None
+        lines = m.group().split("\r\n")
+        n = min(len(lines) - 1, room)  # CR LFs taken: lines[1:n] are drawn on the rows below.
+        if n > 1:
+            drawn = lines[1:n]
+            columns = screen.columns
+            if max(map(len, drawn)) > columns:  # Stop before the first line that would wrap.
+                n = 1 + next(i for i, line in enumerate(drawn) if len(line) > columns)
+                drawn = lines[1:n]
+            buffer = screen.buffer
+            get = self._chars[cursor.attrs].__getitem__
+            for row_y, line in zip(range(y + 1, y + n), drawn, strict=True):
+                if line:
+                    buffer[row_y].update(zip(range(len(line)), map(get, line), strict=True))
+            screen.dirty.update(range(y + 1, y + n))  # A superset: the empty lines too.
+        cursor.x = 0
+        cursor.y = y + n
+        return pos + 2 * n + sum(map(len, lines[:n]))
 
     def _linefeed(self) -> None:
         """pyte's ``linefeed`` when it does not scroll: just the cursor moves."""
@@ -347,18 +442,25 @@ class Parser:
             cursor.x = 0
 
     def _erase_in_line(self, how: int) -> None:
-        """pyte's ``erase_in_line`` with one ``dict.update`` instead of a loop."""
+        """pyte's ``erase_in_line`` with one ``dict.update`` of a cached blank run instead of a
+        loop (or, for the whole row, a copy of a blank row)."""
         screen = self.screen
         cursor = screen.cursor
-        screen.dirty.add(cursor.y)
+        y = cursor.y
+        x = cursor.x
+        screen.dirty.add(y)
         columns = screen.columns
-        if how == 0:
-            interval = range(cursor.x, columns)
-        elif how == 1:
-            interval = range(cursor.x + 1)
+        line = screen.buffer[y]
+        if how == 2 or (how == 0 and x == 0):
+            row = _fresh_row(line.default)
+            row.update(_blanks_for(cursor.attrs)[columns])
+            if columns in line:  # Written by EL 1 while a wrap was pending; not erased.
+                row[columns] = line[columns]
+            screen.buffer[y] = row
+        elif how == 0:
+            line.update(_blank(cursor.attrs, x, columns))
         else:
-            interval = range(columns)
-        screen.buffer[cursor.y].update(zip(interval, repeat(cursor.attrs)))
+            line.update(_blank(cursor.attrs, 0, x + 1))  # x + 1 may be columns + 1, as in pyte.
 
     def _dispatch_esc(self, seq: str) -> None:
         try:
