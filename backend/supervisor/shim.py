@@ -36,6 +36,7 @@ BACKLOG_LIMIT = 8 << 20  # unparsed output kept at most; beyond it the oldest ha
 CLIENT_LIMIT = 8 << 20  # queued output per client before it is dropped as too slow
 INPUT_LIMIT = 1 << 20
 LAZY_LIMIT = 64 << 10  # raw output kept, unparsed, while no client has needed the terminal model
+TRIM_AFTER = 1 << 20  # a backlog that grew past this gives its pages back to the kernel once parsed
 DEFAULT_SIZE = (24, 80)
 SIGPIPE = 13  # Linux's number, like the constants of backend/signals.py
 
@@ -62,6 +63,7 @@ class Supervisor:
         self.clients: dict[int, Client] = {}
         self.backlog: list[bytes] = []
         self.backlog_size = 0
+        self.backlog_peak = 0
         self.to_master = bytearray()
         self.master_open = True
         self.stop_requested = False
@@ -127,6 +129,8 @@ class Supervisor:
             else:
                 self.backlog.append(data)
             self.backlog_size += len(data)
+            if self.backlog_size > self.backlog_peak:
+                self.backlog_peak = self.backlog_size
             if self.backlog_size > BACKLOG_LIMIT:
                 self._skip_backlog()
             if self.clients:
@@ -158,6 +162,9 @@ class Supervisor:
             self.backlog_size -= len(chunk)
             term.feed(chunk)
             fed += len(chunk)
+        if not self.backlog and self.backlog_peak > TRIM_AFTER:
+            self.backlog_peak = 0
+            release_free_memory()
 
     def _write_master(self) -> None:
         try:
@@ -276,6 +283,17 @@ class Supervisor:
             client.out += message
             self._flush_client_blocking(client)
             self._drop(client)
+
+
+def release_free_memory() -> None:
+    """Give the free pages malloc keeps back to the kernel: after a flood, glibc would otherwise
+    keep the backlog's megabytes for as long as the container runs (freed, but not returned)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def open_listener(path: str) -> socket.socket:

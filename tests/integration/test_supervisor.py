@@ -283,6 +283,22 @@ def test_slow_client_is_dropped_not_the_container(cli, detached, rroot: Path) ->
     assert ps(cli)["flood"]["status"] == "running"
 
 
+def test_memory_of_a_flood_is_given_back(cli, detached, rroot: Path) -> None:
+    """10 MB at full speed outrun the parser, so the supervisor holds megabytes of unparsed output
+    for a while; once parsed, those pages go back to the kernel (glibc keeps them otherwise)."""
+    detached("flood", "sh", "-c", "seq 1 1500000; echo FLOOD-END; read stop")
+    state = ps(cli)["flood"]
+    log = rroot / "containers" / state["id"] / "container.log"
+    wait_for(lambda: b"FLOOD-END" in log.read_bytes()[-64:], timeout=60, what="the flood")
+
+    def heap_kb() -> int:
+        text = Path(f"/proc/{state['supervisor_pid']}/smaps").read_text()
+        heap = text.split("[heap]\n", 1)[1] if "[heap]\n" in text else ""
+        return int(heap.split("Rss:", 1)[1].split()[0]) if heap else 0
+
+    wait_for(lambda: heap_kb() < 3 * 1024, timeout=30, what="the heap to shrink (it held the backlog)")
+
+
 def test_attach_errors(cli, detached, busybox_rootfs: Path) -> None:
     unknown = cli("attach", "nobody")
     assert unknown.returncode == 125 and unknown.stderr.count("\n") == 1 and "no such container" in unknown.stderr
