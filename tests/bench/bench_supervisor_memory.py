@@ -111,14 +111,19 @@ def main() -> None:
             if "--mappings" in flags:
                 print_mappings(f"after {megabytes} MB of output each", pids)
         finally:
-            for _ in range(3):  # a loaded machine may make one `rm -f` fail: never leave any behind
-                done = subprocess.run([cli, "rm", "-f", *names], env=env, capture_output=True,
-                                      text=True)
-                left = subprocess.run([cli, "ps", "-a", "--format", "json"], env=env,
-                                      capture_output=True, text=True).stdout.strip()
-                if left in ("", "[]"):
+            # One by one, until none is left: a failing `rm -f` (older supervisors raced it) must not
+            # leave containers running in a folder about to be deleted.
+            left = names
+            for _ in range(10):
+                for name in left:
+                    subprocess.run([cli, "rm", "-f", name], env=env, capture_output=True)
+                listed = subprocess.run([cli, "ps", "-a", "--format", "json"], env=env, capture_output=True,
+                                        text=True).stdout
+                left = [s["name"] for s in json.loads(listed or "[]")]
+                if not left:
                     break
-                print(f"rm -f: {done.stderr.strip()}", file=sys.stderr)
+            else:
+                print(f"could not remove {left}: stop their supervisors by hand", file=sys.stderr)
             from rustainer.backend.supervisor import zygote
 
             zygote.stop(tmp)
