@@ -1,9 +1,10 @@
 """The dashboard: the container list on the left, the selected container's live shell on the right.
 
 It is one more client of the per-container supervisors (like ``rustainer attach``): each running
-container gets its own TerminalPane, attached in snapshot mode and kept in a ContentSwitcher, so
-switching only changes which pane is shown, and hidden panes keep up with their containers. Quitting
-detaches every pane and leaves the containers running. The list is rebuilt from the state store
+container gets its own TerminalSession, attached in snapshot mode and kept alive (and parsed) in the
+background; one TerminalPane on the right draws the selected one. Switching only re-points that pane
+at another session and moves the list's highlight between two cards: no widget is mounted, hidden or
+laid out again. Quitting detaches every session and leaves the containers running. The list is rebuilt from the state store
 about once a second, so containers started or removed from the CLI come and go by themselves.
 """
 
@@ -21,7 +22,6 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.theme import Theme
-from textual.widget import MountError, Widget
 from textual.widgets import ContentSwitcher, Footer, Header, Label, Static
 
 from rustainer.app.tui_actions import NewContainer, run_args_from_spec, run_cli, spawn_exec_shell
@@ -33,7 +33,7 @@ from rustainer.backend.spec import format_cpus
 from rustainer.backend.state import RUNNING, ContainerState, StateStore
 from rustainer.widgets.container_list import ContainerList, ContainerRow
 from rustainer.widgets.log_view import read_log
-from rustainer.widgets.terminal import TerminalPane
+from rustainer.widgets.terminal import TerminalPane, TerminalSession
 
 RETRY_DELAY = 0.5
 POLL_INTERVAL = 1.0
@@ -63,12 +63,16 @@ class Listed:
     row: ContainerRow
 
 
-def pane_id(container_id: str) -> str:
-    return f"pane-{container_id[:12]}"
-
-
 class MainScreen(Screen[None]):
     """Header, list | terminal, footer."""
+
+    bindings_state: tuple[bool, ...] = ()  # what the footer's bindings were last refreshed for
+
+    def refresh_bindings(self) -> None:
+        app = self.app
+        if isinstance(app, RustainerApp):
+            self.bindings_state = app.binding_state()
+        super().refresh_bindings()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -79,7 +83,14 @@ class MainScreen(Screen[None]):
             with ContentSwitcher(id="panes", initial="placeholder"):
                 yield Static("Select or create a container (ctrl+] then n)", id="placeholder",
                              classes="placeholder")
+                yield Static("", id="note", classes="placeholder")  # how a container ended
+                yield TerminalPane(id="terminal")  # the selected container's session
         yield Footer()
+
+    def on_unmount(self) -> None:
+        app = self.app
+        if isinstance(app, RustainerApp):
+            app.close_sessions()
 
 
 class RustainerApp(App[None]):
@@ -121,7 +132,8 @@ class RustainerApp(App[None]):
         self.listed: dict[str, Listed] = {}
         self.order: list[str] = []
         self.selected: str | None = None
-        self.attached: set[str] = set()  # container ids whose pane is attached to a supervisor
+        self.sessions: dict[str, TerminalSession] = {}  # running containers' sessions, shown or not
+        self.attached: set[str] = set()  # container ids whose session is attached to a supervisor
         self.busy: set[str] = set()  # container ids with an action under way
         self._polling = asyncio.Lock()
         self.register_theme(THEME)
@@ -191,16 +203,13 @@ class RustainerApp(App[None]):
         await containers.update_rows([item.row for item in listed])
         screen.query_one("#empty-hint").display = not listed
         switcher = screen.query_one("#panes", ContentSwitcher)
-        for cid in list(self.attached):
+        for cid in list(self.sessions):
             if cid not in self.listed:
-                await self._drop_pane(cid)
-        for child in list(switcher.children):
-            if child.id and child.id.startswith("gone-") and child.id[5:] not in {c[:12] for c in self.order}:
-                await child.remove()
+                await self._drop_session(cid)
         for item in listed:
             state = item.state
-            if state.status == RUNNING and state.detached and state.id not in self.attached:
-                await self._attach_pane(state)
+            if state.status == RUNNING and state.detached and state.id not in self.sessions:
+                await self._attach_session(state)
         if self.selected is not None and self.selected not in self.listed:
             self.selected = None
             if self.order:
@@ -215,60 +224,93 @@ class RustainerApp(App[None]):
     def get_screen_stack_base(self) -> Screen[object]:
         return self.screen_stack[0]
 
-    async def _attach_pane(self, state: ContainerState) -> None:
-        """A pane for a running container, attached to its supervisor (its current screen comes
-        with the attach). A hidden pane is still attached: it stays current in the background."""
-        switcher = self.get_screen_stack_base().query_one("#panes", ContentSwitcher)
-        pid = pane_id(state.id)
-        existing = switcher.query(f"#{pid}")
-        for old in existing:
-            await old.remove()
-        pane = TerminalPane(id=pid)
-        try:
-            await switcher.mount(pane)
-        except MountError:
-            return  # the app is closing while a poll or an action was still adding panes
+    @property
+    def terminal_view(self) -> TerminalPane:
+        """The one pane that draws the selected container's session."""
+        return self.get_screen_stack_base().query_one("#terminal", TerminalPane)
+
+    def _view_size(self) -> tuple[int, int]:
+        """(columns, lines) of the terminal pane; it fills the area on the right, shown or not."""
+        size = self.get_screen_stack_base().query_one("#panes").content_size
+        return (size.width, size.height)
+
+    async def _attach_session(self, state: ContainerState) -> None:
+        """A session for a running container, attached to its supervisor (its current screen comes
+        with the attach) at the pane's size. It stays attached and parsed while not shown."""
+        old = self.sessions.pop(state.id, None)
+        if old is not None:
+            await old.close(detach=True)
+        session = TerminalSession()
+        self.sessions[state.id] = session
         self.attached.add(state.id)
+        if self.selected == state.id:
+            self._show(state.id)
+        cols, lines = self._view_size()
         try:
-            await pane.attach_socket(self.store.socket_path(state.id))
+            await session.attach_socket(self.store.socket_path(state.id), cols, lines)
         except (OSError, RustainerError) as err:
-            self.attached.discard(state.id)
-            await pane.remove()
-            self.notify(f"cannot attach to {state.name}: {err}", severity="warning")
-            self._retry_refresh()  # a supervisor busy starting up: the next refresh attaches again
+            if self.sessions.get(state.id) is session:
+                await self._drop_session(state.id)
+                self.notify(f"cannot attach to {state.name}: {err}", severity="warning")
+                self._retry_refresh()  # a supervisor busy starting up: the next refresh attaches again
+            return
+        if self.sessions.get(state.id) is not session:  # dropped (or quitting) while attaching
+            await session.close(detach=True)
+            return
+        session.resize(*self._view_size())  # the pane may have been resized meanwhile
 
     def _retry_refresh(self) -> None:
         """One more refresh shortly, also when polling is off (tests, snapshots)."""
         if not self.poll_enabled and self.is_running:
             self.set_timer(RETRY_DELAY, self._tick)
 
-    async def _drop_pane(self, cid: str) -> None:
+    async def _drop_session(self, cid: str) -> None:
         self.attached.discard(cid)
-        for pane in self.get_screen_stack_base().query(f"#{pane_id(cid)}"):
-            if isinstance(pane, TerminalPane):
-                await pane.detach()
-            await pane.remove()
+        session = self.sessions.pop(cid, None)
+        if session is None:
+            return
+        try:
+            view = self.terminal_view
+        except NoMatches:
+            view = None
+        if view is not None and view.session is session:
+            view.show(None)
+        await session.close(detach=True)
 
-    def pane_of(self, cid: str) -> TerminalPane | None:
-        panes = self.get_screen_stack_base().query(f"#{pane_id(cid)}")
-        for pane in panes:
-            if isinstance(pane, TerminalPane):
-                return pane
-        return None
+    def session_of(self, cid: str) -> TerminalSession | None:
+        """The container's session (its terminal core is ``.terminal``), shown or not."""
+        return self.sessions.get(cid)
+
+    def close_sessions(self) -> None:
+        """Detach every session at once (the app is going away)."""
+        for session in self.sessions.values():
+            session.close_now()
+        self.sessions.clear()
+        self.attached.clear()
+
+    def on_terminal_pane_resized(self, event: TerminalPane.Resized) -> None:
+        """The pane's new size goes to every container in the background as well, so that showing
+        one later needs no resize (and no redraw by its programs)."""
+        if event.pane.id != "terminal":
+            return  # an exec screen's own pane
+        for session in self.sessions.values():
+            session.resize(event.columns, event.lines)
 
     # ---- selection ----------------------------------------------------------------------------------
 
-    def _show(self, cid: str) -> Widget | None:
-        """Show the container's pane, or a note about how it ended when it has none."""
+    def _show(self, cid: str) -> TerminalPane | None:
+        """Point the terminal pane at the container's session, or show a note about how it ended
+        when it has none."""
         screen = self.get_screen_stack_base()
         switcher = screen.query_one("#panes", ContentSwitcher)
-        pane = self.pane_of(cid)
-        if pane is not None:
-            if switcher.current != pane.id:
-                switcher.current = pane.id
-            return pane
+        session = self.sessions.get(cid)
+        if session is not None:
+            view = screen.query_one("#terminal", TerminalPane)
+            view.show(session)
+            if switcher.current != "terminal":
+                switcher.current = "terminal"
+            return view
         listed = self.listed.get(cid)
-        gone_id = f"gone-{cid[:12]}"
         text = "This container is not running."
         if listed is not None:
             s = listed.state
@@ -278,14 +320,12 @@ class RustainerApp(App[None]):
                     "ctrl+] then r restarts it, x removes it, l shows its logs.")
             if s.error:
                 text += f"\n\n{s.error}"
-        notes = switcher.query(f"#{gone_id}")
-        if notes:
-            note = notes.first(Static)
+        note = screen.query_one("#note", Static)
+        if note.content != text:
             note.update(text)
-        else:
-            note = Static(text, id=gone_id, classes="placeholder")
-            switcher.mount(note)
-        switcher.current = gone_id
+        screen.query_one("#terminal", TerminalPane).show(None)
+        if switcher.current != "note":
+            switcher.current = "note"
         return None
 
     async def select(self, cid: str, *, focus: bool = True) -> None:
@@ -294,16 +334,39 @@ class RustainerApp(App[None]):
             return
         self.selected = cid
         screen = self.get_screen_stack_base()
-        screen.query_one(ContainerList).highlight_id(cid)
-        name = self.listed[cid].state.name
-        screen.sub_title = name
-        pane = self._show(cid)
+        containers = screen.query_one(ContainerList)
+        containers.highlight_id(cid)
+        self._show_name(screen, self.listed[cid].state.name)
+        view = self._show(cid)
         if focus and self.screen is screen:
-            if pane is not None:
-                pane.focus()
-            else:
-                screen.query_one(ContainerList).focus()
-        self.refresh_bindings()
+            if view is not None:
+                if self.focused is not view:
+                    view.focus()
+            elif self.focused is not containers:
+                containers.focus()
+        if isinstance(screen, MainScreen) and screen.bindings_state != self.binding_state():
+            self.refresh_bindings()  # only when the footer would change (it is rebuilt each time)
+
+    @staticmethod
+    def _show_name(screen: Screen[object], name: str) -> None:
+        """The container's name in the header. Setting ``sub_title`` would repaint the whole screen
+        and lay it out again; the header's title line alone is enough (its size does not change)."""
+        if screen.sub_title == name:
+            return
+        screen.set_reactive(Screen.sub_title, name)
+        try:
+            header = screen.query_one(Header)
+            header.query_one("HeaderTitle", Static).update(header.format_title(), layout=False)
+        except NoMatches:
+            screen.sub_title = name
+
+    def binding_state(self) -> tuple[bool, ...]:
+        """What :meth:`check_action` answers depend on."""
+        on_main = self.screen is self.get_screen_stack_base() if self.screen_stack else False
+        if isinstance(self.focused, TerminalPane):
+            return (on_main, True)
+        listed = self.listed.get(self.selected or "")
+        return (on_main, False, listed is not None, listed is not None and listed.state.status == RUNNING)
 
     async def action_select_next(self) -> None:
         await self._step(1)
@@ -344,9 +407,8 @@ class RustainerApp(App[None]):
             if panes:
                 panes.first().focus()
             return
-        pane = self.pane_of(self.selected) if self.selected else None
-        if pane is not None:
-            pane.focus()
+        if self.selected in self.sessions:
+            self.terminal_view.focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         on_main = self.screen is self.get_screen_stack_base() if self.screen_stack else False
@@ -451,7 +513,7 @@ class RustainerApp(App[None]):
             await self.remove_container(state)
 
     async def remove_container(self, state: ContainerState) -> bool:
-        await self._drop_pane(state.id)
+        await self._drop_session(state.id)
         return await self._verb("rm", state, "-f", done="removed")
 
     @work(exclusive=False, group="actions")
@@ -465,7 +527,7 @@ class RustainerApp(App[None]):
         if state.spec.remove:
             self.notify(f"{state.name} was started with --rm: it cannot be restarted", severity="warning")
             return False
-        await self._drop_pane(state.id)
+        await self._drop_session(state.id)
         if not await self._verb("rm", state, "-f", done="removed for the restart"):
             return False
         result = await run_cli(*run_args_from_spec(state.spec), root=self.root)
@@ -544,12 +606,12 @@ class RustainerApp(App[None]):
     # ---- quitting -----------------------------------------------------------------------------------
 
     async def action_quit(self) -> None:
-        """Detach every pane (containers keep running) and leave."""
-        for cid in list(self.attached):
-            pane = self.pane_of(cid)
-            if pane is not None:
-                await pane.detach()
+        """Detach every session (containers keep running) and leave."""
+        sessions = list(self.sessions.values())
+        self.sessions.clear()
         self.attached.clear()
+        for session in sessions:
+            await session.close(detach=True)
         self.exit()
 
 

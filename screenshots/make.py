@@ -56,8 +56,8 @@ async def shoot(root: str) -> None:
             await pilot.pause(0.05)
 
     def text() -> str:
-        pane = app.pane_of(app.selected or "")
-        return "\n".join(line.rstrip() for line in pane.terminal.display) if pane else ""
+        session = app.session_of(app.selected or "")
+        return "\n".join(line.rstrip() for line in session.terminal.display) if session else ""
 
     async with app.run_test(size=(120, 32)) as pilot:
         await wait(lambda: len(app.attached) == 2)

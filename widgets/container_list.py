@@ -120,6 +120,18 @@ class ContainerCard(ListItem):
         limit = human_size(self.row.memory_limit) if self.row.memory_limit else "∞"
         return f"MEM {human_size(self.row.memory_usage)}/{limit}"
 
+    def watch_highlighted(self, value: bool) -> None:
+        """Selection moves often (every switch): restyle this card alone, not its ten parts — no
+        rule of theirs depends on the highlight, they only inherit its colours, so they drop their
+        cached styles and repaint."""
+        self.set_class(value, "-highlight", update=False)
+        if not self.is_attached:
+            return
+        self.app.stylesheet.update_nodes([self], animate=False)
+        for child in self.walk_children():
+            child.notify_style_update()
+            child.refresh()
+
     def update_row(self, row: ContainerRow) -> None:
         """New values in place (no recompose): the list updates every second without flicker."""
         self.row = row

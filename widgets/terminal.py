@@ -1,8 +1,13 @@
 """A terminal pane: a container's (or an exec session's) screen, live, inside the dashboard.
 
-Output is read in asyncio callbacks and fed to the terminal core in bounded slices, and the widget
-repaints on a frame clock (at most ~60 frames/s, only the lines that changed): however fast a
-program writes, keys and the other widgets keep being served between slices.
+Two halves. A :class:`TerminalSession` is one session's byte pipe (a supervisor socket or a local
+pty) and its terminal core: output is read in asyncio callbacks and fed to the core in bounded
+slices whether or not anything shows it, so a session in the background stays current. A
+:class:`TerminalPane` is the widget that draws one session at a time and sends it the keys; it can
+be re-pointed at another session (:meth:`TerminalPane.show`), which only changes what it draws: no
+widget comes or goes, nothing is laid out again. It repaints on a frame clock (at most ~60
+frames/s, only the lines that changed, from a per-line cache of strips): however fast a program
+writes, keys and the other widgets keep being served between slices.
 """
 
 from __future__ import annotations
@@ -86,31 +91,77 @@ def compact_to_segments(crow: CompactRow, width: int, cursor_x: int = -1) -> lis
     """A row in the core's compact form (cell text plus attribute runs) is already nearly a list
     of segments: one per run, split around the cursor; "" stubs of wide characters join away."""
     text, runs = crow
+    if not isinstance(text, str):
+        return _cells_to_segments(text, runs, width, cursor_x)
     segments: list[Segment] = []
+    append = segments.append
     x = 0
     for attrs, count in runs:
         end = x + count
         style = cell_style(attrs)
         if x <= cursor_x < end:
             if cursor_x > x:
-                segments.append(Segment("".join(text[x:cursor_x]), style))
-            cell = text[cursor_x]
-            if cell:  # (on the stub of a wide character there is nothing to draw)
-                segments.append(Segment(cell, style + _CURSOR_STYLE))
+                append(Segment(text[x:cursor_x], style))
+            append(Segment(text[cursor_x], style + _CURSOR_STYLE))
             if end > cursor_x + 1:
-                segments.append(Segment("".join(text[cursor_x + 1:end]), style))
+                append(Segment(text[cursor_x + 1:end], style))
         else:
-            segments.append(Segment("".join(text[x:end]) if not isinstance(text, str) else text[x:end], style))
+            append(Segment(text[x:end], style))
         x = end
     if cursor_x >= x and cursor_x < width:
         if cursor_x > x:
-            segments.append(Segment(" " * (cursor_x - x)))
-        segments.append(Segment(" ", _CURSOR_STYLE))
+            append(Segment(" " * (cursor_x - x)))
+        append(Segment(" ", _CURSOR_STYLE))
     return segments
 
 
+def _cells_to_segments(text: tuple[str, ...], runs: tuple[tuple[Attrs, int], ...], width: int,
+                       cursor_x: int) -> list[Segment]:
+    """:func:`compact_to_segments` for a row with wide characters or combining marks (one string
+    per cell, "" for the stub after a wide character)."""
+    segments: list[Segment] = []
+    append = segments.append
+    x = 0
+    for attrs, count in runs:
+        end = x + count
+        style = cell_style(attrs)
+        if x <= cursor_x < end:
+            if cursor_x > x:
+                append(Segment("".join(text[x:cursor_x]), style))
+            cell = text[cursor_x]
+            if cell:  # (on the stub of a wide character there is nothing to draw)
+                append(Segment(cell, style + _CURSOR_STYLE))
+            if end > cursor_x + 1:
+                append(Segment("".join(text[cursor_x + 1:end]), style))
+        else:
+            append(Segment("".join(text[x:end]), style))
+        x = end
+    if cursor_x >= x and cursor_x < width:
+        if cursor_x > x:
+            append(Segment(" " * (cursor_x - x)))
+        append(Segment(" ", _CURSOR_STYLE))
+    return segments
+
+
+def row_strip(crow: CompactRow, width: int, cursor_x: int = -1) -> Strip:
+    """The strip of one row, exactly ``width`` cells. A row of one-cell characters (nearly all of
+    them) has as many cells as characters: its strip is made once, with its length, rather than
+    measured and then padded or cropped into a second one."""
+    segments = compact_to_segments(crow, width, cursor_x)
+    text = crow[0]
+    if isinstance(text, str) and text.isascii():
+        cells = len(text)
+        if cursor_x >= cells and cursor_x < width:
+            cells = cursor_x + 1
+        if cells <= width:
+            if cells < width:
+                segments.append(Segment(" " * (width - cells)))
+            return Strip(segments, width)
+    return Strip(segments).adjust_cell_length(width)
+
+
 class _Link:
-    """One session's byte pipe (socket or pty) as seen by the pane."""
+    """One session's byte pipe (socket or pty)."""
 
     def write(self, data: bytes) -> None:
         raise NotImplementedError
@@ -123,9 +174,9 @@ class _Link:
 
 
 class _SocketProtocol(asyncio.Protocol):
-    def __init__(self, pane: TerminalPane, session: int) -> None:
-        self.pane = pane
-        self.session = session
+    def __init__(self, owner: TerminalSession, generation: int) -> None:
+        self.owner = owner
+        self.generation = generation
         self.decoder = P.Decoder()
         self.snapshot: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.exit_code: int | None = None
@@ -144,12 +195,12 @@ class _SocketProtocol(asyncio.Protocol):
             return
         for kind, payload in frames:
             if kind == P.OUTPUT:
-                self.pane._received(self.session, payload)
+                self.owner._received(self.generation, payload)
             elif kind == P.SNAPSHOT:
                 # Installed here, not where attach_socket awaits: OUTPUT frames right behind it in
                 # this same read belong to the restored screen.
                 snap = json.loads(payload)
-                self.pane._restored(self.session, snap)
+                self.owner._restored(self.generation, snap)
                 if not self.snapshot.done():
                     self.snapshot.set_result(snap)
             elif kind == P.EXIT:
@@ -161,7 +212,7 @@ class _SocketProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.snapshot.done():
             self.snapshot.set_exception(ConnectionError("the supervisor closed the connection"))
-        self.pane._ended(self.session, self.exit_code)
+        self.owner._ended(self.generation, self.exit_code)
 
 
 class _SocketLink(_Link):
@@ -183,11 +234,11 @@ class _SocketLink(_Link):
 
 
 class _PtyLink(_Link):
-    """A local pty master; the pane owns the descriptor from attach to the end."""
+    """A local pty master; the session owns the descriptor from attach to the end."""
 
-    def __init__(self, pane: TerminalPane, session: int, fd: int, pid: int | None) -> None:
-        self.pane = pane
-        self.session = session
+    def __init__(self, owner: TerminalSession, generation: int, fd: int, pid: int | None) -> None:
+        self.owner = owner
+        self.generation = generation
         self.fd = fd
         self.pid = pid
         self.out = bytearray()
@@ -209,12 +260,12 @@ class _PtyLink(_Link):
             if not data:
                 self._finish()
                 return
-            self.pane._received(self.session, data)
+            self.owner._received(self.generation, data)
 
     def _finish(self) -> None:
         self.close(detach=False)
         if self.pid is None:
-            self.pane._ended(self.session, None)
+            self.owner._ended(self.generation, None)
             return
         pid = self.pid
 
@@ -225,9 +276,9 @@ class _PtyLink(_Link):
                 return None
 
         future = self.loop.run_in_executor(None, reap)
-        session = self.session
+        generation = self.generation
         future.add_done_callback(
-            lambda f: self.pane._ended(session, None if f.exception() else f.result()))
+            lambda f: self.owner._ended(generation, None if f.exception() else f.result()))
 
     def write(self, data: bytes) -> None:
         if self.closed:
@@ -274,167 +325,135 @@ class _PtyLink(_Link):
         os.close(self.fd)
 
 
-class TerminalPane(Widget, can_focus=True):
-    """One terminal session. The app attaches it with :meth:`attach_socket` (a detached container's
-    supervisor) or :meth:`attach_pty` (a pty it spawned), and hears :class:`Exited` and
-    :class:`TitleChanged`."""
+class TerminalSession:
+    """One terminal session, shown or not: its link (:meth:`attach_socket` for a detached
+    container's supervisor, :meth:`attach_pty` for a pty the app spawned) and its terminal core,
+    which keeps being fed in the background. The pane showing it (if any) hears about new output,
+    a restored screen and the end of the session."""
 
-    DEFAULT_CSS = """
-    TerminalPane {
-        width: 1fr;
-        height: 1fr;
-    }
-    """
-
-    class Exited(Message):
-        """The session ended: ``code`` is the exit code when known (None: the connection was lost,
-        or a pty session without a pid)."""
-
-        def __init__(self, pane: TerminalPane, code: int | None) -> None:
-            super().__init__()
-            self.pane = pane
-            self.code = code
-
-        @property
-        def control(self) -> TerminalPane:
-            return self.pane
-
-    class TitleChanged(Message):
-        def __init__(self, pane: TerminalPane, title: str) -> None:
-            super().__init__()
-            self.pane = pane
-            self.title = title
-
-        @property
-        def control(self) -> TerminalPane:
-            return self.pane
-
-    def __init__(self, *, history: int = 10000, name: str | None = None, id: str | None = None,
-                 classes: str | None = None) -> None:
-        super().__init__(name=name, id=id, classes=classes)
-        self._history_limit = history
-        self._term = Terminal(80, 24, history)
+    def __init__(self, *, history: int = 10000, columns: int = 80, lines: int = 24) -> None:
+        self.history_limit = history
+        self.terminal = Terminal(columns, lines, history)
+        self.view: TerminalPane | None = None  # the pane showing this session
+        self.exit_code: int | None = None
+        self.ended = False  # the session's byte stream ended and everything was fed
         self._link: _Link | None = None
         self._pending: deque[bytes] = deque()
         self._pending_size = 0
         self._feed_handle: asyncio.Handle | None = None
-        self._frame_handle: asyncio.TimerHandle | None = None
-        self._last_frame = 0.0
-        self._shown_cursor: tuple[int, int, bool] = (-1, -1, False)
-        self._title = ""
-        self._scroll = 0  # lines scrolled back into the history; 0 is the live screen
-        self._history_view: list[CompactRow] = []
-        self._ended_code: int | None = None
         self._ending = False
         self._exited = False
         self._told_size = (0, 0)  # (columns, lines) the session was last told
-        self._session = 0  # bumped per attach: late callbacks of an old session are ignored
-        self.frames = 0  # repaints requested (the benchmark reads it)
-
-    # -- public API ------------------------------------------------------------------------------
-    @property
-    def terminal(self) -> Terminal:
-        return self._term
-
-    @property
-    def title(self) -> str:
-        return self._term.title
+        self._generation = 0  # bumped per attach: late callbacks of an old link are ignored
+        # The drawn screen lines' strips (with the cursor column each was drawn with), reused until
+        # the core marks a line dirty; valid for one (pane width, lines, columns) and one core.
+        self.strips: list[tuple[int, Strip] | None] = []
+        self.strips_key: tuple[int, int, int] | None = None
 
     @property
     def attached(self) -> bool:
         return self._link is not None
 
     @property
-    def scrollback(self) -> int:
-        """How many lines the view is scrolled back into the history (0: live)."""
-        return self._scroll
+    def pending(self) -> int:
+        """Bytes received but not fed to the core yet."""
+        return self._pending_size
 
-    async def attach_socket(self, socket_path: str) -> None:
-        """Attach to a detached container's supervisor; returns once its screen is shown.
-        Raises OSError when the supervisor cannot be reached."""
-        await self._close_link(detach=True)
-        self._reset_session()
+    async def attach_socket(self, socket_path: str, columns: int = 0, lines: int = 0) -> None:
+        """Attach to a detached container's supervisor at ``columns`` x ``lines`` (0: leave its
+        window size alone); returns once its screen is restored. Raises OSError when the supervisor
+        cannot be reached."""
+        await self.close(detach=True)
+        self._reset()
         loop = asyncio.get_running_loop()
-        cols, lines = self._content_size()
-        session = self._session
-        self._told_size = (cols, lines)
+        generation = self._generation
+        self._told_size = (columns, lines)
         with P.SocketPath(socket_path) as path:
             transport, protocol = await loop.create_unix_connection(
-                lambda: _SocketProtocol(self, session), path)
+                lambda: _SocketProtocol(self, generation), path)
         assert isinstance(transport, asyncio.Transport)
         self._link = _SocketLink(transport)
-        transport.write(P.hello(P.MODE_SNAPSHOT, lines, cols))
+        transport.write(P.hello(P.MODE_SNAPSHOT, lines, columns))
         try:
             await asyncio.wait_for(asyncio.shield(protocol.snapshot), SNAPSHOT_TIMEOUT)
         except BaseException:
-            if self._session == session:
-                await self._close_link(detach=True)
+            if self._generation == generation:
+                await self.close(detach=True)
             raise
-        self._sync_size()  # the pane may have been resized meanwhile
 
-    async def attach_pty(self, master_fd: int, *, pid: int | None = None) -> None:
-        """Show a pty the app spawned (``rustainer exec -it NAME sh``). The pane owns ``master_fd``
-        from now on and closes it at the end; given ``pid``, it reaps that process to report its
-        exit code in :class:`Exited` (otherwise the code is None)."""
-        await self._close_link(detach=True)
-        self._reset_session()
-        cols, lines = self._content_size()
-        self._install(Terminal(cols or 80, lines or 24, self._history_limit))
-        self._link = _PtyLink(self, self._session, master_fd, pid)
+    async def attach_pty(self, master_fd: int, *, pid: int | None = None, columns: int = 80,
+                         lines: int = 24) -> None:
+        """Drive a pty the app spawned; the session owns ``master_fd`` from now on and closes it at
+        the end. Given ``pid``, it reaps that process for the exit code."""
+        await self.close(detach=True)
+        self._reset()
+        self._install(Terminal(columns or 80, lines or 24, self.history_limit))
+        self._link = _PtyLink(self, self._generation, master_fd, pid)
         self._told_size = (0, 0)
-        self._sync_size()
+        if columns and lines:
+            self.resize(columns, lines)
 
-    async def detach(self) -> None:
-        """Let go of the session (DETACH for a container: it keeps running). No Exited follows."""
-        await self._close_link(detach=True)
-
-    def send(self, data: bytes) -> None:
-        """Bytes to the program, as if typed."""
-        if self._link is not None and data:
-            self._link.write(data)
-
-    # -- session plumbing ----------------------------------------------------------------------------
-    def _reset_session(self) -> None:
-        self._session += 1
-        self._pending.clear()
-        self._pending_size = 0
-        self._ending = False
-        self._exited = False
-        self._ended_code = None
-
-    async def _close_link(self, detach: bool) -> None:
+    async def close(self, detach: bool) -> None:
+        """Let go of the link (DETACH for a container: it keeps running). No end is reported."""
         link, self._link = self._link, None
         if link is not None:
             self._exited = True  # a session we leave ourselves does not "exit"
             link.close(detach)
             await asyncio.sleep(0)
 
-    def _install(self, term: Terminal) -> None:
-        self._term = term
-        self._scroll = 0
-        self._shown_cursor = (-1, -1, False)
-        term.clear_dirty()
-        self._check_title()
-        self.refresh()
+    def close_now(self) -> None:
+        """:meth:`close` with DETACH, from synchronous code (a pane going away)."""
+        if self._feed_handle is not None:
+            self._feed_handle.cancel()
+            self._feed_handle = None
+        link, self._link = self._link, None
+        if link is not None:
+            self._exited = True
+            link.close(True)
 
-    def _content_size(self) -> tuple[int, int]:
-        size = self.content_size
-        return (size.width, size.height)
+    def send(self, data: bytes) -> None:
+        """Bytes to the program, as if typed."""
+        if self._link is not None and data:
+            self._link.write(data)
 
-    def _sync_size(self) -> None:
-        cols, lines = self._content_size()
-        if cols <= 0 or lines <= 0 or (cols, lines) == self._told_size:
+    def resize(self, columns: int, lines: int) -> None:
+        """The window size: the core's, and the program's (SIGWINCH) when it changed."""
+        if columns <= 0 or lines <= 0 or (columns, lines) == self._told_size:
             return
-        self._told_size = (cols, lines)
-        self._drain_pending()  # output written at the old size is parsed at the old size
-        if (self._term.columns, self._term.lines) != (cols, lines):
-            self._term.resize(cols, lines)
+        self._told_size = (columns, lines)
+        self.drain()  # output written at the old size is parsed at the old size
+        if (self.terminal.columns, self.terminal.lines) != (columns, lines):
+            self.terminal.resize(columns, lines)
         if self._link is not None:
-            self._link.resize(lines, cols)
-        self.refresh()
+            self._link.resize(lines, columns)
+        if self.view is not None:
+            self.view._session_replaced(self)
 
-    def _restored(self, session: int, snap: dict[str, Any]) -> None:
-        if session != self._session:
+    def drain(self) -> None:
+        """Feed everything received so far, now."""
+        while self._pending:
+            self.terminal.feed(self._pending.popleft())
+        self._pending_size = 0
+
+    # -- plumbing ----------------------------------------------------------------------------------
+    def _reset(self) -> None:
+        self._generation += 1
+        self._pending.clear()
+        self._pending_size = 0
+        self._ending = False
+        self._exited = False
+        self.ended = False
+        self.exit_code = None
+
+    def _install(self, term: Terminal) -> None:
+        self.terminal = term
+        self.strips_key = None
+        term.clear_dirty()
+        if self.view is not None:
+            self.view._session_replaced(self)
+
+    def _restored(self, generation: int, snap: dict[str, Any]) -> None:
+        if generation != self._generation:
             return
         self._pending.clear()
         self._pending_size = 0
@@ -444,8 +463,8 @@ class TerminalPane(Widget, can_focus=True):
             term.resize(cols, lines)
         self._install(term)
 
-    def _received(self, session: int, data: bytes) -> None:
-        if session != self._session:
+    def _received(self, generation: int, data: bytes) -> None:
+        if generation != self._generation:
             return
         self._pending.append(data)
         self._pending_size += len(data)
@@ -462,7 +481,7 @@ class TerminalPane(Widget, can_focus=True):
         self._feed_handle = None
         deadline = time.perf_counter() + FEED_BUDGET
         pending = self._pending
-        feed = self._term.feed
+        feed = self.terminal.feed
         while pending:
             chunk = pending.popleft()
             if len(chunk) > FEED_SLICE:
@@ -480,42 +499,217 @@ class TerminalPane(Widget, can_focus=True):
             feed(chunk)
             if time.perf_counter() > deadline:
                 break
-        self._schedule_frame()
+        if self.view is not None:
+            self.view._session_output(self)
         if pending:
             self._feed_handle = asyncio.get_running_loop().call_soon(self._feed)
         elif self._ending:
-            self._post_exited()
+            self._finish()
 
-    def _drain_pending(self) -> None:
-        while self._pending:
-            chunk = self._pending.popleft()
-            self._term.feed(chunk)
-        self._pending_size = 0
-
-    def _ended(self, session: int, code: int | None) -> None:
-        """The session's byte stream ended: show what is left, then post Exited once."""
-        if self._exited or session != self._session:
+    def _ended(self, generation: int, code: int | None) -> None:
+        """The byte stream ended: feed what is left, then report the end once."""
+        if self._exited or generation != self._generation:
             return
         self._link = None
-        self._ended_code = code
+        self.exit_code = code
         self._ending = True
         if not self._pending and self._feed_handle is None:
-            self._schedule_frame()
-            self._post_exited()
+            if self.view is not None:
+                self.view._session_output(self)
+            self._finish()
 
-    def _post_exited(self) -> None:
+    def _finish(self) -> None:
         if self._exited:
             return
         self._exited = True
         self._ending = False
-        self.post_message(self.Exited(self, self._ended_code))
+        self.ended = True
+        if self.view is not None:
+            self.view._session_ended(self)
+
+
+class TerminalPane(Widget, can_focus=True):
+    """The widget that shows one :class:`TerminalSession` at a time and sends it the keys.
+
+    On its own it has a session of its own: :meth:`attach_socket` (a detached container's
+    supervisor) or :meth:`attach_pty` (a pty the app spawned). An app that keeps several sessions
+    alive re-points one pane at each of them with :meth:`show`. The pane posts :class:`Exited` when
+    the shown session ends and :class:`TitleChanged` when the shown title changes."""
+
+    DEFAULT_CSS = """
+    TerminalPane {
+        width: 1fr;
+        height: 1fr;
+    }
+    """
+
+    class Exited(Message):
+        """The session ended: ``code`` is the exit code when known (None: the connection was lost,
+        or a pty session without a pid)."""
+
+        def __init__(self, pane: TerminalPane, code: int | None, session: TerminalSession | None = None) -> None:
+            super().__init__()
+            self.pane = pane
+            self.code = code
+            self.session = session
+
+        @property
+        def control(self) -> TerminalPane:
+            return self.pane
+
+    class TitleChanged(Message):
+        def __init__(self, pane: TerminalPane, title: str) -> None:
+            super().__init__()
+            self.pane = pane
+            self.title = title
+
+        @property
+        def control(self) -> TerminalPane:
+            return self.pane
+
+    class Resized(Message):
+        """The pane's size in cells changed (the shown session was resized with it; an app may
+        resize the sessions it keeps in the background too, so that showing them is instant)."""
+
+        def __init__(self, pane: TerminalPane, columns: int, lines: int) -> None:
+            super().__init__()
+            self.pane = pane
+            self.columns = columns
+            self.lines = lines
+
+        @property
+        def control(self) -> TerminalPane:
+            return self.pane
+
+    def __init__(self, *, history: int = 10000, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._own = TerminalSession(history=history)
+        self._shown = self._own
+        self._own.view = self
+        self._frame_handle: asyncio.TimerHandle | None = None
+        self._last_frame = 0.0
+        self._shown_cursor: tuple[int, int, bool] = (-1, -1, False)
+        self._title = ""
+        self._scroll = 0  # lines scrolled back into the history; 0 is the live screen
+        self._history_view: list[CompactRow] = []
+        self._cells = (0, 0)  # (columns, lines) last seen
+        self.frames = 0  # repaints requested (the benchmark reads it)
+
+    # -- public API ------------------------------------------------------------------------------
+    @property
+    def session(self) -> TerminalSession:
+        """The session shown now."""
+        return self._shown
+
+    @property
+    def terminal(self) -> Terminal:
+        return self._shown.terminal
+
+    @property
+    def title(self) -> str:
+        return self._shown.terminal.title
+
+    @property
+    def attached(self) -> bool:
+        return self._shown.attached
+
+    @property
+    def scrollback(self) -> int:
+        """How many lines the view is scrolled back into the history (0: live)."""
+        return self._scroll
+
+    def show(self, session: TerminalSession | None) -> None:
+        """Draw ``session`` from now on (None: the pane's own); the other one keeps running in the
+        background. Its screen is drawn at the next refresh: only lines it changed since it was last
+        shown are rendered again."""
+        session = session if session is not None else self._own
+        if session is self._shown:
+            return
+        if self._shown.view is self:
+            self._shown.view = None
+        if session.view is not None and session.view is not self:
+            session.view._shown_elsewhere(session)
+        session.view = self
+        self._shown = session
+        self._scroll = 0
+        self._history_view = []
+        self._sync_size()
+        # Lines it changed while in the background are drawn again; the others come from its cache.
+        term = session.terminal
+        term.screen  # noqa: B018 - lazily scrolled rows in, with their dirty marks
+        strips = session.strips
+        for y in term.dirty:
+            if 0 <= y < len(strips):
+                strips[y] = None
+        term.clear_dirty()
+        self._shown_cursor = (*term.cursor, self._cursor_shown())
+        self._check_title()
+        self.refresh()
+
+    async def attach_socket(self, socket_path: str) -> None:
+        """Attach the shown session to a detached container's supervisor; returns once its screen
+        is shown. Raises OSError when the supervisor cannot be reached."""
+        cols, lines = self._content_size()
+        await self._shown.attach_socket(socket_path, cols, lines)
+        self._sync_size()  # the pane may have been resized meanwhile
+
+    async def attach_pty(self, master_fd: int, *, pid: int | None = None) -> None:
+        """Show a pty the app spawned (``rustainer exec -it NAME sh``). The session owns
+        ``master_fd`` from now on and closes it at the end; given ``pid``, it reaps that process to
+        report its exit code in :class:`Exited` (otherwise the code is None)."""
+        cols, lines = self._content_size()
+        await self._shown.attach_pty(master_fd, pid=pid, columns=cols, lines=lines)
+
+    async def detach(self) -> None:
+        """Let go of the shown session (DETACH for a container: it keeps running). No Exited follows."""
+        await self._shown.close(detach=True)
+
+    def send(self, data: bytes) -> None:
+        """Bytes to the program, as if typed."""
+        self._shown.send(data)
+
+    # -- from the sessions -------------------------------------------------------------------------
+    def _session_output(self, session: TerminalSession) -> None:
+        if session is self._shown:
+            self._schedule_frame()
+
+    def _session_replaced(self, session: TerminalSession) -> None:
+        if session is self._shown:
+            self._scroll = 0
+            self._history_view = []
+            self._shown_cursor = (-1, -1, False)
+            self._check_title()
+            self.refresh()
+
+    def _session_ended(self, session: TerminalSession) -> None:
+        if session is self._shown:
+            self._schedule_frame()
+            self.post_message(self.Exited(self, session.exit_code, session))
+
+    def _shown_elsewhere(self, session: TerminalSession) -> None:
+        if session is self._shown:
+            self.show(None)
+
+    def _content_size(self) -> tuple[int, int]:
+        size = self.content_size
+        return (size.width, size.height)
+
+    def _sync_size(self) -> None:
+        cols, lines = self._content_size()
+        if cols <= 0 or lines <= 0:
+            return
+        self._shown.resize(cols, lines)
+        if (cols, lines) != self._cells:
+            self._cells = (cols, lines)
+            self.post_message(self.Resized(self, cols, lines))
 
     # -- frames ------------------------------------------------------------------------------------
     def _schedule_frame(self) -> None:
         if self._frame_handle is not None:
             return
         loop = asyncio.get_running_loop()
-        interval = FLOOD_FRAME_INTERVAL if self._pending else FRAME_INTERVAL
+        interval = FLOOD_FRAME_INTERVAL if self._shown.pending else FRAME_INTERVAL
         delay = max(0.0, self._last_frame + interval - loop.time())
         self._frame_handle = loop.call_later(delay, self._frame)
 
@@ -525,7 +719,7 @@ class TerminalPane(Widget, can_focus=True):
         self._check_title()
         if not self.is_mounted:
             return
-        term = self._term
+        term = self._shown.terminal
         term.screen  # noqa: B018 - brings lazily scrolled rows (and their dirty marks) up to date
         dirty = term.dirty
         cursor = (*term.cursor, self._cursor_shown())
@@ -539,11 +733,18 @@ class TerminalPane(Widget, can_focus=True):
         if not dirty:
             return
         self.frames += 1
+        strips = self._shown.strips
+        for y in dirty:
+            if y < len(strips):
+                strips[y] = None
         if self._scroll:
             self._history_view = term.history
             self.refresh()
             return
         width = self.content_size.width
+        if len(dirty) >= lines:
+            self.refresh(Region(0, 0, width, lines))
+            return
         ys = sorted(dirty)
         start = prev = ys[0]
         for y in ys[1:] + [-2]:
@@ -553,39 +754,57 @@ class TerminalPane(Widget, can_focus=True):
             prev = y
 
     def _check_title(self) -> None:
-        title = self._term.title
+        title = self._shown.terminal.title
         if title != self._title:
             self._title = title
             self.border_title = title or None
             self.post_message(self.TitleChanged(self, title))
 
     def _cursor_shown(self) -> bool:
-        return self.has_focus and not self._term.cursor_hidden and self._scroll == 0
+        return self.has_focus and not self._shown.terminal.cursor_hidden and self._scroll == 0
 
     def render_line(self, y: int) -> Strip:
         width = self.content_size.width
-        term = self._term
+        session = self._shown
+        term = session.terminal
         if self._scroll:
             top = len(self._history_view) - self._scroll
             row = top + y
             if row < len(self._history_view):
                 crow = self._history_view[row] if row >= 0 else BLANK_ROW
-                return Strip(compact_to_segments(crow, width)).adjust_cell_length(width)
+                return row_strip(crow, width)
             y = row - len(self._history_view)
-        if y >= term.lines:
+        lines = term.lines
+        if y >= lines:
             return Strip.blank(width)
         cx, cy = term.cursor
         cursor_x = cx if (cy == y and self._scroll == 0 and self._cursor_shown()) else -1
         if cursor_x >= term.columns:
             cursor_x = term.columns - 1
-        return Strip(compact_to_segments(term.compact_line(y), width, cursor_x)).adjust_cell_length(width)
+        # A line's strip is kept until the core marks the line dirty (a frame then drops it too).
+        strips = session.strips
+        key = (width, lines, term.columns)
+        if session.strips_key != key:
+            session.strips_key = key
+            strips = session.strips = [None] * lines
+        term.screen  # noqa: B018 - lazily scrolled rows in, with their dirty marks
+        if y in term.dirty:
+            strips[y] = None
+            return row_strip(term.compact_line(y), width, cursor_x)
+        cached = strips[y]
+        if cached is not None and cached[0] == cursor_x:
+            return cached[1]
+        strip = row_strip(term.compact_line(y), width, cursor_x)
+        strips[y] = (cursor_x, strip)
+        return strip
 
     # -- scrollback ----------------------------------------------------------------------------------
     def scroll_history(self, lines: int) -> None:
         """Move the view ``lines`` back into the history (negative: towards the live screen)."""
-        if self._term.alternate_screen and lines > 0 and not self._scroll:
+        term = self._shown.terminal
+        if term.alternate_screen and lines > 0 and not self._scroll:
             return  # full-screen programs own the screen; their history is not ours to show
-        view = self._term.history if lines > 0 or self._scroll else self._history_view
+        view = term.history if lines > 0 or self._scroll else self._history_view
         new = max(0, min(len(view), self._scroll + lines))
         if new != self._scroll:
             self._history_view = view
@@ -606,16 +825,13 @@ class TerminalPane(Widget, can_focus=True):
         self._sync_size()
 
     def on_unmount(self) -> None:
-        if self._feed_handle is not None:
-            self._feed_handle.cancel()
-            self._feed_handle = None
         if self._frame_handle is not None:
             self._frame_handle.cancel()
             self._frame_handle = None
-        link, self._link = self._link, None
-        if link is not None:
-            self._exited = True
-            link.close(detach=True)
+        # The pane's own session goes with it; sessions an app keeps are the app's to close.
+        self._own.close_now()
+        if self._shown.view is self:
+            self._shown.view = None
 
     def on_focus(self, event: events.Focus) -> None:
         self._schedule_frame()
@@ -628,11 +844,11 @@ class TerminalPane(Widget, can_focus=True):
         if key in APP_KEYS:
             return  # the app's own keys: not ours to consume
         if key == "shift+pageup":
-            self.scroll_history(max(1, self._term.lines - 1))
+            self.scroll_history(max(1, self._shown.terminal.lines - 1))
         elif key == "shift+pagedown":
-            self.scroll_history(-max(1, self._term.lines - 1))
+            self.scroll_history(-max(1, self._shown.terminal.lines - 1))
         else:
-            data = key_to_bytes(key, event.character, self._term.modes.application_cursor)
+            data = key_to_bytes(key, event.character, self._shown.terminal.modes.application_cursor)
             if data is None:
                 return
             self._to_live()
@@ -643,14 +859,15 @@ class TerminalPane(Widget, can_focus=True):
     def on_paste(self, event: events.Paste) -> None:
         text = event.text.replace("\r\n", "\r").replace("\n", "\r")
         data = text.encode("utf-8", "replace")
-        if self._term.modes.bracketed_paste:
+        if self._shown.terminal.modes.bracketed_paste:
             data = b"\x1b[200~" + data.replace(b"\x1b[201~", b"") + b"\x1b[201~"
         self._to_live()
         self.send(data)
         event.stop()
 
     def _wheel(self, event: events.MouseEvent, up: bool) -> None:
-        modes = self._term.modes
+        term = self._shown.terminal
+        modes = term.modes
         if modes.mouse and self._scroll == 0:
             button = 64 if up else 65
             x, y = event.x + 1, event.y + 1
@@ -658,7 +875,7 @@ class TerminalPane(Widget, can_focus=True):
                 self.send(f"\x1b[<{button};{x};{y}M".encode())
             elif x < 223 and y < 223:
                 self.send(bytes([0x1B, 0x5B, 0x4D, 32 + button, 32 + x, 32 + y]))
-        elif self._term.alternate_screen and self._scroll == 0:
+        elif term.alternate_screen and self._scroll == 0:
             # What xterm's alternateScroll does: wheel as cursor keys (less, man, vi scroll).
             key = "up" if up else "down"
             self.send((key_to_bytes(key, None, modes.application_cursor) or b"") * WHEEL_LINES)

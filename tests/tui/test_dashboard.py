@@ -11,7 +11,7 @@ from conftest import type_text, until
 from textual.pilot import Pilot
 from textual.widgets import ContentSwitcher, Input, Label, Static
 
-from rustainer.app.tui_app import RustainerApp, create_app, pane_id
+from rustainer.app.tui_app import RustainerApp, create_app
 from rustainer.app.tui_dialogs import ConfirmDialog, NewContainerDialog
 from rustainer.app.tui_views import ExecScreen, InspectScreen, LogsScreen
 from rustainer.widgets.container_list import ContainerCard, ContainerList
@@ -21,9 +21,9 @@ pytestmark = pytest.mark.root
 
 
 def screen_text(app: RustainerApp, name: str) -> str:
-    pane = app.pane_of(by_name(app, name))
-    assert pane is not None, f"no pane for {name}"
-    return "\n".join(pane.terminal.display)
+    session = app.session_of(by_name(app, name))
+    assert session is not None, f"no session for {name}"
+    return "\n".join(session.terminal.display)
 
 
 def by_name(app: RustainerApp, name: str) -> str:
@@ -35,7 +35,11 @@ def names(app: RustainerApp) -> list[str]:
 
 
 def shown(app: RustainerApp) -> str | None:
-    return app.get_screen_stack_base().query_one("#panes", ContentSwitcher).current
+    """The container whose session the terminal pane draws, or which placeholder is shown."""
+    current = app.get_screen_stack_base().query_one("#panes", ContentSwitcher).current
+    if current != "terminal":
+        return current
+    return next((cid for cid, s in app.sessions.items() if s is app.terminal_view.session), None)
 
 
 async def create_through_dialog(pilot: Pilot[None], app: RustainerApp, name: str, rootfs: Path) -> None:
@@ -87,13 +91,13 @@ def test_two_shells_switch_stop_remove_and_reattach(containers, busybox_rootfs: 
         assert (card.row.cpuset, card.row.memory_limit) == ("0", 64 << 20)
 
         await pilot.press("ctrl+pageup")  # previous: alpha, at once, with its own screen
-        assert app.selected == alpha and shown(app) == pane_id(alpha)
-        assert isinstance(app.focused, TerminalPane) and app.focused.id == pane_id(alpha)
+        assert app.selected == alpha and shown(app) == alpha
+        assert app.focused is app.terminal_view
         assert "A-21" in screen_text(app, "alpha") and "B-32" not in screen_text(app, "alpha")
         await command(pilot, app, "alpha", "echo again-$((1+1))", "again-2")
 
         await pilot.press("ctrl+pagedown")
-        assert app.selected == beta and shown(app) == pane_id(beta)
+        assert app.selected == beta and shown(app) == beta
         assert "B-32" in screen_text(app, "beta") and "again-2" not in screen_text(app, "beta")
         await pilot.press("alt+1")
         assert app.selected == alpha
@@ -106,7 +110,7 @@ def test_two_shells_switch_stop_remove_and_reattach(containers, busybox_rootfs: 
         await pilot.press("alt+2")
         await type_text(pilot, "sleep 1; echo late-$((3+4))")
         await pilot.press("enter", "alt+1")
-        assert shown(app) == pane_id(alpha)
+        assert shown(app) == alpha
         await until(pilot, lambda: "late-7" in screen_text(app, "beta").replace("$((3+4))", ""),
                     "beta's output while hidden")
 
@@ -129,7 +133,7 @@ def test_two_shells_switch_stop_remove_and_reattach(containers, busybox_rootfs: 
     again = create_app(str(rroot), stop_timeout=1)
 
     async def second_run(pilot: Pilot[None]) -> None:
-        await until(pilot, lambda: names(again) == ["alpha"] and again.pane_of(by_name(again, "alpha")) is not None
+        await until(pilot, lambda: names(again) == ["alpha"] and again.session_of(by_name(again, "alpha")) is not None
                     and "again-2" in screen_text(again, "alpha"), "alpha reattached with its screen")
         assert isinstance(again.focused, TerminalPane)
         await command(pilot, again, "alpha", "echo still-$((5+5))", "still-10")
@@ -146,7 +150,7 @@ def test_cli_containers_come_and_go_logs_inspect_exec(containers, cli, busybox_r
         assert names(app) == []
         containers("fromcli", "--rootfs", str(busybox_rootfs), "--", "sh", "-c",
                    "echo logged-line-$((6*7)); exec sh")
-        await until(pilot, lambda: names(app) == ["fromcli"] and app.pane_of(by_name(app, "fromcli")) is not None,
+        await until(pilot, lambda: names(app) == ["fromcli"] and app.session_of(by_name(app, "fromcli")) is not None,
                     "a container started from the CLI to appear")
         await until(pilot, lambda: isinstance(app.focused, TerminalPane), "its terminal focused")
 
@@ -257,7 +261,7 @@ def test_a_container_on_a_bridge_network_shows_its_address(rroot: Path, containe
         card = app.get_screen_stack_base().query_one(f"#card-{row.id[:12]}", ContainerCard)
         where = str(card.query_one(".card-where", Label).render())
         assert f"bridge {row.address}" in where
-        await until(pilot, lambda: app.pane_of(row.id) is not None and "/ #" in screen_text(app, "netted"),
+        await until(pilot, lambda: app.session_of(row.id) is not None and "/ #" in screen_text(app, "netted"),
                     "its shell in the pane")
         await pilot.press("ctrl+q")
 

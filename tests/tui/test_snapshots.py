@@ -37,8 +37,8 @@ async def wait(pilot: Pilot[None], predicate: Callable[[], object], what: str, t
 
 def pane_text(app: RustainerApp, name: str) -> str:
     cid = next(c for c, item in app.listed.items() if item.state.name == name)
-    pane = app.pane_of(cid)
-    return "\n".join(pane.terminal.display) if pane is not None else ""
+    session = app.session_of(cid)
+    return "\n".join(session.terminal.display) if session is not None else ""
 
 
 def still_app(rroot: Path) -> RustainerApp:
