@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pyte
@@ -55,7 +55,10 @@ _ESC_METHODS = {
 }
 _PRIVATE_OK = frozenset("hlJKc")  # pyte raises TypeError for "?" with any other final byte.
 
-Handler = tuple[Callable[..., Any], tuple[int, ...], dict[str, bool]]
+# (method, args, kwargs, op): ``op`` names the handlers the main loop inlines (see _build_csi).
+Handler = tuple[Callable[..., Any], tuple[int, ...], dict[str, bool], int]
+_OP_CALL, _OP_CUP, _OP_EL = 0, 1, 2
+_IRM, _DECOM, _DECSCNM = mo.IRM, mo.DECOM, mo.DECSCNM
 
 
 _new_dict = dict.__new__
@@ -107,6 +110,34 @@ def _blank(attrs: Char, start: int, stop: int) -> dict[int, Char]:
             _blank_tails.clear()
         blank = _blank_tails[key] = dict.fromkeys(range(start, stop), attrs)
     return blank
+
+
+# Runs of text as cells, for the runs a redraw repeats (a full-screen program redraws mostly the
+# same lines; busybox top, e.g., all of them every second): drawing one is then a single copy.
+# Keyed by (text, column, attributes); a run is kept the second time it is seen (of the last 4096
+# different ones), the oldest kept run making room.  Shared by every screen, only ever copied from.
+_LINE_CELLS_MAX = 256
+_line_cells: dict[tuple[str, int, Char], dict[int, Char]] = {}
+_line_seen: set[int] = set()
+
+
+def _draw_line(row: dict[int, Char], key: tuple[str, int, Char], cells: Iterable[tuple[int, Char]]) -> None:
+    """Draw a run that is not in ``_line_cells`` (``cells`` are its cells), keeping it there if it
+    was seen before."""
+    digest = hash(key)
+    if digest not in _line_seen:
+        if len(_line_seen) >= 4096:
+            _line_seen.clear()
+        _line_seen.add(digest)
+        row.update(cells)
+        return
+    if len(_line_cells) >= _LINE_CELLS_MAX:
+        try:
+            del _line_cells[next(iter(_line_cells))]
+        except (KeyError, RuntimeError, StopIteration):  # Another thread got there first.
+            pass
+    kept = _line_cells[key] = dict(cells)
+    row.update(kept)
 
 
 def _draw_breaks_at(run: str, ok: set[str]) -> int:
@@ -166,51 +197,73 @@ class Parser:
         csi_cache = self._csi
         last_attrs: Char | None = None
         get: Callable[[str], Char] = str  # type: ignore[assignment]
+        # Re-read after anything that may replace them (RIS, the alternate screen, DECCOLM).
+        mode, buffer, columns = screen.mode, screen.buffer, screen.columns
+        dirty_add = screen.dirty.add
+        line_cells = _line_cells
+        bottom = screen.lines - 1
+        ground = self._ground
+        lazy = self._lazy is not None  # Only _bulk and sync change it.
         pos, end = 0, len(text)
         while pos < end:
-            if not self._ground:
+            if not ground:
                 self.sync()
+                lazy = False
                 pos = self._slow(text, pos, end)
+                ground = self._ground
                 cursor = screen.cursor
+                mode, buffer, columns, bottom = screen.mode, screen.buffer, screen.columns, screen.lines - 1
                 continue
-            if cursor.x == 0 and cursor.y == screen.lines - 1 and not self._dropping:
+            if cursor.x == 0 and cursor.y == bottom and not self._dropping:
                 bulk = _BULK.match(text, pos)
                 if bulk is not None and self._bulk_ok():
                     self._bulk(bulk.group())
+                    lazy = self._lazy is not None
                     pos = bulk.end()
                     cursor = screen.cursor
                     continue
             m = match(text, pos)
-            if m is None and end - pos < _PENDING_MAX and _PENDING.match(text, pos):
-                self._pending = text[pos:]
-                return
-            if self._lazy is not None:
-                if m is not None and self._lazy_token(m):
+            if m is None:
+                if end - pos < _PENDING_MAX and _PENDING.match(text, pos):
+                    self._pending = text[pos:]
+                    return
+                if lazy:
+                    self.sync()
+                    lazy = False
+                self._dropping = False
+                pos = self._slow(text, pos, end)
+                ground = self._ground
+                cursor = screen.cursor
+                mode, buffer, columns, bottom = screen.mode, screen.buffer, screen.columns, screen.lines - 1
+                continue
+            if lazy:
+                if self._lazy_token(m):
                     pos = m.end()
                     continue
                 self.sync()
-            if m is None:
-                self._dropping = False
-                pos = self._slow(text, pos, end)
-                cursor = screen.cursor
-                continue
+                lazy = False
             kind = m.lastindex
             pos = m.end()
             if kind == _T_TEXT:
                 run = m.group(1)
                 x = cursor.x
-                if (x + len(run) <= screen.columns and not self._dropping
-                        and ((run.isascii() and run.isprintable()) or self._narrow(run))
-                        and mo.IRM not in screen.mode):
+                n = x + len(run)
+                if (n <= columns and not self._dropping and _IRM not in mode
+                        and ((run.isascii() and run.isprintable()) or self._narrow(run))):
                     # The common case inline: the run fits on the cursor's row.
                     attrs = cursor.attrs
-                    if attrs is not last_attrs:
-                        last_attrs = attrs
-                        get = self._chars[attrs].__getitem__
-                    n = x + len(run)
-                    screen.buffer[cursor.y].update(zip(range(x, n), map(get, run), strict=True))
+                    y = cursor.y
+                    key = (run, x, attrs)
+                    cells = line_cells.get(key)
+                    if cells is not None:
+                        buffer[y].update(cells)
+                    else:
+                        if attrs is not last_attrs:
+                            last_attrs = attrs
+                            get = self._chars[attrs].__getitem__
+                        _draw_line(buffer[y], key, zip(range(x, n), map(get, run), strict=True))
                     cursor.x = n
-                    screen.dirty.add(cursor.y)
+                    dirty_add(y)
                     if text.startswith("\r\n", pos):
                         pos = self._text_lines(text, pos)
                 elif self._dropping:
@@ -226,30 +279,46 @@ class Parser:
                         self._dropping = pos == end
                 continue
             self._dropping = False
-            if kind == _T_CRLF:
-                pos = self._text_lines(text, pos - 2)
-            elif kind == _T_BASIC:
-                basic[m.group(3)]()
-            elif kind == _T_SGR:
-                params = m.group(4)
-                cached = sgr_cache.get((cursor.attrs, params))
-                if cached is not None and mo.DECSCNM not in screen.mode:
+            if kind == _T_SGR:
+                cached = sgr_cache.get((cursor.attrs, m.group(4)))
+                if cached is not None and _DECSCNM not in mode:
                     cursor.attrs = cached
                 else:
-                    self._select_graphic_rendition(params)
+                    self._select_graphic_rendition(m.group(4))
             elif kind == _T_CSI:
                 handler = csi_cache.get(m.group(5))
                 if handler is None:
                     self._dispatch_csi(m.group(5))
+                    cursor = screen.cursor
+                    mode, buffer, columns, bottom = screen.mode, screen.buffer, screen.columns, screen.lines - 1
+                    continue
+                op = handler[3]
+                if op == _OP_CUP:
+                    if screen.margins is None or _DECOM not in mode:
+                        y, x = handler[1]
+                        cursor.x = x if x < columns else columns - 1
+                        cursor.y = y if y <= bottom else bottom
+                    else:
+                        self._cursor_position(*handler[1])
+                elif op == _OP_EL and handler[1][0] == 0 and cursor.x:
+                    y = cursor.y
+                    dirty_add(y)
+                    buffer[y].update(_blank(cursor.attrs, cursor.x, columns))
                 else:
                     try:
                         handler[0](*handler[1], **handler[2])
                     except Exception:  # noqa: BLE001
                         pass  # As in _dispatch_csi.
                     cursor = screen.cursor
+                    mode, buffer, columns, bottom = screen.mode, screen.buffer, screen.columns, screen.lines - 1
+            elif kind == _T_CRLF:
+                pos = self._text_lines(text, pos - 2)
+            elif kind == _T_BASIC:
+                basic[m.group(3)]()
             elif kind == _T_ESC:
                 self._dispatch_esc(m.group(6))
                 cursor = screen.cursor  # DECRC and RIS replace the cursor object.
+                mode, buffer, columns, bottom = screen.mode, screen.buffer, screen.columns, screen.lines - 1
 
     def _narrow(self, run: str) -> bool:
         """Whether every character is one cell wide (then pyte's ``draw`` treats the run exactly
@@ -331,7 +400,7 @@ class Parser:
         except KeyError:
             handler = self._csi[seq] = self._build_csi(seq)
         if handler is not None:
-            func, args, kwargs = handler
+            func, args, kwargs, _ = handler
             try:
                 func(*args, **kwargs)
             except Exception:  # noqa: BLE001
@@ -348,22 +417,25 @@ class Parser:
             return None
         args = tuple(min(int(p or 0), 9999) for p in body.split(";"))
         if not private and final in "Hf" and len(args) <= 2:
-            return (self._cursor_position, args, {})
+            # Inlined by the loop; the arguments become 0-based (still to be clamped to the screen).
+            line, column = (args + (0,))[:2]
+            return (self._cursor_position, ((line or 1) - 1, (column or 1) - 1), {}, _OP_CUP)
         if not private and final == "K" and len(args) == 1 and args[0] in (0, 1, 2):
-            return (self._erase_in_line, args, {})
+            return (self._erase_in_line, args, {}, _OP_EL)
         if not private and final == "J" and args[0] in (0, 1, 2, 3):
-            return (self._erase_in_display, args[:1], {})
-        return (getattr(self.screen, name), args, {"private": True} if private else {})
+            return (self._erase_in_display, args[:1], {}, _OP_CALL)
+        return (getattr(self.screen, name), args, {"private": True} if private else {}, _OP_CALL)
 
-    def _cursor_position(self, line: int = 0, column: int = 0) -> None:
-        """pyte's ``cursor_position`` without origin mode, minus the method calls."""
+    def _cursor_position(self, y: int, x: int) -> None:
+        """pyte's ``cursor_position`` (``y`` and ``x`` 0-based, at least 0), without origin mode
+        minus the method calls."""
         screen = self.screen
         if screen.margins is not None and mo.DECOM in screen.mode:
-            screen.cursor_position(line, column)
+            screen.cursor_position(y + 1, x + 1)
             return
         cursor = screen.cursor
-        cursor.x = min(max(0, (column or 1) - 1), screen.columns - 1)
-        cursor.y = min(max(0, (line or 1) - 1), screen.lines - 1)
+        cursor.x = min(x, screen.columns - 1)
+        cursor.y = min(y, screen.lines - 1)
 
     def _erase_in_display(self, how: int) -> None:
         """pyte's ``erase_in_display``: only cells already written are erased (bug for bug).
@@ -419,10 +491,17 @@ class Parser:
                 n = 1 + next(i for i, line in enumerate(drawn) if len(line) > columns)
                 drawn = lines[1:n]
             buffer = screen.buffer
-            get = self._chars[cursor.attrs].__getitem__
+            attrs = cursor.attrs
+            get = self._chars[attrs].__getitem__
+            cache = _line_cells
             for row_y, line in zip(range(y + 1, y + n), drawn, strict=True):
                 if line:
-                    buffer[row_y].update(zip(range(len(line)), map(get, line), strict=True))
+                    key = (line, 0, attrs)
+                    cells = cache.get(key)
+                    if cells is not None:
+                        buffer[row_y].update(cells)
+                    else:
+                        _draw_line(buffer[row_y], key, zip(range(len(line)), map(get, line), strict=True))
             screen.dirty.update(range(y + 1, y + n))  # A superset: the empty lines too.
         cursor.x = 0
         cursor.y = y + n
@@ -467,7 +546,7 @@ class Parser:
             handler = self._esc[seq]
         except KeyError:
             name = _ESC_METHODS.get(seq[1:])
-            handler = self._esc[seq] = (getattr(self.screen, name), (), {}) if name else None
+            handler = self._esc[seq] = (getattr(self.screen, name), (), {}, _OP_CALL) if name else None
         if handler is not None:
             handler[0]()
 
