@@ -57,16 +57,18 @@ def run_child(cfg: ChildConfig, stdio: tuple[int, int, int], sync_fd: int, err_f
         _default_signals()
         if cfg.die_with_parent:
             syscalls.prctl(syscalls.PR_SET_PDEATHSIG, 9)
-        join_cgroup(cfg.cgroup_fds)
         for target, fd in enumerate(stdio):
             os.dup2(fd, target)
         _enter(cfg)
-        # The parent moves us into the cgroup while we build the rootfs, and writes one byte when
-        # done; EOF means it gave up. Only then the cgroup namespace (rooted at our new cgroup),
-        # the seccomp filter and the capability drop, which would forbid the unshare.
+        # The parent sets up what needs our pid (the cgroup on drivers where it moves us, the
+        # network) while we build the rootfs, and writes one byte when done; EOF means it gave up.
+        # Then we join the cgroup (where we do it ourselves), and only then the cgroup namespace
+        # (rooted at our new cgroup), the seccomp filter and the capability drop, which would
+        # forbid the unshare.
         if os.read(sync_fd, 1) != b"1":
             os._exit(125)
         os.close(sync_fd)
+        join_cgroup(cfg.cgroup_fds)
         syscalls.unshare(syscalls.CLONE_NEWCGROUP)
         install_filter()
         restrict_to(cfg.caps, cfg.last_cap)
@@ -85,7 +87,9 @@ def run_child(cfg: ChildConfig, stdio: tuple[int, int, int], sync_fd: int, err_f
 
 def join_cgroup(fds: tuple[int, ...]) -> None:
     """Move this (single-threaded) process into the container's cgroup(s) through files the parent
-    opened (see ``CgroupManager.self_join_files``), first thing, so all it allocates is charged there."""
+    opened (see ``CgroupManager.self_join_files``). The container's PID 1 does it once its root is
+    built, just before the cgroup namespace: the setup is not pinned to the container's cpuset (a
+    busy CPU there would stall it), the command and all it starts are."""
     for fd in fds:
         try:
             os.write(fd, b"0")
