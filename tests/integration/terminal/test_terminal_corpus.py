@@ -158,3 +158,20 @@ def test_resize_height_like_tmux(streams: dict[str, bytes], tmux: Tmux, name: st
     finally:
         tmux.kill_session()
 
+
+
+@pytest.mark.parametrize("name", ["top", "less", "gen-redraw", "sh-session"])
+def test_repeated_redraws_equal_stock_pyte_cell_for_cell(streams: dict[str, bytes], name: str) -> None:
+    """Programs redraw the same screen again and again (what the benchmark feeds): by the third
+    time the rows have the shapes and contents the redraw fast paths meet in practice (rows only
+    partly written, runs of text the core keeps as cells).  Every cell, and which cells are
+    written (pyte's erases only touch those), equals stock pyte's."""
+    data = streams[name][:200_000] * 3
+    core = _core(data)
+    ref = _pyte(data)
+    screen = core.screen
+    for y in range(LINES):
+        assert core.line(y) == [ref.buffer[y][x] for x in range(COLUMNS)], f"{name}: line {y}"
+        assert sorted(screen.buffer[y]) == sorted(ref.buffer[y]), f"{name}: written cells of line {y}"
+    assert core.cursor == (ref.cursor.x, ref.cursor.y)
+    assert screen.cursor.attrs == ref.cursor.attrs

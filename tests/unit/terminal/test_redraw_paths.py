@@ -1,0 +1,210 @@
+"""Differential tests aimed at the redraw fast paths (see backend/terminal/fastpath.py):
+
+* ED and EL by copying cached blank rows (rows of any shape: written in 0..k-1, with gaps, with
+  the extra cell pyte's EL 1 writes while a wrap is pending, created under DECSCNM);
+* whole CR LF-ended lines drawn in one pass down to the bottom margin;
+* CUP and EL inlined in the parser loop (origin mode and scroll regions included);
+* runs of text kept as ready cells and shared by every terminal (same text at other columns and
+  with other attributes, on screens of other widths).
+
+Each compares the core with stock pyte cell for cell (and which cells are written), and with
+itself under any chunking.  CI runs a fixed set of seeds; more by hand:
+    RUSTAINER_FUZZ_SEEDS=5000 .venv/bin/pytest tests/unit/terminal/test_redraw_paths.py
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pyte
+import pytest
+
+from rustainer.backend.terminal import Terminal, fastpath
+
+from .streams import feed_chunked, pyte_screen, screen_diff, state
+
+SEEDS = int(os.environ.get("RUSTAINER_FUZZ_SEEDS", "100"))
+SIZES = [(20, 6), (40, 10), (80, 24), (7, 3), (12, 2)]
+_SGR = ["0", "", "7", "27", "1;31", "30;46", "44", "1", "22;39;49", "38;5;208", "7;33"]
+_WORDS = ["PID", "root", "S", "0%", "[kworker/0:1]", "bash", "|||", "Mem:", "-", "x" * 30]
+
+
+def _line(rng: random.Random, columns: int, pool: list[str]) -> str:
+    r = rng.random()
+    if r < 0.45 and pool:
+        return rng.choice(pool)  # Repeated lines: the shared run cache.
+    if r < 0.55:
+        return ""
+    if r < 0.65:
+        return "".join(rng.choice("abc XYZ") for _ in range(columns + rng.randint(-1, 3)))  # At, past the edge.
+    return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 8)))[: columns + 2]
+
+
+def redraw_stream(rng: random.Random, columns: int, lines: int, length: int = 150) -> bytes:
+    pool = [_line(rng, columns, []) for _ in range(6)]
+    out: list[str] = []
+    for _ in range(length):
+        r = rng.random()
+        if r < 0.12:
+            out.append(rng.choice(["\x1b[H\x1b[J", "\x1b[H\x1b[2J", "\x1b[J", "\x1b[1J", "\x1b[2J", "\x1b[3J", "\x1b[0;1J"]))
+        elif r < 0.22:
+            out.append(f"\x1b[{rng.choice(['', '0', '1', '2'])}K")
+        elif r < 0.34:
+            row, col = rng.randint(0, lines + 2), rng.randint(0, columns + 2)
+            out.append(rng.choice([f"\x1b[{row};{col}H", f"\x1b[{row}H", "\x1b[H", f"\x1b[;{col}H", f"\x1b[{row};{col}f"]))
+        elif r < 0.46:
+            out.append(f"\x1b[{rng.choice(_SGR)}m")
+        elif r < 0.70:
+            # Lines each ended by CR LF (the one-pass path), sometimes running into the bottom.
+            out.append("".join(_line(rng, columns, pool) + "\r\n" for _ in range(rng.randint(1, lines + 2))))
+        elif r < 0.80:
+            out.append(_line(rng, columns, pool))
+        elif r < 0.84:
+            # Fill to the last column (a wrap is pending), then erase: pyte's EL 1 writes one cell
+            # past the row there, and later erases must treat that row exactly as pyte does.
+            out.append("\r" + "w" * columns + rng.choice(["\x1b[1K", "\x1b[K", "\x1b[2K", "\x1b[1K\x1b[J", "\x1b[1K\x1b[2J"]))
+        elif r < 0.88:
+            top = rng.randint(1, lines)
+            out.append(rng.choice([f"\x1b[{top};{rng.randint(top, lines)}r", "\x1b[r"]))
+        elif r < 0.92:
+            out.append(rng.choice(["\x1b[?6h", "\x1b[?6l", "\x1b[4h", "\x1b[4l", "\x1b[20h", "\x1b[20l", "\x1b[?7l", "\x1b[?7h"]))
+        elif r < 0.95:
+            out.append(rng.choice(["\x1b[?5h", "\x1b[?5l"]))  # Rows created now default to reverse.
+        elif r < 0.96:
+            out.append("\x1b[@")  # Moves a full row's last cell to column ``columns`` (pyte).
+        elif r < 0.97:
+            out.append(rng.choice(["\r", "\n", "\x08", "\t", "\x1bD", "\x1bM", "\x1bE", "\x1b7", "\x1b8"]))
+        else:
+            out.append(rng.choice(["中文", "e\u0301", "\x1b[5@", "\x1b[@", "\x1b[3P", "\x1b[4X", "\x1b[2L", "\x1b[M"]))
+    return "".join(out).encode()
+
+
+def _case(seed: int) -> tuple[bytes, int, int]:
+    rng = random.Random(seed + 1_000_003)
+    columns, lines = rng.choice(SIZES)
+    return redraw_stream(rng, columns, lines), columns, lines
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_redraw_paths_equal_stock_pyte(block: int) -> None:
+    compared = 0
+    for seed in range(block, SEEDS, 4):
+        data, columns, lines = _case(seed)
+        try:
+            ref = pyte_screen(data, columns, lines)
+        except Exception:  # noqa: BLE001 - stock pyte raises on some inputs
+            continue
+        term = Terminal(columns, lines)
+        term.feed(data)
+        diff = screen_diff(term, ref)
+        assert diff is None, f"seed {seed}: {diff}"
+        compared += 1
+    assert compared >= SEEDS // 8
+
+
+@pytest.mark.parametrize("block", range(2))
+def test_redraw_paths_under_any_chunking(block: int) -> None:
+    for seed in range(block, SEEDS, 2):
+        data, columns, lines = _case(seed)
+        whole = Terminal(columns, lines)
+        whole.feed(data)
+        rng = random.Random(seed * 11 + 3)
+        chunked = Terminal(columns, lines)
+        feed_chunked(chunked, data, rng, max_chunk=rng.choice([1, 3, 29, 500]))
+        assert state(chunked) == state(whole), f"seed {seed}"
+
+
+def test_the_redraw_stream_exercises_the_fast_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Guard against tests that silently only reach the general paths."""
+    calls = {"blank row": 0, "lines": 0, "kept run": 0}
+    fresh, draw_line = fastpath._fresh_row, fastpath._draw_line
+
+    def counting_fresh(default: pyte.screens.Char) -> object:
+        calls["blank row"] += 1
+        return fresh(default)
+
+    def counting_draw(row: object, key: object, cells: object) -> None:
+        before = len(fastpath._line_cells)
+        draw_line(row, key, cells)  # type: ignore[arg-type]
+        calls["kept run"] += len(fastpath._line_cells) > before
+
+    monkeypatch.setattr(fastpath, "_fresh_row", counting_fresh)
+    monkeypatch.setattr(fastpath, "_draw_line", counting_draw)
+    fastpath._line_cells.clear()
+    for seed in range(8):
+        data, columns, lines = _case(seed)
+        term = Terminal(columns, lines)
+        original = term._parser._text_lines
+
+        def counting_lines(text: str, pos: int, original: object = original, term: Terminal = term) -> int:
+            y = term._parser.screen.cursor.y
+            end = original(text, pos)  # type: ignore[operator]
+            calls["lines"] += term._parser.screen.cursor.y - y > 1
+            return end
+
+        term._parser._text_lines = counting_lines  # type: ignore[method-assign]
+        term.feed(data)
+    assert calls["blank row"] > 20 and calls["lines"] > 20 and calls["kept run"] > 5, calls
+    assert fastpath._line_cells, "repeated runs are drawn from kept cells"
+
+
+def _written(screen: pyte.Screen) -> list[tuple[int, ...]]:
+    return [tuple(sorted(screen.buffer[y])) for y in range(screen.lines)]
+
+
+@pytest.mark.parametrize("erase", [b"\x1b[1K\x1b[J", b"\x1b[1K\x1b[H\x1b[J", b"\x1b[1K\r\x1b[K", b"\x1b[1K\x1b[2K",
+                                   b"\x1b[1K\x1b[41m\x1b[2J", b"\x1b[1K\x1b[44m\x1b[1J"])
+def test_erasing_a_row_pyte_wrote_past_its_end(erase: bytes) -> None:
+    """EL 1 while a wrap is pending writes column ``columns`` in pyte: a row with as many written
+    cells as columns is then not every column, and erasing must keep that cell as pyte does."""
+    data = b"\x1b[2;3Habc\r\n\x1b[5C" + b"z" * 5 + b"\x1b[2;1H" + b"y" * 10 + b"\x1b[1;1H" + b"0123456789" + erase
+    ref = pyte_screen(data, 10, 4)
+    term = Terminal(10, 4)
+    term.feed(data)
+    assert screen_diff(term, ref) is None
+    assert _written(term.screen) == _written(ref)
+
+
+@pytest.mark.parametrize("erase", [b"\x1b[H\x1b[J", b"\x1b[2J", b"\x1b[6;1H\x1b[1J", b"\x1b[2;1H\x1b[K\x1b[2K"])
+def test_erasing_rows_of_every_shape(erase: bytes) -> None:
+    """Rows written in 0..k-1, with gaps, full with a gap and pyte's extra cell at ``columns``
+    (ICH moves the last cell there), and rows created under DECSCNM (their blank cells stay
+    reverse after it is reset)."""
+    data = (b"\x1b[?5h\x1b[2;1Habc\x1b[3;4Hab\x1b[?5l\x1b[3;9Hc\x1b[4;1H" + b"q" * 12 + b"\x1b[4;6H\x1b[@"
+            b"\x1b[5;1H" + b"r" * 12 + b"\x1b[5;3H\x1b[3@\x1b[6;2Hx\x1b[31m" + erase)
+    for columns in (12, 20):
+        ref = pyte_screen(data, columns, 7)
+        term = Terminal(columns, 7)
+        term.feed(data)
+        assert screen_diff(term, ref) is None, columns
+
+
+def test_kept_runs_depend_on_column_attributes_and_width() -> None:
+    """The run cache is shared by every terminal: the same text drawn elsewhere, in other colours
+    and on narrower screens (where it wraps) must still come out as pyte draws it."""
+    fastpath._line_cells.clear()
+    run = b"shared run of text"
+    for columns, prefix in [(80, b""), (80, b"\x1b[1;31m"), (80, b"\x1b[3;7H"), (20, b""), (12, b"\x1b[7m"),
+                            (80, b""), (80, b"\x1b[3;7H\x1b[1;31m"), (20, b"\x1b[2;3H")]:
+        data = b"\x1b[H\x1b[J" + (prefix + run + b"\r\n") * 3 + prefix + run
+        for _ in range(2):  # The second time round the runs come from the cache.
+            ref = pyte_screen(data * 2, columns, 6)
+            term = Terminal(columns, 6)
+            term.feed(data * 2)
+            assert screen_diff(term, ref) is None, (columns, prefix)
+
+
+@pytest.mark.parametrize("erase", [0, 1, 2])
+def test_erased_rows_keep_their_own_default(erase: int) -> None:
+    """A row keeps the blank cell it was made with (pyte erases in place): main-screen rows made
+    before DECSCNM was set on the alternate screen stay non-reverse after an erase.  Stock pyte has
+    no alternate screen, so the reference is pyte's own ``erase_in_display`` on the same screen."""
+    data = b"\x1b[2;1Habc\x1b[3;1H" + b"d" * 12 + b"\x1b[?1049h\x1b[?5h\x1b[?1049l\x1b[2;2H"
+    fast, ref = Terminal(12, 5), Terminal(12, 5)
+    fast.feed(data)
+    ref.feed(data)
+    fast.feed(b"\x1b[%dJ" % erase)
+    pyte.Screen.erase_in_display(ref.screen, erase)
+    assert state(fast) == state(ref)
+    assert [fast.screen.buffer[y].default for y in range(5)] == [ref.screen.buffer[y].default for y in range(5)]
