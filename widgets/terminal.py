@@ -38,7 +38,8 @@ from rustainer.backend.terminal.terminal import Terminal
 from rustainer.widgets.keys import APP_KEYS, key_to_bytes
 
 FRAME_INTERVAL = 1 / 60  # seconds between two repaints at most
-FLOOD_FRAME_INTERVAL = 1 / 30  # while output is queued: fewer frames, more time for the core
+FLOOD_FRAME_INTERVAL = 1 / 25  # during a flood: fewer frames (each costs the core time), still >= 20/s
+FLOOD_BYTES = 16 << 10  # output fed since the last frame that makes it a flood
 FEED_SLICE = 64 << 10  # bytes fed to the core at once (big slices keep its bulk path busy)
 FEED_BUDGET = 0.008  # seconds of feeding before the loop gets a turn
 BACKLOG_LIMIT = 16 << 20  # unfed output kept at most (beyond it the oldest half is skipped)
@@ -337,6 +338,7 @@ class TerminalSession:
         self.view: TerminalPane | None = None  # the pane showing this session
         self.exit_code: int | None = None
         self.ended = False  # the session's byte stream ended and everything was fed
+        self.fed = 0  # bytes fed to the core so far
         self._link: _Link | None = None
         self._pending: deque[bytes] = deque()
         self._pending_size = 0
@@ -480,6 +482,10 @@ class TerminalSession:
         """Feed for a bounded time, then give the loop back (keys, timers, other widgets)."""
         self._feed_handle = None
         deadline = time.perf_counter() + FEED_BUDGET
+        loop = asyncio.get_running_loop()
+        view = self.view
+        # A frame that falls due is drawn on time, not after the rest of the slice.
+        frame_due = view._frame_due if view is not None and view._frame_handle is not None else float("inf")
         pending = self._pending
         feed = self.terminal.feed
         while pending:
@@ -496,13 +502,14 @@ class TerminalSession:
                     size += len(part)
                 chunk = b"".join(parts)
             self._pending_size -= len(chunk)
+            self.fed += len(chunk)
             feed(chunk)
-            if time.perf_counter() > deadline:
+            if time.perf_counter() > deadline or loop.time() >= frame_due:
                 break
         if self.view is not None:
             self.view._session_output(self)
         if pending:
-            self._feed_handle = asyncio.get_running_loop().call_soon(self._feed)
+            self._feed_handle = loop.call_soon(self._feed)
         elif self._ending:
             self._finish()
 
@@ -588,7 +595,9 @@ class TerminalPane(Widget, can_focus=True):
         self._shown = self._own
         self._own.view = self
         self._frame_handle: asyncio.TimerHandle | None = None
-        self._last_frame = 0.0
+        self._last_frame = 0.0  # when the last frame was due
+        self._frame_due = 0.0
+        self._fed_at_frame = 0  # the shown session's ``fed`` at the last frame
         self._shown_cursor: tuple[int, int, bool] = (-1, -1, False)
         self._title = ""
         self._scroll = 0  # lines scrolled back into the history; 0 is the live screen
@@ -709,13 +718,18 @@ class TerminalPane(Widget, can_focus=True):
         if self._frame_handle is not None:
             return
         loop = asyncio.get_running_loop()
-        interval = FLOOD_FRAME_INTERVAL if self._shown.pending else FRAME_INTERVAL
-        delay = max(0.0, self._last_frame + interval - loop.time())
-        self._frame_handle = loop.call_later(delay, self._frame)
+        session = self._shown
+        flood = session.pending or session.fed - self._fed_at_frame > FLOOD_BYTES
+        now = loop.time()
+        self._frame_due = max(now, self._last_frame + (FLOOD_FRAME_INTERVAL if flood else FRAME_INTERVAL))
+        self._frame_handle = loop.call_at(self._frame_due, self._frame)
 
     def _frame(self) -> None:
         self._frame_handle = None
-        self._last_frame = asyncio.get_running_loop().time()
+        now = asyncio.get_running_loop().time()
+        # Paced from when the frame was due: a feed slice that delays it does not slow the clock down.
+        self._last_frame = self._frame_due if now - self._frame_due < FLOOD_FRAME_INTERVAL else now
+        self._fed_at_frame = self._shown.fed
         self._check_title()
         if not self.is_mounted:
             return
@@ -778,12 +792,13 @@ class TerminalPane(Widget, can_focus=True):
         if y >= lines:
             return Strip.blank(width)
         cx, cy = term.cursor
-        cursor_x = cx if (cy == y and self._scroll == 0 and self._cursor_shown()) else -1
-        if cursor_x >= term.columns:
-            cursor_x = term.columns - 1
+        cursor_x = cx if (cy == y and self._cursor_shown()) else -1
+        columns = term.columns
+        if cursor_x >= columns:
+            cursor_x = columns - 1
         # A line's strip is kept until the core marks the line dirty (a frame then drops it too).
         strips = session.strips
-        key = (width, lines, term.columns)
+        key = (width, lines, columns)
         if session.strips_key != key:
             session.strips_key = key
             strips = session.strips = [None] * lines

@@ -8,8 +8,8 @@ binding's dispatch is part of it) and times:
 
 - to the first paint: until the screen's compositor hands an update (``App._display``) that holds
   lines of the newly selected container's screen;
-- the worst event-loop stall in the 300 ms after the key (work the switch leaves behind, such as a
-  footer rebuilt or a list restyled: what the next key press would wait for).
+- the worst event-loop stall from the key until 300 ms after that paint (the switch's own work
+  and what it leaves behind, such as a footer rebuilt: what the next key press would wait for).
 
 Median and p90 over ROUNDS switches.
 """
@@ -87,15 +87,23 @@ async def measure(root: str, rounds: int) -> tuple[list[float], list[float]]:
             painted.clear()
             drawn.clear()
             worst = 0.0
+            first = None
             start = time.perf_counter()
             app.post_message(events.Key("ctrl+pagedown", None))
-            while time.perf_counter() - start < 0.3:  # the loop's stalls meanwhile
+            while True:  # the loop's stalls until 300 ms after the paint
                 t = time.perf_counter()
                 await asyncio.sleep(0.001)
-                worst = max(worst, time.perf_counter() - t - 0.001)
-            first = next((when for when, sessions in painted if id(session) in sessions and when > start), None)
-            if first is None or app.selected != target:
-                raise SystemExit("the switch was not painted within 300 ms")
+                now = time.perf_counter()
+                worst = max(worst, now - t - 0.001)
+                if first is None:
+                    first = next((when for when, sessions in painted if id(session) in sessions and when > start),
+                                 None)
+                if first is not None and now - first > 0.3:
+                    break
+                if now - start > 5:
+                    raise SystemExit("the switch was not painted within 5 s")
+            if app.selected != target:
+                raise SystemExit("the switch went elsewhere")
             to_paint.append(first - start)
             stalls.append(worst)
         await app.action_quit()

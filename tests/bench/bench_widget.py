@@ -1,15 +1,19 @@
 """TerminalPane benchmark, run by hand (not collected by pytest):
 
-    .venv/bin/python tests/bench/bench_widget.py [--columns 120] [--lines 40]
+    .venv/bin/python tests/bench/bench_widget.py [--columns 120] [--lines 40] [--repeat 5]
 
-Headless (Textual's run_test), one pane filling the screen, fed through a local pty by ``cat`` of
-output recorded beforehand (``seq 1 2000000``; coloured ``ls -lR``), so the widget's cost is what
-is measured. Reports, in the same run:
+Headless (Textual's run_test), one pane filling the screen, fed by output recorded beforehand
+(``seq 1 2000000``; coloured ``ls -lR``) through a stand-in supervisor socket (the dashboard's
+path: the attach protocol) and through a local pty (``cat``), so the widget's cost is what is
+measured. Each flood runs ``--repeat`` times, each time right after feeding the same bytes straight
+into the terminal core, and the medians are shown (the machine may be busy with other work).
+Reports:
 
-- MB/s through the widget (pty read, slices, core, frames) against the same bytes fed straight into
-  the terminal core, and the ratio (goal >= 0.8);
-- frames drawn per second during the flood (goal >= 20), and the event loop's worst lag then
-  (what a key press or another widget would wait);
+- MB/s through the widget (link, protocol, slices, core, frames) against the core alone, and the
+  ratio (goal >= 0.8); the CPU ratio is the same comparison in CPU time of the app's thread (what
+  the widget itself costs, less disturbed by other work on the machine than the wall clock);
+- frames drawn per second while the flood runs (goal >= 20), the longest time between two frames,
+  and the event loop's worst lag then (what a key press or another widget would wait);
 - keystroke echo latency (key event to the echoed character drawn) against a bare pty round trip
   through the same raw ``cat``, median and p99.
 """
@@ -20,6 +24,7 @@ import argparse
 import asyncio
 import gc
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -57,15 +62,16 @@ def record(argv: list[str], columns: int, lines: int) -> bytes:
     return b"".join(chunks)
 
 
-def core_time(data: bytes, columns: int, lines: int) -> float:
+def core_time(data: bytes, columns: int, lines: int) -> tuple[float, float]:
+    """(seconds, CPU seconds of this thread) to feed ``data`` straight into the terminal core."""
     term = Terminal(columns, lines, 10000)
     chunks = [data[i:i + 65536] for i in range(0, len(data), 65536)]
     gc.collect()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.thread_time()
     for chunk in chunks:
         term.feed(chunk)
     term.display  # noqa: B018 - brings the lazy screen up to date, as a repaint would
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.thread_time() - cpu
 
 
 class CountingPane(TerminalPane):
@@ -75,11 +81,13 @@ class CountingPane(TerminalPane):
     def __init__(self) -> None:
         super().__init__()
         self.drawn = 0
+        self.drawn_at: list[float] = []
         self.drawn_cursor: tuple[int, int] = (-1, -1)
 
     def render_line(self, y: int) -> Strip:
         if y == 0:
             self.drawn += 1
+            self.drawn_at.append(time.perf_counter())
         cursor = self.terminal.cursor
         if y == cursor[1]:
             self.drawn_cursor = cursor
@@ -89,8 +97,15 @@ class CountingPane(TerminalPane):
 class BenchApp(App[None]):
     CSS = "CountingPane { width: 1fr; height: 1fr; }"
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.exited = asyncio.Event()
+
     def compose(self) -> ComposeResult:
         yield CountingPane()
+
+    def on_terminal_pane_exited(self, event: TerminalPane.Exited) -> None:
+        self.exited.set()  # everything received was fed to the core
 
 
 def spawn(argv: list[str], raw: bool = False) -> tuple[int, int]:
@@ -143,22 +158,17 @@ def transport_time(path: str) -> float:
     return elapsed
 
 
-async def flood(path: str, columns: int, lines: int, via: str = "pty") -> tuple[float, float, float]:
-    """(seconds, frames drawn per second, worst loop lag in ms) for ``cat path`` in a pane, through
-    a pty or a stand-in supervisor socket."""
+async def flood(path: str, columns: int, lines: int, via: str = "pty") -> tuple[float, float, float, float, float]:
+    """(seconds, CPU seconds of the app's thread, frames drawn per second, longest time between two
+    frames in ms, worst loop lag in ms) for ``cat path`` in a pane, through a pty or a stand-in
+    supervisor socket. Frames per second are counted over the flood itself: from the first frame
+    drawn after the attach to the last."""
     app = BenchApp()
     async with app.run_test(size=(columns, lines)) as pilot:
         pane = app.query_one(CountingPane)
         pane.focus()
         await pilot.pause()
-        exited = asyncio.Event()
-        original = pane._post_exited
-
-        def done() -> None:
-            original()
-            exited.set()
-
-        pane._post_exited = done  # type: ignore[method-assign]
+        exited = app.exited = asyncio.Event()
         lags: list[float] = []
         stop = False
 
@@ -177,22 +187,23 @@ async def flood(path: str, columns: int, lines: int, via: str = "pty") -> tuple[
             server = subprocess.Popen([sys.executable, "-c", FAKE_SUPERVISOR, sock, path, str(columns),
                                        str(lines)], stdout=subprocess.PIPE, text=True)
             assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-        drawn0 = pane.drawn
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         if server is None:
             await pane.attach_pty(master, pid=pid)
         else:
             await pane.attach_socket(sock)
         await exited.wait()
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.thread_time() - cpu
         await pilot.pause()
         stop = True
         await probe_task
-        frames = pane.drawn - drawn0
+        drawn = [t for t in pane.drawn_at if start < t <= start + elapsed]
+        gaps = [b - a for a, b in zip(drawn, drawn[1:], strict=False)]
+        fps = (len(drawn) - 1) / (drawn[-1] - drawn[0]) if len(drawn) > 1 and drawn[-1] > drawn[0] else 0.0
         if server is not None:
             server.wait()
             os.unlink(sock)
-        return elapsed, frames / elapsed, max(lags) * 1000 if lags else 0.0
+        return elapsed, cpu, fps, max(gaps, default=elapsed) * 1000, max(lags) * 1000 if lags else 0.0
 
 
 def bare_latency(samples: int) -> list[float]:
@@ -247,28 +258,38 @@ def main() -> None:
     parser.add_argument("--columns", type=int, default=120)
     parser.add_argument("--lines", type=int, default=40)
     parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="runs of each flood, each with its own core run right before (medians shown)")
     args = parser.parse_args()
     cols, lines = args.columns, args.lines
     inputs = {
         "seq 1 2000000": record(["seq", "1", "2000000"], cols, lines),
         "ls -lR --color": record(["ls", "-lR", "--color=always", "/usr/share", "/usr/lib"], cols, lines),
     }
-    print(f"pane {cols}x{lines} (headless), Python {sys.version.split()[0]}")
+    print(f"pane {cols}x{lines} (headless), Python {sys.version.split()[0]}, medians of {args.repeat} runs "
+          "(ratio: of each run to the core run just before it)")
     print(f"{'input':<16}{'via':<7}{'MB':>6}{'core MB/s':>11}{'link MB/s':>11}{'pane MB/s':>11}{'ratio':>7}"
-          f"{'frames/s':>10}{'max lag ms':>12}")
+          f"{'CPU ratio':>11}{'frames/s':>10}{'max gap ms':>12}{'max lag ms':>12}")
+    median = statistics.median
     with tempfile.TemporaryDirectory() as tmp:
         for name, data in inputs.items():
             path = os.path.join(tmp, "out")
             with open(path, "wb") as f:
                 f.write(data)
             mb = len(data) / 1e6
-            core = mb / core_time(data, cols, lines)
-            for via in ("socket", "pty"):
-                link = mb / transport_time(path) if via == "pty" else float("nan")
-                elapsed, fps, lag = asyncio.run(flood(path, cols, lines, via))
-                pane = mb / elapsed
-                print(f"{name:<16}{via:<7}{mb:>6.1f}{core:>11.1f}{link:>11.1f}{pane:>11.1f}{pane / core:>7.2f}"
-                      f"{fps:>10.1f}{lag:>12.1f}")
+            runs: dict[str, list[tuple[float, ...]]] = {"socket": [], "pty": []}
+            for _ in range(args.repeat):
+                for via in ("socket", "pty"):
+                    core_s, core_cpu = core_time(data, cols, lines)
+                    link = mb / transport_time(path) if via == "pty" else float("nan")
+                    elapsed, cpu, fps, gap, lag = asyncio.run(flood(path, cols, lines, via))
+                    core, pane = mb / core_s, mb / elapsed
+                    runs[via].append((core, link, pane, pane / core, core_cpu / cpu, fps, gap, lag))
+            for via, results in runs.items():
+                core, link, pane, ratio, cpu_ratio, fps, gap, lag = (
+                    median(column) for column in zip(*results, strict=True))
+                print(f"{name:<16}{via:<7}{mb:>6.1f}{core:>11.1f}{link:>11.1f}{pane:>11.1f}{ratio:>7.2f}"
+                      f"{cpu_ratio:>11.2f}{fps:>10.1f}{gap:>12.0f}{lag:>12.1f}")
     bare = bare_latency(args.samples)
     widget = asyncio.run(widget_latency(args.samples, cols, lines))
     print(f"\n{'echo latency':<16}{'median ms':>11}{'p99 ms':>9}")

@@ -266,3 +266,56 @@ def test_a_container_on_a_bridge_network_shows_its_address(rroot: Path, containe
         await pilot.press("ctrl+q")
 
     run(app, scenario)
+
+
+def drawn_text(app: RustainerApp) -> str:
+    """What the terminal pane draws now, line by line (its strips, as the screen gets them)."""
+    view = app.terminal_view
+    return "\n".join("".join(segment.text for segment in view.render_line(y))
+                     for y in range(view.content_size.height))
+
+
+def test_switching_among_three_shows_each_ones_current_screen_at_once(containers, busybox_rootfs: Path,  # type: ignore[no-untyped-def]
+                                                                      rroot: Path) -> None:
+    """One pane draws whichever container is selected: right after the key, it draws that
+    container's own current screen; the others stay attached and keep being parsed meanwhile."""
+    order = ["c1", "c2", "c3"]
+    for name in order:
+        containers(name, "--rootfs", str(busybox_rootfs), "--", "sh")
+    app = create_app(str(rroot), poll=False)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: names(app) == order and all(
+            app.session_of(by_name(app, n)) is not None and "/ #" in screen_text(app, n) for n in order),
+            "three attached shells")
+        for index, name in enumerate(order, start=1):
+            await pilot.press(f"alt+{index}")
+            await command(pilot, app, name, f"echo mark-{name}-$(({index}*11))", f"mark-{name}-{index * 11}")
+
+        # c1 keeps writing while c3 is shown: its session is parsed in the background
+        await pilot.press("alt+1")
+        await type_text(pilot, "for i in 1 2 3 4 5; do echo tick-$((i*100)); sleep 0.2; done")
+        await pilot.press("enter", "alt+3")
+        assert shown(app) == by_name(app, "c3")
+        await until(pilot, lambda: "tick-500" in screen_text(app, "c1")
+                    and screen_text(app, "c1").strip().splitlines()[-1].startswith("/ #"),
+                    "c1's output (and its prompt after it) while c3 is shown")
+        assert shown(app) == by_name(app, "c3") and "tick-" not in drawn_text(app)
+
+        for name in ["c2", "c1", "c3", "c1", "c2", "c3", "c2"]:
+            await pilot.press(f"alt+{order.index(name) + 1}")
+            cid = by_name(app, name)
+            # at once: no waiting for output, the pane draws the selected container's screen
+            assert app.selected == cid and shown(app) == cid and app.focused is app.terminal_view
+            drawn = drawn_text(app)
+            assert f"mark-{name}-{(order.index(name) + 1) * 11}" in drawn, (name, drawn)
+            assert not any(f"mark-{other}-" in drawn for other in order if other != name), (name, drawn)
+            assert ("tick-500" in drawn) == (name == "c1"), (name, drawn)
+            assert drawn.strip().splitlines()[-1].startswith("/ #")  # its prompt, with the cursor
+            # and the screen as composed (the pane's lines as cached for painting, not only its core)
+            picture = app.export_screenshot().replace("&#160;", " ")
+            assert f"mark-{name}-{(order.index(name) + 1) * 11}" in picture, name
+            assert not any(f"mark-{other}-" in picture for other in order if other != name), name
+        await pilot.press("ctrl+q")
+
+    run(app, scenario)
