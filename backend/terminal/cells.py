@@ -55,7 +55,8 @@ def row_to_compact(row: dict[int, Char], columns: int, trim: bool = True) -> Com
     text: str | tuple[str, ...] = joined
     if len(joined) != end or (not joined.isascii() and any(len(d) != 1 for d in datas)):
         text = tuple(datas)
-    runs = tuple((attrs, sum(1 for _ in group)) for attrs, group in groupby(map(_attrs_of, cells)))
+    attrs_list = list(map(_attrs_of, cells))  # Grouping a list is about twice as fast as a map.
+    runs = tuple((attrs, len(list(group))) for attrs, group in groupby(attrs_list))
     return (text, runs)
 
 

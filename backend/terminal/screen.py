@@ -40,24 +40,29 @@ class CoreScreen(pyte.Screen):
     def new_buffer(self) -> Any:
         return defaultdict(lambda: StaticDefaultDict(self.default_char))
 
-    def _full_screen_region(self) -> bool:
-        return self.margins is None or (self.margins.top == 0 and self.margins.bottom == self.lines - 1)
-
     def push_history(self, row: CompactRow) -> None:
         self.history.append(row)
 
     # -- scrolling -----------------------------------------------------------------------------
     def index(self) -> None:
-        """Like xterm and tmux, keep lines scrolled off a full-screen region of the main screen."""
-        if (
-            self.main_buffer is None
-            and self.history.maxlen
-            and self._full_screen_region()
-            and self.cursor.y == self.lines - 1
-        ):
-            row = self.buffer.get(0)
+        """pyte's ``index``, with the rows of the region moved in one ``dict.update`` rather than
+        one at a time; like xterm and tmux, lines scrolled off a full-screen region of the main
+        screen are kept in the scrollback."""
+        margins = self.margins
+        top, bottom = (0, self.lines - 1) if margins is None else margins
+        if self.cursor.y != bottom:
+            self.cursor_down()
+            return
+        buffer = self.buffer
+        if self.main_buffer is None and self.history.maxlen and top == 0 and bottom == self.lines - 1:
+            row = buffer.get(0)
             self.history.append(row_to_compact(row, self.columns) if row else ("", ()))
-        super().index()
+        self.dirty.update(range(self.lines))
+        if bottom > top:
+            # Reading each row below through the defaultdict creates it if missing, as pyte does.
+            moved = list(map(buffer.__getitem__, range(top + 1, bottom + 1)))
+            buffer.update(zip(range(top, bottom), moved, strict=True))
+        buffer.pop(bottom, None)
 
     def reset(self) -> None:
         if getattr(self, "main_buffer", None) is not None:
