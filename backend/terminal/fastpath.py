@@ -81,11 +81,14 @@ class _Blanks(dict[int, dict[int, Char]]):
         self.attrs = attrs
 
     def __missing__(self, k: int) -> dict[int, Char]:
-        blank = self[k] = dict.fromkeys(range(k), self.attrs)
+        blank = dict.fromkeys(range(k), self.attrs)
+        if len(self) < 32:  # Rows come in few lengths; beyond that, build without keeping.
+            self[k] = blank
         return blank
 
 
-# Shared by every screen; the tables are only ever copied from, never handed out for mutation.
+# Shared by every screen (a few hundred KB at most); the tables are only ever copied from, never
+# handed out for mutation.
 _blank_rows: dict[Char, _Blanks] = {}
 _blank_tails: dict[tuple[Char, int, int], dict[int, Char]] = {}
 
@@ -93,7 +96,7 @@ _blank_tails: dict[tuple[Char, int, int], dict[int, Char]] = {}
 def _blanks_for(attrs: Char) -> _Blanks:
     blanks = _blank_rows.get(attrs)
     if blanks is None:
-        if len(_blank_rows) >= 64:
+        if len(_blank_rows) >= 8:
             _blank_rows.clear()
         blanks = _blank_rows[attrs] = _Blanks(attrs)
     return blanks
@@ -106,7 +109,7 @@ def _blank(attrs: Char, start: int, stop: int) -> dict[int, Char]:
     key = (attrs, start, stop)
     blank = _blank_tails.get(key)
     if blank is None:
-        if len(_blank_tails) >= 1024:
+        if len(_blank_tails) >= 256:
             _blank_tails.clear()
         blank = _blank_tails[key] = dict.fromkeys(range(start, stop), attrs)
     return blank
