@@ -756,14 +756,14 @@ class Parser:
         columns = screen.columns
         chars = self._chars
         for y, row in enumerate(lazy):
+            # The rows above the bottom one all exist after a scroll, blank or not: pyte's index
+            # creates them (and delete_lines/insert_lines tell an empty row from a missing one).
             if row is None:
-                continue
-            if isinstance(row, _RawLine):
+                row = _fresh_row(default)
+            elif isinstance(row, _RawLine):
                 row = self._rows([row.text], row.attrs, columns)[0][0]
             if isinstance(row, tuple):
-                if not row[1]:
-                    continue
-                row = compact_to_row(row, default, columns, chars)
+                row = compact_to_row(row, default, columns, chars) if row[1] else _fresh_row(default)
             buffer[y] = row
         if bottom is not None:
             buffer[screen.lines - 1] = bottom

@@ -209,3 +209,15 @@ def test_erased_rows_keep_their_own_default(erase: int) -> None:
     pyte.Screen.erase_in_display(ref.screen, erase)
     assert state(fast) == state(ref)
     assert [fast.screen.buffer[y].default for y in range(5)] == [ref.screen.buffer[y].default for y in range(5)]
+
+
+@pytest.mark.parametrize("edit", [b"\x1b[M", b"\x1b[2M", b"\x1b[L", b"\x1b[3L"])
+def test_rows_left_blank_by_bulk_scrolling_exist_like_in_pyte(edit: bytes) -> None:
+    """pyte's index creates every row above the bottom one, and DL/IL move a row only if the one
+    it comes from exists: rows the bulk path scrolled in blank must exist too (found by the redraw
+    fuzzer, seed 2180 of a long run)."""
+    data = b"a\r\nb\r\n\r\n\r\n\r\n\r\n\x1b[2;1H\x1b[7m\x1b[2K" + edit + b"\x1b[3;1H\x1b[2K" + edit
+    ref = pyte_screen(data, 10, 4)
+    term = Terminal(10, 4)
+    term.feed(data)
+    assert screen_diff(term, ref) is None
