@@ -3,8 +3,12 @@
 Why it is fast:
 * runs of whole lines that scroll away are turned into compact scrollback rows in bulk, without
   ever being drawn on screen (the screen and the scrollback still come out exact);
-* printable ASCII runs are written with one ``dict.update`` per row, not a method call per cell;
-* each distinct escape sequence is parsed once and its handler cached.
+* printable ASCII runs are written with one ``dict.update`` per row, not a method call per cell,
+  and whole CR LF-ended lines going down the screen in one pass;
+* each distinct escape sequence is parsed once and its handler cached; cursor positioning and
+  erase-in-line are inlined in the loop;
+* redraws: erasing copies a cached blank row instead of writing cell by cell, and runs of text a
+  program draws again and again (same text, column and attributes) are kept as ready cells.
 Why it is exact: anything the fast tokens do not cover is fed one character at a time to pyte's
 own parser bound to the same screen, and the tokenizer never splits a sequence at a chunk boundary
 (an unfinished escape sequence is held back until the next feed).
