@@ -11,10 +11,14 @@ about once a second, so containers started or removed from the CLI come and go b
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
+import textwrap
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -33,10 +37,11 @@ from rustainer.backend.spec import format_cpus
 from rustainer.backend.state import RUNNING, ContainerState, StateStore
 from rustainer.widgets.container_list import ContainerList, ContainerRow
 from rustainer.widgets.log_view import read_log
-from rustainer.widgets.terminal import TerminalPane, TerminalSession
+from rustainer.widgets.terminal import TerminalPane, TerminalSession, screen_lines
 
 RETRY_DELAY = 0.5
 POLL_INTERVAL = 1.0
+END_GRACE = 3.0  # seconds an ended container's session may still take to deliver its end
 
 # Colours picked from the xterm 256-colour cube, so a 256-colour terminal shows them unchanged.
 THEME = Theme(
@@ -63,6 +68,49 @@ class Listed:
     row: ContainerRow
 
 
+class EndedNote(Static):
+    """How the selected container ended (exit code, OOM killer, what to do next) and, when the
+    dashboard saw it end, its last screen below: like a dead pane in tmux, the last output of a shell
+    that exited is often the part worth reading. The text is laid out for the note's width when it is
+    drawn: the sentences wrap, the screen's lines are cut (they were as wide as the pane), and the
+    screen's bottom lines are the ones kept when the note is short of lines."""
+
+    DEFAULT_CSS = """
+    EndedNote {
+        text-wrap: nowrap;
+        text-overflow: clip;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__("", id=id, classes=classes)
+        self.info = ""
+        self.last_screen: list[Text] = []
+
+    def set_note(self, info: str, last_screen: list[Text]) -> None:
+        if info == self.info and last_screen is self.last_screen:
+            return
+        self.info = info
+        self.last_screen = last_screen
+        self.refresh()
+
+    def render(self) -> Text:
+        width = max(self.content_size.width, 20)
+        text = Text(no_wrap=True, overflow="crop", end="")
+        lines = [line for paragraph in self.info.split("\n")
+                 for line in (textwrap.wrap(paragraph, width) or [""])]
+        text.append("\n".join(lines))
+        if self.last_screen:
+            room = self.content_size.height - len(lines) - 2  # below a blank line and a rule
+            if room > 0:
+                text.append("\n\n")
+                text.append(" last screen ".center(width, "─"), style="dim")
+                for line in self.last_screen[-room:]:
+                    text.append("\n")
+                    text.append_text(line)
+        return text
+
+
 class MainScreen(Screen[None]):
     """Header, list | terminal, footer."""
 
@@ -74,6 +122,11 @@ class MainScreen(Screen[None]):
             self.bindings_state = app.binding_state()
         super().refresh_bindings()
 
+    def on_resize(self) -> None:
+        app = self.app
+        if isinstance(app, RustainerApp):
+            app.refresh_footer()  # some keys are only labelled when the window is wide enough
+
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="body"):
@@ -83,9 +136,9 @@ class MainScreen(Screen[None]):
             with ContentSwitcher(id="panes", initial="placeholder"):
                 yield Static("Select or create a container (ctrl+] then n)", id="placeholder",
                              classes="placeholder")
-                yield Static("", id="note", classes="placeholder")  # how a container ended
+                yield EndedNote(id="note", classes="placeholder")  # how a container ended
                 yield TerminalPane(id="terminal")  # the selected container's session
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_unmount(self) -> None:
         app = self.app
@@ -99,27 +152,39 @@ class RustainerApp(App[None]):
     CSS_PATH = "tui.tcss"
     TITLE = "rustainer"
     COMMAND_PALETTE_BINDING = "ctrl+p"
+    # The footer is one line: at 80 columns it has room for the keys that work where the focus is and
+    # little more. A key whose label only belongs in the footer some of the time (Next and Prev while
+    # the terminal has the focus, Terminal when the window is wide enough) has a twin that is never
+    # shown, ``quietly(...)``: when the shown binding is left out of the footer, the twin does the work.
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("ctrl+right_square_bracket", "command_key", "Command key", key_display="^]", priority=True),
+        Binding("ctrl+right_square_bracket", "quietly('command_key')", show=False, priority=True),
         Binding("ctrl+pagedown", "select_next", "Next", key_display="^PgDn", priority=True),
+        Binding("ctrl+pagedown", "quietly('select_next')", show=False, priority=True),
         Binding("ctrl+pageup", "select_previous", "Prev", key_display="^PgUp", priority=True),
+        Binding("ctrl+pageup", "quietly('select_previous')", show=False, priority=True),
         *[Binding(f"alt+{n}", f"select_nth({n})", f"Container {n}", show=False, priority=True)
           for n in range(1, 10)],
         # Not priority: while the shell has the focus these keys are the shell's.
-        Binding("ctrl+p", "command_palette", "Commands", show=False),
+        Binding("ctrl+p", "command_palette", "Palette", show=False),
         Binding("n", "new", "New"),
         Binding("s", "stop", "Stop"),
         Binding("k", "kill", "Kill"),
         Binding("r", "restart", "Restart"),
         Binding("x", "remove", "Remove"),
         Binding("l", "logs", "Logs"),
-        Binding("i", "inspect", "Inspect"),
-        Binding("e", "exec", "Exec sh"),
+        Binding("i", "inspect", "Info"),
+        Binding("e", "exec", "Exec"),
         Binding("escape", "focus_terminal", "Terminal"),
+        Binding("escape", "quietly('focus_terminal')", show=False),
     ]
     CONTAINER_ACTIONS = frozenset({"stop", "kill", "restart", "remove", "logs", "inspect", "exec"})
     RUNNING_ONLY = frozenset({"stop", "kill", "exec"})
+    # Footer labels that are left out while the list (not the terminal) has the focus; "focus_terminal"
+    # comes back when the window is at least WIDE columns wide (at 80 the container actions fill it).
+    TERMINAL_ONLY_LABELS = frozenset({"command_key", "select_next", "select_previous"})
+    WIDE = 96
 
     def __init__(self, root: str, *, stats: StatsSource | None = None, poll: bool = True,
                  stop_timeout: int = 10) -> None:
@@ -135,6 +200,8 @@ class RustainerApp(App[None]):
         self.sessions: dict[str, TerminalSession] = {}  # running containers' sessions, shown or not
         self.attached: set[str] = set()  # container ids whose session is attached to a supervisor
         self.busy: set[str] = set()  # container ids with an action under way
+        self.last_screens: dict[str, list[Text]] = {}  # ended containers' last screens, as seen here
+        self._ended_at: dict[str, float] = {}  # when a container with a session was first seen ended
         self._polling = asyncio.Lock()
         self.register_theme(THEME)
         self.theme = "rustainer"
@@ -203,9 +270,17 @@ class RustainerApp(App[None]):
         await containers.update_rows([item.row for item in listed])
         screen.query_one("#empty-hint").display = not listed
         switcher = screen.query_one("#panes", ContentSwitcher)
-        for cid in list(self.sessions):
+        for cid in list(self.last_screens):
             if cid not in self.listed:
+                del self.last_screens[cid]
+        for cid, session in list(self.sessions.items()):
+            item = self.listed.get(cid)
+            if item is None:
                 await self._drop_session(cid)
+            elif item.state.status != RUNNING:
+                await self._session_ended(cid, session)
+            elif session.ended:
+                self._retry_refresh()  # its end is not recorded yet: look again soon
         for item in listed:
             state = item.state
             if state.status == RUNNING and state.detached and state.id not in self.sessions:
@@ -220,6 +295,40 @@ class RustainerApp(App[None]):
             await self.select(self.order[0])
         elif self.selected is not None:
             self._show(self.selected)
+        if self.selected is not None and self.selected not in self.sessions and self.order:
+            # The shown container ended: the keys no longer go to its shell but to the list.
+            focused = screen.focused
+            if focused is None or isinstance(focused, TerminalPane):
+                screen.set_focus(containers)
+        self.refresh_footer()
+
+    async def _session_ended(self, cid: str, session: TerminalSession) -> None:
+        """The container ended: once its session has delivered the last output (the supervisor
+        records the end before it says goodbye), keep its last screen for the note and let go."""
+        if not session.ended and session.attached:
+            first = self._ended_at.setdefault(cid, time.monotonic())
+            if time.monotonic() - first < END_GRACE:
+                self._retry_refresh()
+                return
+        self._ended_at.pop(cid, None)
+        session.drain()
+        self.last_screens[cid] = screen_lines(session.terminal)
+        await self._drop_session(cid)
+
+    def refresh_footer(self) -> None:
+        """Rebuild the footer's keys if what they depend on changed (not on every poll)."""
+        screen = self.get_screen_stack_base() if self.screen_stack else None
+        if isinstance(screen, MainScreen) and screen.bindings_state != self.binding_state():
+            self.refresh_bindings()
+
+    async def on_terminal_pane_exited(self, event: TerminalPane.Exited) -> None:
+        """The shown container's session ended: show how at once, not at the next poll."""
+        if event.pane.id != "terminal":
+            return
+        if self._polling.locked():
+            self._retry_refresh()  # a refresh under way may have read the state before the end
+        else:
+            await self.refresh_containers()
 
     def get_screen_stack_base(self) -> Screen[object]:
         return self.screen_stack[0]
@@ -230,9 +339,12 @@ class RustainerApp(App[None]):
         return self.get_screen_stack_base().query_one("#terminal", TerminalPane)
 
     def _view_size(self) -> tuple[int, int]:
-        """(columns, lines) of the terminal pane; it fills the area on the right, shown or not."""
-        size = self.get_screen_stack_base().query_one("#panes").content_size
-        return (size.width, size.height)
+        """(columns, lines) of the terminal pane's content (below its title bar); it fills the area
+        on the right, shown or not."""
+        screen = self.get_screen_stack_base()
+        size = screen.query_one("#panes").content_size
+        gutter = screen.query_one("#terminal", TerminalPane).styles.gutter
+        return (max(size.width - gutter.width, 0), max(size.height - gutter.height, 0))
 
     async def _attach_session(self, state: ContainerState) -> None:
         """A session for a running container, attached to its supervisor (its current screen comes
@@ -240,7 +352,7 @@ class RustainerApp(App[None]):
         old = self.sessions.pop(state.id, None)
         if old is not None:
             await old.close(detach=True)
-        session = TerminalSession()
+        session = TerminalSession(label=state.name)
         self.sessions[state.id] = session
         self.attached.add(state.id)
         if self.selected == state.id:
@@ -317,12 +429,10 @@ class RustainerApp(App[None]):
             code = f" with exit code {s.exit_code}" if s.exit_code is not None else ""
             text = (f"{s.name} has {s.status if s.status != 'exited' else 'exited'}{code}"
                     f"{' (killed by the OOM killer)' if s.oom_killed else ''}.\n\n"
-                    "ctrl+] then r restarts it, x removes it, l shows its logs.")
+                    "r restarts it, x removes it, l shows its logs, i its spec and state.")
             if s.error:
                 text += f"\n\n{s.error}"
-        note = screen.query_one("#note", Static)
-        if note.content != text:
-            note.update(text)
+        screen.query_one("#note", EndedNote).set_note(text, self.last_screens.get(cid, []))
         screen.query_one("#terminal", TerminalPane).show(None)
         if switcher.current != "note":
             switcher.current = "note"
@@ -366,7 +476,8 @@ class RustainerApp(App[None]):
         if isinstance(self.focused, TerminalPane):
             return (on_main, True)
         listed = self.listed.get(self.selected or "")
-        return (on_main, False, listed is not None, listed is not None and listed.state.status == RUNNING)
+        return (on_main, False, listed is not None, listed is not None and listed.state.status == RUNNING,
+                self.selected in self.sessions, self.size.width >= self.WIDE)
 
     async def action_select_next(self) -> None:
         await self._step(1)
@@ -411,14 +522,31 @@ class RustainerApp(App[None]):
             self.terminal_view.focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "quietly":
+            inner = str(parameters[0]) if parameters else ""
+            return self._allowed(inner) if inner in self.QUIET_TWINS else False
+        allowed = self._allowed(action)
+        if allowed and not self._labelled(action):
+            return False  # not in the footer now: its quiet twin takes the key
+        return allowed
+
+    QUIET_TWINS = frozenset({"command_key", "select_next", "select_previous", "focus_terminal"})
+
+    def _allowed(self, action: str) -> bool | None:
+        """Whether the action works now (None: shown greyed out, does nothing)."""
         on_main = self.screen is self.get_screen_stack_base() if self.screen_stack else False
+        in_terminal = isinstance(self.focused, TerminalPane)
         if action in ("select_next", "select_previous", "select_nth"):
             return on_main
+        if action == "command_palette":
+            return None if in_terminal else True  # inside the terminal ctrl+p is the shell's
         if action in self.CONTAINER_ACTIONS or action in ("new", "focus_terminal"):
-            if not on_main or isinstance(self.focused, TerminalPane):
+            if not on_main or in_terminal:
                 return False  # these keys belong to the shell while it has the focus
-            if action in ("new", "focus_terminal"):
+            if action == "new":
                 return True
+            if action == "focus_terminal":
+                return self.selected in self.sessions
             listed = self.listed.get(self.selected or "")
             if listed is None:
                 return False
@@ -426,6 +554,22 @@ class RustainerApp(App[None]):
                 return None  # shown, greyed out
             return True
         return True
+
+    def _labelled(self, action: str) -> bool:
+        """Whether the action's key is shown in the footer now (where it works)."""
+        if action in self.TERMINAL_ONLY_LABELS:
+            on_main = self.screen is self.get_screen_stack_base() if self.screen_stack else False
+            return not on_main or isinstance(self.focused, TerminalPane)
+        if action == "focus_terminal":
+            return self.size.width >= self.WIDE
+        return True
+
+    async def action_quietly(self, action: str) -> None:
+        """A key whose label is not in the footer now: the same action as the shown binding."""
+        if action in self.QUIET_TWINS:
+            result = getattr(self, f"action_{action}")()
+            if inspect.isawaitable(result):
+                await result
 
     def on_descendant_focus(self) -> None:
         if self.screen_stack:
@@ -569,7 +713,8 @@ class RustainerApp(App[None]):
         screen = ExecScreen(state.name)
         await self.push_screen(screen)
         pane = screen.query_one(TerminalPane)
-        rows, cols = max(self.size.height - 2, 2), max(self.size.width, 10)  # header and footer
+        size = pane.content_size  # below the header and the pane's title bar, above the footer
+        rows, cols = (size.height, size.width) if size.area else (max(self.size.height - 3, 2), max(self.size.width, 10))
         proc, master = spawn_exec_shell(state.name, self.root, rows, cols)
         try:
             await pane.attach_pty(master, pid=proc.pid)

@@ -82,7 +82,7 @@ class ExecScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield TerminalPane(id="exec-pane")
+        yield TerminalPane(id="exec-pane", label=f"exec sh in {self.container_name}")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -51,16 +51,24 @@ def human_size(value: int | None) -> str:
     return f"{value}B"  # pragma: no cover - the loop always returns
 
 
+# State colours from the xterm 256-colour palette, light enough to read on the cards' dark
+# backgrounds (the highlighted card's too), and unchanged in a 256-colour terminal.
+RUNNING_STYLE = "bold #87d787"
+FAILED_STYLE = "#ff8787"  # exited with a non-zero code
+EXITED_STYLE = "#d7d787"  # exited with 0
+OTHER_STYLE = "#a8a8a8"
+
+
 def status_text(row: ContainerRow) -> Text:
     if row.status == "running":
-        return Text("● running", style="bold green")
+        return Text("● running", style=RUNNING_STYLE)
     if row.status == "exited":
         label = f"■ exited ({row.exit_code if row.exit_code is not None else '?'})"
-        text = Text(label, style="red" if row.exit_code else "yellow")
+        text = Text(label, style=FAILED_STYLE if row.exit_code else EXITED_STYLE)
         if row.oom_killed:
-            text.append(" OOM", style="bold reverse red")
+            text.append(" OOM", style=f"bold reverse {FAILED_STYLE}")
         return text
-    return Text(f"○ {row.status}", style="dim")
+    return Text(f"○ {row.status}", style=OTHER_STYLE)
 
 
 def short_image(image: str, width: int = 26) -> str:

@@ -26,7 +26,9 @@ from typing import Any
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual import events
+from textual.content import Content
 from textual.geometry import Region
 from textual.message import Message
 from textual.strip import Strip
@@ -332,8 +334,9 @@ class TerminalSession:
     which keeps being fed in the background. The pane showing it (if any) hears about new output,
     a restored screen and the end of the session."""
 
-    def __init__(self, *, history: int = 10000, columns: int = 80, lines: int = 24) -> None:
+    def __init__(self, *, history: int = 10000, columns: int = 80, lines: int = 24, label: str = "") -> None:
         self.history_limit = history
+        self.label = label  # what the pane's title bar names it by (a container's name), before the window title
         self.terminal = Terminal(columns, lines, history)
         self.view: TerminalPane | None = None  # the pane showing this session
         self.exit_code: int | None = None
@@ -535,18 +538,42 @@ class TerminalSession:
             self.view._session_ended(self)
 
 
+def screen_lines(term: Terminal) -> list[Text]:
+    """The core's screen as styled text, one line per row (no cursor), trailing blank rows left out:
+    what stays worth showing of a session that ended."""
+    term.screen  # noqa: B018 - lazily scrolled rows in
+    lines: list[Text] = []
+    for y in range(term.lines):
+        line = Text(no_wrap=True, overflow="crop", end="")
+        for segment in compact_to_segments(term.compact_line(y), term.columns):
+            line.append(segment.text, segment.style)
+        line.rstrip()
+        lines.append(line)
+    while lines and not lines[-1].plain:
+        lines.pop()
+    return lines
+
+
 class TerminalPane(Widget, can_focus=True):
     """The widget that shows one :class:`TerminalSession` at a time and sends it the keys.
 
     On its own it has a session of its own: :meth:`attach_socket` (a detached container's
     supervisor) or :meth:`attach_pty` (a pty the app spawned). An app that keeps several sessions
     alive re-points one pane at each of them with :meth:`show`. The pane posts :class:`Exited` when
-    the shown session ends and :class:`TitleChanged` when the shown title changes."""
+    the shown session ends and :class:`TitleChanged` when the shown title changes.
+
+    Its top line is a title bar (a one-line top border): the session's label (a container's name) and
+    the window title its programs set (OSC 0/2). The session's pty gets the lines and columns below
+    it (the content area), nothing more."""
 
     DEFAULT_CSS = """
     TerminalPane {
         width: 1fr;
         height: 1fr;
+        border-top: panel $panel;
+        border-title-align: left;
+        border-title-color: $foreground;
+        border-title-style: bold;
     }
     """
 
@@ -588,10 +615,10 @@ class TerminalPane(Widget, can_focus=True):
         def control(self) -> TerminalPane:
             return self.pane
 
-    def __init__(self, *, history: int = 10000, name: str | None = None, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(self, *, history: int = 10000, label: str = "", name: str | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self._own = TerminalSession(history=history)
+        self._own = TerminalSession(history=history, label=label)
         self._shown = self._own
         self._own.view = self
         self._frame_handle: asyncio.TimerHandle | None = None
@@ -600,6 +627,7 @@ class TerminalPane(Widget, can_focus=True):
         self._fed_at_frame = 0  # the shown session's ``fed`` at the last frame
         self._shown_cursor: tuple[int, int, bool] = (-1, -1, False)
         self._title = ""
+        self._bar = ""  # what the title bar says: label and window title
         self._scroll = 0  # lines scrolled back into the history; 0 is the live screen
         self._history_view: list[CompactRow] = []
         self._cells = (0, 0)  # (columns, lines) last seen
@@ -769,9 +797,13 @@ class TerminalPane(Widget, can_focus=True):
 
     def _check_title(self) -> None:
         title = self._shown.terminal.title
+        bar = " — ".join(part for part in (self._shown.label, title) if part)
+        if bar != self._bar:
+            self._bar = bar
+            # Content, not a str: a str would be read as markup, and programs choose their titles.
+            self.border_title = Content(bar) if bar else None
         if title != self._title:
             self._title = title
-            self.border_title = title or None
             self.post_message(self.TitleChanged(self, title))
 
     def _cursor_shown(self) -> bool:
@@ -838,6 +870,7 @@ class TerminalPane(Widget, can_focus=True):
 
     def on_mount(self) -> None:
         self._sync_size()
+        self._check_title()
 
     def on_unmount(self) -> None:
         if self._frame_handle is not None:

@@ -154,9 +154,6 @@ def test_an_oom_killed_container_shows_its_exit_code_and_oom(containers, busybox
     run(app, scenario)
 
 
-@pytest.mark.xfail(strict=True, reason="a container that ends while the dashboard shows it keeps its dead terminal "
-                   "in the pane (and the focus): RustainerApp._apply_to drops sessions only of containers that are "
-                   "no longer listed, so _show never gets to its 'how it ended' note")
 def test_the_pane_says_how_a_shown_container_ended(containers, busybox_rootfs: Path,  # type: ignore[no-untyped-def]
                                                    rroot: Path) -> None:
     """The note the app shows for an ended container (exit code, OOM killer) also appears when the
@@ -362,8 +359,9 @@ def test_usable_at_size(size: tuple[int, int], containers, busybox_rootfs: Path,
                 assert label.region.right <= listing.region.right  # not cut at the list's edge
 
         # the pty of each container is the pane's size: stty asks the kernel
+        # (the pane's top line is its title bar; the pty gets every line below it and every column)
         columns, rows = view.content_size.width, view.content_size.height
-        assert (columns, rows) == (view.region.width, view.region.height)
+        assert (columns, rows) == (view.region.width, view.region.height - 1)
         for name in ("web", "db"):
             if name == "db":
                 await pilot.press("ctrl+pagedown")
@@ -371,23 +369,22 @@ def test_usable_at_size(size: tuple[int, int], containers, busybox_rootfs: Path,
             await shell_command(pilot, app, name, "stty size", f"{rows} {columns}")
             shown = region_text(app, view)
             assert any(line.rstrip() == f"{rows} {columns}" for line in shown), shown  # drawn in the pane
+            assert shown[0].strip("█ ") == name, shown[0]  # the title bar names it
+            await until(pilot, lambda: region_text(app, view)[1].rstrip()  # the screen right below it
+                        == screen_text(app, name).splitlines()[0].rstrip(), "the screen's top line under the bar")
         # and the footer's keys (the terminal has the focus: only the priority ones)
         bottom = drawn_lines(app)[height - 1]
-        for key in ("^q Quit", "^] Command key", "^p Commands"):
+        for key in ("^q Quit", "^] Command key", "^p Palette"):
             assert key in bottom, bottom
         await pilot.press("ctrl+q")
 
     run(app, scenario, size=size)
 
 
-ACTION_KEYS = ("n New", "s Stop", "k Kill", "r Restart", "x Remove", "l Logs", "i Inspect", "e Exec sh")
+ACTION_KEYS = ("n New", "s Stop", "k Kill", "r Restart", "x Remove", "l Logs", "i Info", "e Exec")
 
 
-@pytest.mark.parametrize("size", [
-    pytest.param((80, 24), id="80x24", marks=pytest.mark.xfail(
-        strict=True, reason="at 80 columns the footer cuts off after 's Stop': kill, restart, remove, logs, "
-        "inspect and exec are not shown (13 bindings need about 150 columns)")),
-    pytest.param((200, 60), id="200x60")])
+@pytest.mark.parametrize("size", SIZES)
 def test_footer_shows_every_container_action(size: tuple[int, int], containers,  # type: ignore[no-untyped-def]
                                              busybox_rootfs: Path, rroot: Path) -> None:
     """Outside the terminal (after the command key) the footer lists the actions on the selected
@@ -402,12 +399,64 @@ def test_footer_shows_every_container_action(size: tuple[int, int], containers, 
         await until(pilot, lambda: "n New" in drawn_lines(app)[-1], "the footer with the dashboard's keys")
         bottom = drawn_lines(app)[-1]
         try:
-            missing = [key for key in (*ACTION_KEYS, "^q Quit", "^p Commands") if key not in bottom]
+            missing = [key for key in (*ACTION_KEYS, "^q Quit", "^p Palette") if key not in bottom]
             assert not missing, f"not on the bottom line: {missing}\n{bottom}"
+            # the keys that only move between the list and the terminal are labelled where they matter,
+            # and still work where they are not labelled
+            assert "Next" not in bottom and "Prev" not in bottom and "Command key" not in bottom, bottom
+            assert ("esc Terminal" in bottom) == (size[0] >= app.WIDE), bottom
+            await pilot.press("escape")
+            await until(pilot, lambda: isinstance(app.focused, TerminalPane), "escape: back in the terminal")
+            await until(pilot, lambda: "^PgDn Next" in drawn_lines(app)[-1], "the terminal's footer")
+            bottom = drawn_lines(app)[-1]
+            for key in ("^q Quit", "^] Command key", "^PgDn Next", "^PgUp Prev", "^p Palette"):
+                assert key in bottom, bottom
+            assert "n New" not in bottom, bottom  # n is the shell's now
+            await pilot.press("ctrl+right_square_bracket")
+            await until(pilot, lambda: isinstance(app.focused, ContainerList), "the list focused again")
+            await pilot.press("ctrl+right_square_bracket")
+            await until(pilot, lambda: isinstance(app.focused, TerminalPane), "ctrl+]: back in the terminal")
         finally:
             await pilot.press("ctrl+q")
 
     run(app, scenario, size=size)
+
+
+def test_the_title_bar_shows_the_name_and_the_window_title(containers, busybox_rootfs: Path,  # type: ignore[no-untyped-def]
+                                                          rroot: Path) -> None:
+    """The pane's top line names the shown container and the window title its programs set (OSC 0 and
+    2), as drawn on screen; switching shows the other container's; a title is text, never markup."""
+    containers("web", "--rootfs", str(busybox_rootfs), "--", "sh")
+    containers("db", "--rootfs", str(busybox_rootfs), "--", "sh")
+    app = create_app(str(rroot), poll=False)
+
+    def bar() -> str:
+        """The title bar's text (the bar itself is drawn with full blocks in the panel colour)."""
+        return region_text(app, app.terminal_view)[0].strip("█ ")
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await shell_ready(pilot, app, "web", "db")
+        view = app.terminal_view
+        await until(pilot, lambda: bar() == "web", "web's name in the title bar")
+        await type_text(pilot, "printf '\\033]0;hello-%s\\007' $((6*7))")
+        await pilot.press("enter")
+        await until(pilot, lambda: bar() == "web — hello-42", "the window title in the title bar", timeout=10)
+        assert view.border_title is not None and view.title == "hello-42"
+        # the pty is the content below the bar
+        size = view.content_size
+        assert (size.width, size.height) == (view.region.width, view.region.height - 1)
+        await shell_command(pilot, app, "web", "stty size", f"{size.height} {size.width}")
+
+        await pilot.press("ctrl+pagedown")
+        await until(pilot, lambda: bar() == "db", "db's name alone (it has no window title)")
+        await type_text(pilot, "printf '\\033]2;[b]not markup[/b]\\007'")
+        await pilot.press("enter")
+        await until(pilot, lambda: bar() == "db — [b]not markup[/b]", "db's title as it is", timeout=10)
+        await pilot.press("ctrl+pageup")
+        await until(pilot, lambda: bar() == "web — hello-42", "web's title back")
+        await pilot.press("ctrl+q")
+
+    run(app, scenario, size=(80, 24))
 
 
 def test_main_screen_at_200x60(snap_compare, containers, busybox_rootfs: Path,  # type: ignore[no-untyped-def]
@@ -640,10 +689,6 @@ def test_theme_is_made_of_256_colours_and_reads_well(containers, busybox_rootfs:
     run(app, scenario, size=(120, 30))
 
 
-@pytest.mark.xfail(strict=True, reason="the selected card's background is a blend ($primary 30%/60% over $surface: "
-                   "#303c54/#475f8f) outside the 256-colour palette, which Rich rounds to 59/60 (#5f5f5f/#5f5f87): "
-                   "its text drops to 4.1-4.3:1 (7.9/5.3:1 in 24-bit colour) and its rootfs line to 2.9:1; the "
-                   "state's ANSI green/red (#008000/#ff0000) is 1.3-1.5:1 on it (1.2-2.2:1 even in 24-bit colour)")
 def test_the_selected_card_reads_well_in_256_colours(containers, busybox_rootfs: Path, rroot: Path,  # type: ignore[no-untyped-def]
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     three_containers(containers, busybox_rootfs)

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.root
 
 
 class PaneApp(App[None]):
-    CSS = "TerminalPane { width: 60; height: 16; }"
+    CSS = "TerminalPane { width: 60; height: 17; }"  # a title bar and 16 lines of terminal
 
     def __init__(self) -> None:
         super().__init__()
@@ -151,9 +151,10 @@ def test_resizing_the_pane_resizes_the_containers_terminal(container) -> None:  
     async def scenario(app: PaneApp, pilot: Pilot[None], pane: TerminalPane) -> None:
         await pane.attach_socket(sock)
         assert (pane.terminal.columns, pane.terminal.lines) == (60, 16)
+        assert (pane.region.width, pane.region.height) == (60, 17)  # the title bar is not the pty's
         await shell(pilot, pane, "stty size", "16 60")
         pane.styles.width = 50
-        pane.styles.height = 12
+        pane.styles.height = 13
         await until(pilot, lambda: pane.terminal.columns == 50 and pane.terminal.lines == 12, "resize")
         await shell(pilot, pane, "clear; stty size", "12 50")
         await pane.detach()
