@@ -270,9 +270,10 @@ class RustainerApp(App[None]):
         await containers.update_rows([item.row for item in listed])
         screen.query_one("#empty-hint").display = not listed
         switcher = screen.query_one("#panes", ContentSwitcher)
-        for cid in list(self.last_screens):
-            if cid not in self.listed:
-                del self.last_screens[cid]
+        for cid in [cid for cid in self.last_screens if cid not in self.listed]:
+            del self.last_screens[cid]
+        for cid in [cid for cid in self._ended_at if cid not in self.listed]:
+            del self._ended_at[cid]
         for cid, session in list(self.sessions.items()):
             item = self.listed.get(cid)
             if item is None:
@@ -559,7 +560,9 @@ class RustainerApp(App[None]):
         """Whether the action's key is shown in the footer now (where it works)."""
         if action in self.TERMINAL_ONLY_LABELS:
             on_main = self.screen is self.get_screen_stack_base() if self.screen_stack else False
-            return not on_main or isinstance(self.focused, TerminalPane)
+            if on_main or action != "command_key":
+                return on_main and isinstance(self.focused, TerminalPane)
+            return bool(self.screen.query(TerminalPane))  # an exec'd shell's screen: its way out
         if action == "focus_terminal":
             return self.size.width >= self.WIDE
         return True

@@ -31,7 +31,7 @@ class LogsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield LogView(id="logs", highlight=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = f"logs of {self.container_name}"
@@ -59,7 +59,7 @@ class InspectScreen(Screen[None]):
         yield Header()
         with VerticalScroll(id="inspect"):
             yield Static(JSON(json.dumps(self.record, indent=1, default=str)))
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = f"inspect {self.container_name}"
@@ -83,7 +83,7 @@ class ExecScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield TerminalPane(id="exec-pane", label=f"exec sh in {self.container_name}")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = f"exec sh in {self.container_name}"

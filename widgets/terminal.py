@@ -570,9 +570,10 @@ class TerminalPane(Widget, can_focus=True):
     TerminalPane {
         width: 1fr;
         height: 1fr;
-        border-top: panel $panel;
+        border-top: blank;
         border-title-align: left;
         border-title-color: $foreground;
+        border-title-background: $panel;
         border-title-style: bold;
     }
     """
@@ -801,7 +802,7 @@ class TerminalPane(Widget, can_focus=True):
         if bar != self._bar:
             self._bar = bar
             # Content, not a str: a str would be read as markup, and programs choose their titles.
-            self.border_title = Content(bar) if bar else None
+            self.border_title = Content(f" {bar} ") if bar else None
         if title != self._title:
             self._title = title
             self.post_message(self.TitleChanged(self, title))
