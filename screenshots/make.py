@@ -2,7 +2,7 @@
 
     .venv/bin/python screenshots/make.py
 
-A private RUSTAINER_ROOT and a busybox rootfs in a temporary folder, two detached shells, the app
+A private RUSTAINER_ROOT and a busybox rootfs in a temporary folder, three detached shells, the app
 headless at 120x32 with frozen stats; every container is removed at the end.
 """
 
@@ -60,12 +60,15 @@ async def shoot(root: str) -> None:
         return "\n".join(line.rstrip() for line in session.terminal.display) if session else ""
 
     async with app.run_test(size=(120, 32)) as pilot:
-        await wait(lambda: len(app.attached) == 2)
+        await wait(lambda: len(app.attached) == 3)
         await wait(lambda: "/ #" in text())  # attached: the pane shows the shell's screen
         await pilot.press(*keys("echo hello from web"), "enter")
         await wait(lambda: "hello from web\n" in text())
         await pilot.press("ctrl+pagedown")
         await wait(lambda: "/ #" in text())
+        # a window title (OSC 2), shown in the pane's title bar next to the name
+        await pilot.press(*keys("printf '\\033]2;%s\\007' 'listing /bin'"), "enter")
+        await wait(lambda: app.terminal_view.title == "listing /bin")
         await pilot.press(*keys("ls /bin | head -5"), "enter")
         await wait(lambda: "[[" in text() or "acpid" in text())
         await pilot.pause(0.3)
@@ -86,6 +89,15 @@ async def shoot(root: str) -> None:
         await pilot.pause(0.3)
         app.save_screenshot(str(OUT / "new-container.svg"))
         await pilot.press("escape")
+        # a container that ends while it is shown: the note says how, above its last screen, and
+        # the keys go to the list (its footer: every action on the selected container)
+        await pilot.pause(0.3)
+        await pilot.press("alt+3")
+        await wait(lambda: "/ #" in text())
+        await pilot.press(*keys("echo building; echo 'step 2 of 3 failed' >&2; exit 3"), "enter")
+        await wait(lambda: app.screen.query_one("#panes").current == "note")
+        await pilot.pause(0.5)
+        app.save_screenshot(str(OUT / "ended.svg"))
         await app.action_quit()
 
 
@@ -95,12 +107,12 @@ def main() -> None:
         os.environ["RUSTAINER_ROOT"] = root
         rootfs = busybox_rootfs(Path(tmp))
         try:
-            for name, cpus, mem in (("web", "0", "128M"), ("db", "1", "256M")):
+            for name, cpus, mem in (("web", "0", "128M"), ("db", "1", "256M"), ("job", "0-1", "64M")):
                 subprocess.run([*CLI, "run", "--detach", "--name", name, "--rootfs", str(rootfs), "-c", cpus,
                                 "-m", mem, "--", "sh"], check=True, capture_output=True)
             asyncio.run(shoot(root))
         finally:
-            subprocess.run([*CLI, "rm", "-f", "web", "db"], capture_output=True)
+            subprocess.run([*CLI, "rm", "-f", "web", "db", "job"], capture_output=True)
             from rustainer.backend.supervisor import zygote
 
             zygote.stop(root)  # the root goes with the temporary folder: so does its launcher
