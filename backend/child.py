@@ -233,9 +233,7 @@ def _forward(pid: int, signum: int) -> None:
 
 def _rename_self(name: bytes) -> None:
     """comm and /proc/self/cmdline read ``name`` (the argv area is ours to overwrite)."""
-    import ctypes
-
-    syscalls.prctl(15, ctypes.addressof(ctypes.create_string_buffer(name[:15])))  # PR_SET_NAME
+    syscalls.set_process_name(name)
     try:
         with open("/proc/self/stat", "rb") as f:
             fields = f.read().rsplit(b")", 1)[1].split()
@@ -244,7 +242,7 @@ def _rename_self(name: bytes) -> None:
         return
     size = end - start
     if size > 0:
-        ctypes.memmove(start, name[: size - 1].ljust(size, b"\0"), size)
+        syscalls.write_memory(start, name[: size - 1].ljust(size, b"\0"))
 
 
 def _close_fds(keep: int) -> None:

@@ -10,7 +10,6 @@ namespaced). Syscalls of a foreign architecture (32-bit compat) get ENOSYS rathe
 
 from __future__ import annotations
 
-import ctypes
 import os
 import struct
 
@@ -60,14 +59,8 @@ def build_program(machine: str) -> bytes | None:
     return b"".join(prog)
 
 
-class _SockFprog(ctypes.Structure):
-    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
-
-
 def install_filter() -> None:
     program = build_program(os.uname().machine)
     if program is None:
         return
-    buf = ctypes.create_string_buffer(program, len(program))
-    fprog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
-    syscalls.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog))
+    syscalls.set_seccomp_filter(program, PR_SET_SECCOMP, SECCOMP_MODE_FILTER)

@@ -1,13 +1,28 @@
-"""A thin ctypes layer over the Linux calls Python 3.11's ``os`` lacks.
+"""A thin layer over the Linux calls Python 3.11's ``os`` lacks, on ctypes' own primitives.
 
 Only what the engine needs: unshare, setns, mount, umount2, pivot_root, prctl and capset. Each raises
 OSError with errno set, so callers translate it into a RustainerError that says what was attempted.
+
+Why ``_ctypes`` and not ``ctypes``: importing ``ctypes`` runs its whole ``__init__`` (every C type,
+byte-order variants, caches: about 4-6 ms, a sixth of a container's start here). These calls need a
+handful of the primitives it is built on (a function pointer with errno kept, a few simple types,
+``Structure``), which ``_ctypes`` provides directly, as it does for ``ctypes`` itself.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
+from _ctypes import (
+    FUNCFLAG_CDECL,
+    FUNCFLAG_USE_ERRNO,
+    CFuncPtr,
+    Structure,
+    _SimpleCData,
+    addressof,
+    byref,
+    dlopen,
+    get_errno,
+)
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -43,13 +58,67 @@ _ARCH_SYSCALLS = {
     "aarch64": {"pivot_root": 41, "capset": 91},
 }
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p)
-_libc.umount2.argtypes = (ctypes.c_char_p, ctypes.c_int)
-_libc.unshare.argtypes = (ctypes.c_int,)
-_libc.setns.argtypes = (ctypes.c_int, ctypes.c_int)
-_libc.prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
-_libc.syscall.restype = ctypes.c_long
+
+# The C types the calls below take, as ctypes defines them (``_type_`` is struct's format code).
+class c_int(_SimpleCData):  # type: ignore[type-arg]
+    _type_ = "i"
+
+
+class c_uint32(_SimpleCData):  # type: ignore[type-arg]
+    _type_ = "I"
+
+
+class c_ushort(_SimpleCData):  # type: ignore[type-arg]
+    _type_ = "H"
+
+
+class c_long(_SimpleCData):  # type: ignore[type-arg]
+    _type_ = "l"
+
+
+class c_ulong(_SimpleCData):  # type: ignore[type-arg]
+    _type_ = "L"
+
+
+class c_char_p(_SimpleCData):  # type: ignore[type-arg]
+    _type_ = "z"
+
+
+class c_void_p(_SimpleCData):  # type: ignore[type-arg]
+    _type_ = "P"
+
+
+class _Function(CFuncPtr):
+    """A C function that keeps errno (``ctypes.CDLL(..., use_errno=True)``'s function type)."""
+
+    _flags_ = FUNCFLAG_CDECL | FUNCFLAG_USE_ERRNO
+    _restype_ = c_int
+
+
+class _Process:
+    """The symbols of this process (libc included): ``ctypes.CDLL(None)``."""
+
+    _handle = dlopen(None, 0)  # type: ignore[arg-type]  # NULL: this process, as dlopen(3) allows
+
+
+def _function(name: str, argtypes: tuple[type, ...] | None = None, restype: type = c_int) -> _Function:
+    function = _Function((name, _Process))  # type: ignore[arg-type]  # anything with a _handle will do
+    if argtypes is not None:
+        function.argtypes = argtypes
+    function.restype = restype
+    return function
+
+
+_mount = _function("mount", (c_char_p, c_char_p, c_char_p, c_ulong, c_char_p))
+_umount2 = _function("umount2", (c_char_p, c_int))
+_unshare = _function("unshare", (c_int,))
+_setns = _function("setns", (c_int, c_int))
+_prctl = _function("prctl", (c_int, c_ulong, c_ulong, c_ulong, c_ulong))
+_prctl_name = _function("prctl", (c_int, c_char_p, c_ulong, c_ulong, c_ulong))
+_syscall = _function("syscall", None, c_long)
+_sethostname = _function("sethostname", (c_char_p, c_ulong))
+_socket = _function("socket", (c_int, c_int, c_int))
+_memmove = _function("memmove", (c_void_p, c_char_p, c_ulong), c_void_p)
 
 
 def _nr(name: str) -> int:
@@ -62,7 +131,7 @@ def _nr(name: str) -> int:
 
 def _check(result: int, what: str) -> None:
     if result < 0:
-        err = ctypes.get_errno()
+        err = get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
@@ -71,57 +140,54 @@ def _b(path: str | None) -> bytes | None:
 
 
 def unshare(flags: int) -> None:
-    _check(_libc.unshare(flags), "unshare")
+    _check(_unshare(flags), "unshare")
 
 
 def setns(fd: int, nstype: int = 0) -> None:
-    _check(_libc.setns(fd, nstype), "setns")
+    _check(_setns(fd, nstype), "setns")
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
-    _check(_libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data)), f"mount {target}")
+    _check(_mount(_b(source), _b(target), _b(fstype), flags, _b(data)), f"mount {target}")
 
 
 def umount2(target: str, flags: int = 0) -> None:
-    _check(_libc.umount2(_b(target), flags), f"umount {target}")
+    _check(_umount2(_b(target), flags), f"umount {target}")
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
-    _check(_libc.syscall(_nr("pivot_root"), _b(new_root), _b(put_old)), "pivot_root")
+    _check(_syscall(_nr("pivot_root"), _b(new_root), _b(put_old)), "pivot_root")
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
-    result: int = _libc.prctl(option, arg2, arg3, arg4, arg5)
+    result: int = _prctl(option, arg2, arg3, arg4, arg5)
     _check(result, "prctl")
     return result
 
 
-class _CapHeader(ctypes.Structure):
-    _fields_ = (("version", ctypes.c_uint32), ("pid", ctypes.c_int))
+class _CapHeader(Structure):
+    _fields_ = (("version", c_uint32), ("pid", c_int))
 
 
-class _CapData(ctypes.Structure):
-    _fields_ = (("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32))
+class _CapData(Structure):
+    """Two ``__user_cap_data_struct``s in a row: the low and the high 32 bits of each set."""
+
+    _fields_ = (("effective", c_uint32), ("permitted", c_uint32), ("inheritable", c_uint32),
+                ("effective_high", c_uint32), ("permitted_high", c_uint32), ("inheritable_high", c_uint32))
 
 
 def capset(effective: int, permitted: int, inheritable: int) -> None:
     """Set this thread's capability sets (64-bit masks, _LINUX_CAPABILITY_VERSION_3)."""
+    low, high = 0xFFFFFFFF, 32
     header = _CapHeader(0x20080522, 0)
-    data = (_CapData * 2)()
-    for i in range(2):
-        shift = 32 * i
-        data[i].effective = (effective >> shift) & 0xFFFFFFFF
-        data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
-        data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
-    _check(_libc.syscall(_nr("capset"), ctypes.byref(header), ctypes.byref(data)), "capset")
-
-
-_libc.sethostname.argtypes = (ctypes.c_char_p, ctypes.c_size_t)
+    data = _CapData(effective & low, permitted & low, inheritable & low,
+                    effective >> high & low, permitted >> high & low, inheritable >> high & low)
+    _check(_syscall(_nr("capset"), byref(header), byref(data)), "capset")
 
 
 def sethostname(name: str) -> None:
     raw = name.encode()
-    _check(_libc.sethostname(raw, len(raw)), "sethostname")
+    _check(_sethostname(raw, len(raw)), "sethostname")
 
 
 def loopback_up() -> None:
@@ -129,10 +195,38 @@ def loopback_up() -> None:
     import fcntl
     import struct
 
-    fd = _libc.socket(2, 2 | 0o2000000, 0)  # AF_INET, SOCK_DGRAM | SOCK_CLOEXEC
+    fd = _socket(2, 2 | 0o2000000, 0)  # AF_INET, SOCK_DGRAM | SOCK_CLOEXEC
     _check(fd, "socket")
     try:
         iff_up, iff_loopback, iff_running = 0x1, 0x8, 0x40
         fcntl.ioctl(fd, 0x8914, struct.pack("16sH22x", b"lo", iff_up | iff_loopback | iff_running))
     finally:
         os.close(fd)
+
+
+def set_process_name(name: bytes) -> None:
+    """PR_SET_NAME: what ``comm`` (``ps``, ``top``) shows; 15 bytes at most."""
+    _check(_prctl_name(15, name[:15], 0, 0, 0), "prctl(PR_SET_NAME)")
+
+
+def write_memory(address: int, data: bytes) -> None:
+    """Copy ``data`` to ``address`` in this process (``ctypes.memmove``): for the argv area."""
+    _memmove(address, data, len(data))
+
+
+class _SockFprog(Structure):
+    _fields_ = (("len", c_ushort), ("filter", c_char_p))
+
+
+def set_seccomp_filter(program: bytes, set_seccomp: int, mode_filter: int) -> None:
+    """prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &sock_fprog) for a compiled BPF ``program``."""
+    fprog = _SockFprog(len(program) // 8, program)  # the struct keeps the bytes alive
+    prctl(set_seccomp, mode_filter, addressof(fprog))
+
+
+def malloc_trim() -> None:
+    """glibc's malloc_trim(0): give free heap pages back to the kernel (no-op elsewhere)."""
+    try:
+        _function("malloc_trim", (c_ulong,))(0)
+    except AttributeError:  # not glibc
+        pass

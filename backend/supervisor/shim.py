@@ -288,12 +288,9 @@ class Supervisor:
 def release_free_memory() -> None:
     """Give the free pages malloc keeps back to the kernel: after a flood, glibc would otherwise
     keep the backlog's megabytes for as long as the container runs (freed, but not returned)."""
-    import ctypes
+    from rustainer.backend.syscalls import malloc_trim
 
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
+    malloc_trim()
 
 
 def open_listener(path: str) -> socket.socket:
