@@ -14,7 +14,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import termios
 
 # Everything the child uses is imported here: after pivot_root the host's files are out of reach.
 from rustainer.backend import signals, syscalls
@@ -25,6 +24,9 @@ from rustainer.backend.rootfs.apply import apply_plan
 from rustainer.backend.rootfs.plan import Op
 from rustainer.backend.seccomp import install_filter
 
+# asm-generic's number (x86_64, aarch64: the machines syscalls.py covers); termios would cost an
+# import on every start for one constant.
+TIOCSCTTY = 0x540E
 NS_FLAGS = syscalls.CLONE_NEWNS | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC
 
 
@@ -179,7 +181,7 @@ def open_console(console_fd: int, *, controlling: bool = True) -> None:
         os.dup2(slave, target)
     os.close(slave)
     if controlling:
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        fcntl.ioctl(0, TIOCSCTTY, 0)
     sock = socket.socket(fileno=console_fd)
     try:
         socket.send_fds(sock, [b"M"], [master])
@@ -207,7 +209,7 @@ def _become_init(cfg: ChildConfig, err_fd: int) -> None:
         # The command leads its own session, with the pty as controlling terminal (job control).
         os.setsid()
         if cfg.tty:
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            fcntl.ioctl(0, TIOCSCTTY, 0)
         return
     _rename_self(b"rustainer-init")
     for sig in FORWARDED_SIGNALS:

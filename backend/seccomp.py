@@ -11,7 +11,7 @@ namespaced). Syscalls of a foreign architecture (32-bit compat) get ENOSYS rathe
 from __future__ import annotations
 
 import os
-import struct
+import sys
 
 from rustainer.backend import syscalls
 
@@ -28,7 +28,10 @@ PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 
 
 def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
-    return struct.pack("HBBI", code, jt, jf, k)
+    # struct sock_filter {u16 code; u8 jt; u8 jf; u32 k} in native order (struct's "HBBI", without
+    # importing struct on every container start)
+    order = sys.byteorder
+    return code.to_bytes(2, order) + bytes((jt, jf)) + k.to_bytes(4, order)
 
 
 def build_program(machine: str) -> bytes | None:

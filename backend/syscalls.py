@@ -12,6 +12,7 @@ handful of the primitives it is built on (a function pointer with errno kept, a 
 from __future__ import annotations
 
 import os
+import sys
 from _ctypes import (
     FUNCFLAG_CDECL,
     FUNCFLAG_USE_ERRNO,
@@ -193,13 +194,13 @@ def sethostname(name: str) -> None:
 def loopback_up() -> None:
     """Bring ``lo`` up in the current network namespace (SIOCSIFFLAGS; no socket module needed)."""
     import fcntl
-    import struct
 
     fd = _socket(2, 2 | 0o2000000, 0)  # AF_INET, SOCK_DGRAM | SOCK_CLOEXEC
     _check(fd, "socket")
     try:
         iff_up, iff_loopback, iff_running = 0x1, 0x8, 0x40
-        fcntl.ioctl(fd, 0x8914, struct.pack("16sH22x", b"lo", iff_up | iff_loopback | iff_running))
+        flags = (iff_up | iff_loopback | iff_running).to_bytes(2, sys.byteorder)
+        fcntl.ioctl(fd, 0x8914, b"lo".ljust(16, b"\0") + flags + bytes(22))  # struct ifreq, 40 bytes
     finally:
         os.close(fd)
 

@@ -89,6 +89,22 @@ def test_backend_never_imports_textual_and_cli_help_stays_lean() -> None:
     assert proc.stdout.strip() == "[]"
 
 
+def test_the_container_start_path_stays_lean() -> None:
+    """What ``rustainer run`` imports on its way to a container: none of the modules that would
+    cost a fair part of a start (see README's benchmark). Counted are the modules these imports
+    add to what the interpreter's start-up loaded (an editable install's finder loads ``re``
+    itself; CI's regular install does not)."""
+    modules = ("rustainer.app.cli", "rustainer.app.names", "rustainer.backend.runtime", "rustainer.backend.child",
+               "rustainer.backend.cgroups.detect", "rustainer.backend.cgroups.v1", "rustainer.backend.relay",
+               "rustainer.backend.namespaces", "rustainer.backend.fsutil", "rustainer.backend.seccomp")
+    heavy = ("argparse", "typing", "json", "re", "enum", "dataclasses", "ctypes", "termios", "socket",
+             "subprocess", "inspect", "signal", "pickle", "struct", "textual", "rich", "pyte")
+    code = (f"import sys; before = set(sys.modules); import {', '.join(modules)}; "
+            f"print(sorted(m for m in set(sys.modules) - before if m.split('.')[0] in {heavy!r}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]", proc.stdout
+
+
 @pytest.mark.slow
 def test_built_wheel_imports_in_a_clean_venv(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
