@@ -541,7 +541,6 @@ class TerminalSession:
 def screen_lines(term: Terminal) -> list[Text]:
     """The core's screen as styled text, one line per row (no cursor), trailing blank rows left out:
     what stays worth showing of a session that ended."""
-    term.screen  # noqa: B018 - lazily scrolled rows in
     lines: list[Text] = []
     for y in range(term.lines):
         line = Text(no_wrap=True, overflow="crop", end="")
@@ -675,7 +674,6 @@ class TerminalPane(Widget, can_focus=True):
         self._sync_size()
         # Lines it changed while in the background are drawn again; the others come from its cache.
         term = session.terminal
-        term.screen  # noqa: B018 - lazily scrolled rows in, with their dirty marks
         strips = session.strips
         for y in term.dirty:
             if 0 <= y < len(strips):
@@ -763,7 +761,6 @@ class TerminalPane(Widget, can_focus=True):
         if not self.is_mounted:
             return
         term = self._shown.terminal
-        term.screen  # noqa: B018 - brings lazily scrolled rows (and their dirty marks) up to date
         dirty = term.dirty
         cursor = (*term.cursor, self._cursor_shown())
         if cursor != self._shown_cursor:
@@ -835,7 +832,6 @@ class TerminalPane(Widget, can_focus=True):
         if session.strips_key != key:
             session.strips_key = key
             strips = session.strips = [None] * lines
-        term.screen  # noqa: B018 - lazily scrolled rows in, with their dirty marks
         if y in term.dirty:
             strips[y] = None
             return row_strip(term.compact_line(y), width, cursor_x)

@@ -746,6 +746,26 @@ class Parser:
             return True
         return False
 
+    def compact_row(self, y: int) -> CompactRow:
+        """Screen row ``y`` in compact form, trailing default blanks trimmed (what
+        :func:`row_to_compact` gives for the row after :meth:`sync`), read from the rows kept
+        aside without writing them back: a front end reading the screen in the middle of a flood
+        leaves them for the next bulk feed to scroll away as they are."""
+        screen = self.screen
+        columns = screen.columns
+        lazy = self._lazy
+        if lazy is not None and 0 <= y < len(lazy):
+            row = lazy[y]
+            if row is None:
+                return BLANK_ROW
+            if isinstance(row, _RawLine):
+                row = self._rows([row.text], row.attrs, columns)[0][0]
+            if isinstance(row, tuple):
+                return _trim(row) if row[1] else BLANK_ROW
+            return row_to_compact(row, columns)
+        # Not buffer[y]: reading through the defaultdict would create the row.
+        return row_to_compact(screen.buffer.get(y) or {}, columns)
+
     def sync(self) -> None:
         """Write the rows kept aside by the bulk path back into pyte's buffer."""
         lazy = self._lazy

@@ -7,7 +7,7 @@ from typing import Any
 
 from pyte.screens import Char, wcwidth
 
-from .cells import CompactRow, compact_text, row_to_compact
+from .cells import CompactRow, compact_text
 from .fastpath import Parser
 from .modes import Modes, modes_of
 from .repaint import repaint
@@ -124,7 +124,17 @@ class Terminal:
         return self.screen.row(y)
 
     def compact_line(self, y: int) -> CompactRow:
-        return row_to_compact(self.screen.buffer.get(y) or {}, self.screen.columns)
+        """Screen line ``y`` in compact form (see :mod:`.cells`; trailing default blanks trimmed).
+
+        A pure read: unlike :attr:`screen`, :meth:`line` or :attr:`display` it does not write the
+        rows the bulk path keeps aside back into pyte's buffer, so a front end drawing the screen
+        while output floods in costs the parser nothing."""
+        return self._parser.compact_row(y)
+
+    def compact_lines(self) -> list[CompactRow]:
+        """Every screen line in compact form, as :meth:`compact_line` reads them."""
+        row = self._parser.compact_row
+        return [row(y) for y in range(self._screen.lines)]
 
     @property
     def history(self) -> list[CompactRow]:
