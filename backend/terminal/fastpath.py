@@ -191,6 +191,17 @@ class Parser:
         """True when no escape sequence is half-read (a snapshot taken now is complete)."""
         return self._ground and not self._pending
 
+    @property
+    def dropping(self) -> bool:
+        """True when the text run that ended the last feed followed a character pyte refuses to
+        draw: pyte drops the rest of such a run, and so the text that continues it (snapshots keep
+        this)."""
+        return self._dropping
+
+    @dropping.setter
+    def dropping(self, value: bool) -> None:
+        self._dropping = value
+
     # -- main loop -----------------------------------------------------------------------------
     def feed(self, text: str) -> None:
         if self._pending:

@@ -13,6 +13,21 @@ Format (version 1), all plain lists/dicts/str/int/bool:
 A row is ``[cells, runs]``: ``cells`` a string (one code point per cell) or a list of cell strings,
 ``runs`` ``[[attrs_index, count], ...]`` covering the cells; cells past the end are default blanks.
 Attributes are interned in ``attrs`` because a screen typically uses a handful of them.
+
+Optional keys, added later in version 1 (a restorer without them ignores them and gets the screen's
+cells right but not all of the state behind them; a snapshot without them restores as before):
+
+* ``"exact_rows": {"screen": [exact] or absent, "main_screen": [exact] or absent}``: the rows the
+  ``[cells, runs]`` form does not reproduce, each ``[y, default_attrs_index, [[x, data,
+  attrs_index], ...]]`` with exactly the cells written.  pyte's buffer tells apart what looks
+  alike: a blank row that exists from a missing one (DL pulls an existing row up but leaves a row
+  whose lower neighbour is missing as it was), written from unwritten cells (erases only touch
+  written ones), the cell EL 1 writes one past the last column while a wrap is pending (DCH brings
+  it back on screen), and a row's own default cell (rows created under DECSCNM).  A row given the
+  ``[cells, runs]`` way is a missing row if its ``runs`` are empty, else written exactly in
+  columns ``0..n-1`` with the screen's default cell.
+* ``"dropping": bool``: the text run that ended the last feed followed a character pyte refuses to
+  draw, so pyte drops the text that continues it.
 """
 
 from __future__ import annotations
@@ -20,7 +35,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from pyte.screens import Char, Cursor, Margins, Savepoint
+from pyte.screens import Char, Cursor, Margins, Savepoint, StaticDefaultDict
 
 from .cells import Attrs, CompactRow, compact_to_row, row_to_compact
 
@@ -54,8 +69,25 @@ def take(term: Terminal) -> dict[str, Any]:
     columns = screen.columns
     intern = _Interner()
 
+    default = screen.default_char
+
     def rows(buffer: Any) -> list[list[Any]]:
         return [intern.row(row_to_compact(buffer.get(y) or {}, columns, trim=False)) for y in range(screen.lines)]
+
+    def exact(buffer: Any) -> list[list[Any]]:
+        """The rows ``rows`` does not reproduce (see the format above)."""
+        out: list[list[Any]] = []
+        for y in range(screen.lines):
+            row = buffer.get(y)
+            if row is None or (row and max(row) == len(row) - 1 < columns and row.default == default):
+                continue
+            cells = [[x, c.data, intern(c[1:])] for x, c in sorted(row.items())]
+            out.append([y, intern(row.default[1:]), cells])
+        return out
+
+    exact_rows = {"screen": exact(screen.buffer)}
+    if screen.main_buffer is not None:
+        exact_rows["main_screen"] = exact(screen.main_buffer)
 
     cursor = screen.cursor
     alt = screen.alt_cursor
@@ -78,6 +110,8 @@ def take(term: Terminal) -> dict[str, Any]:
         "modes": sorted(screen.mode),
         "margins": list(screen.margins) if screen.margins is not None else None,
         "tabstops": sorted(screen.tabstops),
+        "exact_rows": {k: v for k, v in exact_rows.items() if v},
+        "dropping": term._parser.dropping,
         "attrs": intern.table,
     }
 
@@ -94,17 +128,22 @@ def restore(cls: type[Terminal], snap: dict[str, Any]) -> Terminal:
         cells, runs = row
         return (cells if isinstance(cells, str) else tuple(cells), tuple((table[i], n) for i, n in runs))
 
-    def fill(buffer: Any, rows: list[list[Any]]) -> None:
+    def fill(buffer: Any, rows: list[list[Any]], exact: list[list[Any]]) -> None:
         buffer.clear()
         for y, row in enumerate(rows):
             if row[1]:
                 buffer[y] = compact_to_row(crow(row), screen.default_char, columns)
+        for y, default, cells in exact:
+            line: StaticDefaultDict[int, Char] = StaticDefaultDict(Char(" ", *table[default]))
+            line.update((x, Char(data, *table[a])) for x, data, a in cells)
+            buffer[y] = line
 
-    screen.mode = set(snap["modes"])
-    fill(screen.buffer, snap["screen"])
+    screen.mode = set(snap["modes"])  # Before the rows: it decides the screen's default cell.
+    exact_rows = snap.get("exact_rows", {})
+    fill(screen.buffer, snap["screen"], exact_rows.get("screen", []))
     if snap["main_screen"] is not None:
         screen.main_buffer = screen.new_buffer()
-        fill(screen.main_buffer, snap["main_screen"])
+        fill(screen.main_buffer, snap["main_screen"], exact_rows.get("main_screen", []))
     screen.history.extend(crow(r) for r in snap["history"])
     x, y, a, hidden = snap["cursor"]
     screen.cursor = Cursor(x, y, Char(" ", *table[a]))
@@ -120,5 +159,6 @@ def restore(cls: type[Terminal], snap: dict[str, Any]) -> Terminal:
     screen.icon_name = snap["icon_name"]
     screen.margins = Margins(*snap["margins"]) if snap["margins"] is not None else None
     screen.tabstops = set(snap["tabstops"])
+    term._parser.dropping = bool(snap.get("dropping", False))
     screen.dirty.update(range(screen.lines))
     return term
