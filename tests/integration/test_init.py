@@ -51,6 +51,23 @@ def test_orphans_are_reaped_only_with_an_init(cli, busybox_rootfs: Path, init: b
         cli("rm", "-f", "z")
 
 
+def test_the_host_views_default_shell_as_pid_1_reaps_orphans(cli) -> None:  # type: ignore[no-untyped-def]
+    # The default command (the image's shell, like docker's default) is PID 1. bash reaps what it
+    # adopts even while idle at its prompt: an exec'd process leaves an orphan behind, PID 1 inherits
+    # it, and no zombie stays. (busybox ash, the shell of busybox and Alpine images, reaps only when
+    # it next runs a command: there, and for commands like `sleep`, use --init; see the README.)
+    cli("run", "--detach", "--name", "z", check_rc=0)
+    try:
+        pid1 = next(s for s in json.loads(cli("ps", "--format", "json", check_rc=0).stdout) if s["name"] == "z")["pid"]
+        if Path(f"/proc/{pid1}/comm").read_text().strip() != "bash":
+            pytest.skip("the host view's default shell is not bash here")
+        cli("exec", "z", "sh", "-c", "(sleep 0.2 &); true", check_rc=0)
+        time.sleep(0.3)  # let the orphan exit; a zombie of it must not stay
+        assert wait_until(lambda: zombies_in(cli, "z") == []), zombies_in(cli, "z")
+    finally:
+        cli("rm", "-f", "z")
+
+
 def test_init_forwards_signals_and_keeps_the_exit_status(cli, busybox_rootfs: Path) -> None:
     out = cli("run", "--rm", "--init", "--rootfs", str(busybox_rootfs), "--", "sh", "-c",
               "cat /proc/1/comm; echo me=$$; readlink /proc/1/exe || echo hidden; exit 4")
