@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import pyte
 
 from rustainer.backend.terminal import Terminal
+
+# Seeds per fuzz test in CI; RUSTAINER_FUZZ_SEEDS=5000 for a longer run by hand.
+SEEDS = int(os.environ.get("RUSTAINER_FUZZ_SEEDS", "100"))
 
 WIDE = ["中", "文", "ｱ", "😀", "한"]
 COMBINING = ["\u0301", "\u0308", "\u20dd"]
@@ -74,10 +78,116 @@ def fuzz_stream(rng: random.Random, length: int = 400) -> bytes:
     return b"".join(out)
 
 
+_SGR = ["0", "", "7", "27", "1;31", "30;46", "44", "1", "22;39;49", "38;5;208", "7;33"]
+_WORDS = ["PID", "root", "S", "0%", "[kworker/0:1]", "bash", "|||", "Mem:", "-", "x" * 30]
+
+
+def _line(rng: random.Random, columns: int, pool: list[str]) -> str:
+    r = rng.random()
+    if r < 0.45 and pool:
+        return rng.choice(pool)  # Repeated lines: the shared run cache.
+    if r < 0.55:
+        return ""
+    if r < 0.65:
+        return "".join(rng.choice("abc XYZ") for _ in range(columns + rng.randint(-1, 3)))  # At, past the edge.
+    return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 8)))[: columns + 2]
+
+
+def redraw_stream(rng: random.Random, columns: int, lines: int, length: int = 150) -> bytes:
+    pool = [_line(rng, columns, []) for _ in range(6)]
+    out: list[str] = []
+    for _ in range(length):
+        r = rng.random()
+        if r < 0.12:
+            out.append(rng.choice(["\x1b[H\x1b[J", "\x1b[H\x1b[2J", "\x1b[J", "\x1b[1J", "\x1b[2J", "\x1b[3J", "\x1b[0;1J"]))
+        elif r < 0.22:
+            out.append(f"\x1b[{rng.choice(['', '0', '1', '2'])}K")
+        elif r < 0.34:
+            row, col = rng.randint(0, lines + 2), rng.randint(0, columns + 2)
+            out.append(rng.choice([f"\x1b[{row};{col}H", f"\x1b[{row}H", "\x1b[H", f"\x1b[;{col}H", f"\x1b[{row};{col}f"]))
+        elif r < 0.46:
+            out.append(f"\x1b[{rng.choice(_SGR)}m")
+        elif r < 0.70:
+            # Lines each ended by CR LF (the one-pass path), sometimes running into the bottom.
+            out.append("".join(_line(rng, columns, pool) + "\r\n" for _ in range(rng.randint(1, lines + 2))))
+        elif r < 0.80:
+            out.append(_line(rng, columns, pool))
+        elif r < 0.84:
+            # Fill to the last column (a wrap is pending), then erase: pyte's EL 1 writes one cell
+            # past the row there, and later erases must treat that row exactly as pyte does.
+            out.append("\r" + "w" * columns + rng.choice(["\x1b[1K", "\x1b[K", "\x1b[2K", "\x1b[1K\x1b[J", "\x1b[1K\x1b[2J"]))
+        elif r < 0.88:
+            top = rng.randint(1, lines)
+            out.append(rng.choice([f"\x1b[{top};{rng.randint(top, lines)}r", "\x1b[r"]))
+        elif r < 0.92:
+            out.append(rng.choice(["\x1b[?6h", "\x1b[?6l", "\x1b[4h", "\x1b[4l", "\x1b[20h", "\x1b[20l", "\x1b[?7l", "\x1b[?7h"]))
+        elif r < 0.95:
+            out.append(rng.choice(["\x1b[?5h", "\x1b[?5l"]))  # Rows created now default to reverse.
+        elif r < 0.96:
+            out.append("\x1b[@")  # Moves a full row's last cell to column ``columns`` (pyte).
+        elif r < 0.97:
+            out.append(rng.choice(["\r", "\n", "\x08", "\t", "\x1bD", "\x1bM", "\x1bE", "\x1b7", "\x1b8"]))
+        else:
+            out.append(rng.choice(["中文", "e\u0301", "\x1b[5@", "\x1b[@", "\x1b[3P", "\x1b[4X", "\x1b[2L", "\x1b[M"]))
+    return "".join(out).encode()
+
+
+_COLOURS = [b"\x1b[0m", b"\x1b[1;34m", b"\x1b[01;32m", b"\x1b[38;5;208m", b"\x1b[7m", b"\x1b[m", b"\x1b[44m"]
+
+
+def flood_stream(rng: random.Random, columns: int, length: int = 300) -> bytes:
+    """``seq`` and coloured ``ls -lR`` alike: CR LF-ended lines, some with SGR runs, some longer
+    than the screen is wide (they wrap), some blank, a few partial lines and stray controls."""
+    out: list[bytes] = []
+    n = rng.randint(1, 10**6)
+    for _ in range(length):
+        r = rng.random()
+        if r < 0.35:
+            out.append(b"%d\r\n" % n)
+            n += 1
+        elif r < 0.65:
+            name = "".join(rng.choice("abcdefghij-_.") for _ in range(rng.randint(0, columns + 5)))
+            out.append(b"-rw-r--r-- 1 root %s%s\x1b[0m\r\n" % (rng.choice(_COLOURS), name.encode()))
+        elif r < 0.72:
+            out.append(b"\r\n")
+        elif r < 0.78:
+            out.append(b"x" * rng.randint(columns - 1, 2 * columns + 1) + b"\r\n")  # Wraps.
+        elif r < 0.84:
+            out.append(rng.choice(_COLOURS) + b"partial ")  # Text left on the bottom row.
+        elif r < 0.88:
+            out.append(rng.choice([b"\n", b"\r", b"\x08", b"\t", b"\x1b[K", b"\x1b[2K", b"\x1b[J", b"\x1bM"]))
+        elif r < 0.92:
+            out.append(rng.choice([b"\x1b[M", b"\x1b[L", b"\x1b[2M", b"\x1b[3L", b"\x1b[1J", b"\x1b[2J"]))
+        elif r < 0.95:
+            out.append(f"\x1b[{rng.randint(1, 30)};{rng.randint(1, 90)}H".encode())
+        else:
+            out.append("wide 中文 e\u0301\r\n".encode())
+    return b"".join(out)
+
+
 def pyte_screen(data: bytes, columns: int, lines: int) -> pyte.Screen:
     screen = pyte.Screen(columns, lines)
     pyte.ByteStream(screen).feed(data)
     return screen
+
+
+def pyte_or_none(data: bytes, columns: int, lines: int) -> pyte.Screen | None:
+    """Stock pyte's screen for ``data``, or None where pyte itself raises (e.g. VPA in origin mode):
+    such seeds are no reference."""
+    try:
+        return pyte_screen(data, columns, lines)
+    except Exception:  # noqa: BLE001 - any failure of the reference
+        return None
+
+
+def displayable(screen: pyte.Screen) -> bool:
+    """Whether pyte can render ``screen.display`` (it raises IndexError on a "" cell that does not
+    follow a wide character)."""
+    try:
+        screen.display  # noqa: B018
+    except Exception:  # noqa: BLE001
+        return False
+    return True
 
 
 def screen_diff(term: Terminal, ref: pyte.Screen) -> str | None:
@@ -114,6 +224,16 @@ def feed_chunked(term: Terminal, data: bytes, rng: random.Random, max_chunk: int
         n = rng.randint(1, max_chunk)
         term.feed(data[i : i + n])
         i += n
+
+
+def same_under_chunking(data: bytes, columns: int, lines: int, rng: random.Random, max_chunks: list[int]) -> bool:
+    """Whether feeding ``data`` in random chunks (at most one of ``max_chunks`` bytes, drawn from
+    ``rng``) gives the same state as feeding it whole."""
+    whole = Terminal(columns, lines)
+    whole.feed(data)
+    chunked = Terminal(columns, lines)
+    feed_chunked(chunked, data, rng, max_chunk=rng.choice(max_chunks))
+    return state(chunked) == state(whole)
 
 
 def state(term: Terminal) -> tuple[object, ...]:

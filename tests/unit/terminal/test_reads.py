@@ -8,53 +8,27 @@ point, and must change nothing: a terminal read between arbitrary chunks ends in
 
 from __future__ import annotations
 
-import os
 import random
 
-import pyte
 import pytest
 
 from rustainer.backend.terminal import Terminal
 from rustainer.backend.terminal.cells import row_to_compact
 
-from .streams import feed_chunked, fuzz_stream, pyte_screen, screen_diff, state
-from .test_redraw_paths import redraw_stream
+from .streams import (
+    SEEDS,
+    displayable,
+    feed_chunked,
+    flood_stream,
+    fuzz_stream,
+    pyte_or_none,
+    pyte_screen,
+    redraw_stream,
+    screen_diff,
+    state,
+)
 
-SEEDS = int(os.environ.get("RUSTAINER_FUZZ_SEEDS", "100"))
 SIZES = [(20, 6), (40, 10), (80, 24), (7, 3), (12, 2), (30, 1)]
-_COLOURS = [b"\x1b[0m", b"\x1b[1;34m", b"\x1b[01;32m", b"\x1b[38;5;208m", b"\x1b[7m", b"\x1b[m", b"\x1b[44m"]
-
-
-def flood_stream(rng: random.Random, columns: int, length: int = 300) -> bytes:
-    """``seq`` and coloured ``ls -lR`` alike: CR LF-ended lines, some with SGR runs, some longer
-    than the screen is wide (they wrap), some blank, a few partial lines and stray controls."""
-    out: list[bytes] = []
-    n = rng.randint(1, 10**6)
-    for _ in range(length):
-        r = rng.random()
-        if r < 0.35:
-            out.append(b"%d\r\n" % n)
-            n += 1
-        elif r < 0.65:
-            name = "".join(rng.choice("abcdefghij-_.") for _ in range(rng.randint(0, columns + 5)))
-            out.append(b"-rw-r--r-- 1 root %s%s\x1b[0m\r\n" % (rng.choice(_COLOURS), name.encode()))
-        elif r < 0.72:
-            out.append(b"\r\n")
-        elif r < 0.78:
-            out.append(b"x" * rng.randint(columns - 1, 2 * columns + 1) + b"\r\n")  # Wraps.
-        elif r < 0.84:
-            out.append(rng.choice(_COLOURS) + b"partial ")  # Text left on the bottom row.
-        elif r < 0.88:
-            out.append(rng.choice([b"\n", b"\r", b"\x08", b"\t", b"\x1b[K", b"\x1b[2K", b"\x1b[J", b"\x1bM"]))
-        elif r < 0.92:
-            out.append(rng.choice([b"\x1b[M", b"\x1b[L", b"\x1b[2M", b"\x1b[3L", b"\x1b[1J", b"\x1b[2J"]))
-        elif r < 0.95:
-            out.append(f"\x1b[{rng.randint(1, 30)};{rng.randint(1, 90)}H".encode())
-        else:
-            out.append("wide 中文 e\u0301\r\n".encode())
-    return b"".join(out)
-
-
 def _case(seed: int) -> tuple[bytes, int, int]:
     rng = random.Random(seed + 7_000_001)
     columns, lines = rng.choice(SIZES)
@@ -99,21 +73,6 @@ def _rows(term: Terminal) -> dict[int, tuple[list[int], object]]:
     return {y: (sorted(row), row.default) for y, row in term.screen.buffer.items()}
 
 
-def _pyte_or_none(data: bytes, columns: int, lines: int) -> pyte.Screen | None:
-    try:
-        return pyte_screen(data, columns, lines)
-    except Exception:  # noqa: BLE001 - stock pyte raises on some inputs
-        return None
-
-
-def _displayable(screen: pyte.Screen) -> bool:
-    try:
-        screen.display  # noqa: B018 - raises IndexError on some screens (a "" cell not after a wide one)
-    except Exception:  # noqa: BLE001
-        return False
-    return True
-
-
 @pytest.mark.parametrize("block", range(4))
 def test_reading_mid_feed_returns_pyte_cells_and_changes_nothing(block: int) -> None:
     """Three terminals fed the same chunks: ``reader`` read through the new path between chunks,
@@ -148,7 +107,7 @@ def test_reading_mid_feed_returns_pyte_cells_and_changes_nothing(block: int) -> 
                     assert crow == want, f"seed {seed}, line {y}: {crow} != {want}"
             assert reader.cursor == synced.cursor == unread.cursor, f"seed {seed}"
             if i in check_pyte:
-                ref = _pyte_or_none(data[:fed], columns, lines)
+                ref = pyte_or_none(data[:fed], columns, lines)
                 if ref is None:
                     continue
                 pyte_compared += 1
@@ -158,8 +117,8 @@ def test_reading_mid_feed_returns_pyte_cells_and_changes_nothing(block: int) -> 
                     assert crow == want, f"seed {seed}, line {y} (pyte): {crow} != {want}"
         assert _rows(reader) == _rows(unread), f"seed {seed}"
         assert state(reader) == state(unread) == state(synced), f"seed {seed}"
-        ref = _pyte_or_none(data, columns, lines)
-        if ref is not None and _displayable(ref):
+        ref = pyte_or_none(data, columns, lines)
+        if ref is not None and displayable(ref):
             assert screen_diff(reader, ref) is None, f"seed {seed}: {screen_diff(reader, ref)}"
     assert read_while_kept >= SEEDS // 8, "the reads reached the rows kept aside"
     assert pyte_compared >= SEEDS // 8

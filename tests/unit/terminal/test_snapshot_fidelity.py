@@ -14,7 +14,6 @@ compares everything, which cells are written included.  CI runs a fixed set of s
 from __future__ import annotations
 
 import json
-import os
 import random
 from typing import Any
 
@@ -22,11 +21,8 @@ import pytest
 
 from rustainer.backend.terminal import Terminal
 
-from .streams import feed_chunked, fuzz_stream, state
-from .test_reads import flood_stream
-from .test_redraw_paths import redraw_stream
+from .streams import SEEDS, feed_chunked, flood_stream, fuzz_stream, redraw_stream, state
 
-SEEDS = int(os.environ.get("RUSTAINER_FUZZ_SEEDS", "100"))
 SIZES = [(20, 6), (40, 10), (80, 24), (7, 3), (12, 2)]
 EXTRA = [b"", b"", b"\x1b[?1049h\x1b[3;3Halt\x1b[2;5r\x1b[4L", b"\x1b[?1047h\x1b[?5hx\x1b[?5l", b"\x1b[?5h",
          b"\x1b[?1049h\x1b[?5h\x1b[2Jz\x1b[?1049l", b"\x1b[5;1H" + b"w" * 90 + b"\x1b[1K"]
