@@ -1,12 +1,14 @@
 """The forked child that turns itself into the container, then execs the user's command.
 
 It runs between fork() and execve(): as PID 1 of the new PID namespace, still the host's Python.
-So it makes itself non-dumpable at once (no ``/proc/1/exe`` peeking at the host interpreter), builds
-its world (namespaces, rootfs, hostname, loopback) while the parent puts it into the container's
-cgroup, waits for the parent's go, then drops capabilities, closes every inherited descriptor and
-execs. Any failure is
-written to an error pipe as ``<exit code>\\0<message>`` and the child exits with that code; an exec
-that succeeds closes the pipe (O_CLOEXEC), which is how the parent knows the command started.
+So it makes itself non-dumpable at once (no ``/proc/1/exe`` peeking at the host interpreter), then
+works in parallel with its parent: it imports what it needs and computes its configuration, builds
+its world (namespaces, rootfs, hostname, loopback) while the parent creates the container's cgroup
+and records it; it tells the parent its namespaces are ready (one ``R`` on the error pipe, for the
+network), waits for the parent's go (which names the cgroup files to join), then pivots, joins the
+cgroup, drops capabilities, closes every inherited descriptor and execs. Any failure is written to
+the error pipe as ``<exit code>\\0<message>`` and the child exits with that code; an exec that
+succeeds closes the pipe (O_CLOEXEC), which is how the parent knows the command started.
 """
 
 from __future__ import annotations
@@ -19,14 +21,20 @@ import os
 from rustainer.backend import signals, syscalls
 from rustainer.backend.capabilities import restrict_to
 from rustainer.backend.errors import RustainerError
+from rustainer.backend.handshake import READY, decode_go, read_all
 from rustainer.backend.record import record
 from rustainer.backend.rootfs.apply import apply_plan
 from rustainer.backend.rootfs.plan import Op
 from rustainer.backend.seccomp import install_filter
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 # asm-generic's number (x86_64, aarch64: the machines syscalls.py covers); termios would cost an
 # import on every start for one constant.
 TIOCSCTTY = 0x540E
+TIOCSWINSZ = 0x5414
 NS_FLAGS = syscalls.CLONE_NEWNS | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC
 
 
@@ -46,31 +54,39 @@ class ChildConfig:
     tty: bool
     console_fd: int = -1  # with tty: a unix socket on which to send the pty master to the parent
     init: bool = False  # stay as PID 1 (reaping orphans, forwarding signals) and run the command as PID 2
-    die_with_parent: bool = True
-    cgroup_fds: tuple[int, ...] = ()  # open cgroup files to write "0" into: the child joins by itself
     layer: str | None = None  # with an image: mount the writable layer's tmpfs here (see make_layer)
 
 
-def run_child(cfg: ChildConfig, stdio: tuple[int, int, int], sync_fd: int, err_fd: int) -> None:
-    """Never returns: execs the command or exits with 125/126/127 after reporting why."""
+def run_child(make_config: Callable[[], ChildConfig], stdio: tuple[int, int, int], sync_fd: int,
+              err_fd: int) -> None:
+    """Never returns: execs the command or exits with 125/126/127 after reporting why.
+
+    ``make_config`` is called here, after the fork, so that the imports and the planning it needs
+    overlap with the parent's work instead of delaying the fork.
+    """
     code, message = 125, "container setup failed"
     try:
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
+        syscalls.prctl(syscalls.PR_SET_PDEATHSIG, 9)
         _default_signals()
-        if cfg.die_with_parent:
-            syscalls.prctl(syscalls.PR_SET_PDEATHSIG, 9)
+        cfg = make_config()
         for target, fd in enumerate(stdio):
             os.dup2(fd, target)
-        _enter(cfg)
-        # The parent sets up what needs our pid (the cgroup on drivers where it moves us, the
-        # network) while we build the rootfs, and writes one byte when done; EOF means it gave up.
-        # Then we join the cgroup (where we do it ourselves), and only then the cgroup namespace
-        # (rooted at our new cgroup), the seccomp filter and the capability drop, which would
-        # forbid the unshare.
-        if os.read(sync_fd, 1) != b"1":
+        _build(cfg)
+        os.write(err_fd, READY)
+        # The parent creates the cgroup, and sets up what needs our pid (the cgroup on drivers where
+        # it moves us, the network) while we build the rootfs; its go names the cgroup files to
+        # join, opened now, while the host's /sys is still in reach. EOF means it gave up.
+        go = decode_go(read_all(sync_fd))
+        if go is None:
             os._exit(125)
         os.close(sync_fd)
-        join_cgroup(cfg.cgroup_fds)
+        window_size, join_files = go
+        join_fds = open_join_files(join_files)
+        _enter(cfg, window_size)
+        # Join the cgroup (where we do it ourselves), and only then the cgroup namespace (rooted at
+        # our new cgroup), the seccomp filter and the capability drop, which would forbid the unshare.
+        join_cgroup(join_fds)
         syscalls.unshare(syscalls.CLONE_NEWCGROUP)
         install_filter()
         restrict_to(cfg.caps, cfg.last_cap)
@@ -85,6 +101,21 @@ def run_child(cfg: ChildConfig, stdio: tuple[int, int, int], sync_fd: int, err_f
     except Exception as err:  # noqa: BLE001 - everything must reach the parent as one line
         message = describe_failure(err, "container setup")
     report_and_exit(err_fd, code, message)
+
+
+def open_join_files(paths: tuple[str, ...] | list[str]) -> tuple[int, ...]:
+    """The cgroup files to write ``0`` into (see ``CgroupManager.self_join_files``), opened while
+    the host's cgroup folders are still visible; closed again if one fails."""
+    fds: list[int] = []
+    try:
+        for path in paths:
+            fds.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
+    except OSError as err:
+        for fd in fds:
+            os.close(fd)
+        raise RustainerError(f"cannot open {err.filename} to join the container's cgroup: {err.strerror}") \
+            from err
+    return tuple(fds)
 
 
 def join_cgroup(fds: tuple[int, ...]) -> None:
@@ -136,9 +167,10 @@ def report_and_exit(fd: int, code: int, message: str) -> None:
 
 def _default_signals() -> None:
     """Python ignores SIGPIPE and SIGXFSZ, a supervisor ignores SIGINT and SIGHUP: an ignored signal
-    survives exec, so without this ``yes | head`` would not end and Ctrl-C would not interrupt."""
+    survives exec, so without this ``yes | head`` would not end and Ctrl-C would not interrupt.
+    (Python's table knows every disposition, inherited ones included: only the others are reset.)"""
     for sig in range(1, signals.NSIG):
-        if sig in (signals.SIGKILL, signals.SIGSTOP):
+        if sig in (signals.SIGKILL, signals.SIGSTOP) or signals.get_handler(sig) == signals.SIG_DFL:
             continue
         try:
             signals.set_handler(sig, signals.SIG_DFL)
@@ -147,7 +179,8 @@ def _default_signals() -> None:
     signals.set_mask(signals.SIG_SETMASK, [])
 
 
-def _enter(cfg: ChildConfig) -> None:
+def _build(cfg: ChildConfig) -> None:
+    """Our namespaces and the container's root, still under the host's root."""
     syscalls.unshare(NS_FLAGS | (syscalls.CLONE_NEWNET if cfg.new_netns else 0))
     # Nothing we mount may propagate back to the host, and pivot_root needs a private parent.
     syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
@@ -157,6 +190,10 @@ def _enter(cfg: ChildConfig) -> None:
     syscalls.sethostname(cfg.hostname)
     if cfg.new_netns:
         syscalls.loopback_up()
+
+
+def _enter(cfg: ChildConfig, window_size: bytes) -> None:
+    """Into the container's root, as a new session with its terminal (if any)."""
     # pivot_root(".", ".") stacks the old root on the new one; unmounting it leaves only the new.
     os.chdir(cfg.root)
     syscalls.pivot_root(".", ".")
@@ -165,10 +202,10 @@ def _enter(cfg: ChildConfig) -> None:
     os.setsid()
     if cfg.tty:
         # With --init the command takes the terminal as its controlling one, not PID 1.
-        open_console(cfg.console_fd, controlling=not cfg.init)
+        open_console(cfg.console_fd, controlling=not cfg.init, window_size=window_size)
 
 
-def open_console(console_fd: int, *, controlling: bool = True) -> None:
+def open_console(console_fd: int, *, controlling: bool = True, window_size: bytes = b"") -> None:
     """A fresh pty from the container's own devpts instance as stdio and controlling terminal.
 
     Allocated after pivot_root so that ``tty`` inside names a /dev/pts entry that exists there; the
@@ -177,6 +214,8 @@ def open_console(console_fd: int, *, controlling: bool = True) -> None:
     import socket  # already loaded by the parent before fork: no file access needed
 
     master, slave = os.openpty()
+    if window_size:  # the caller's size before the command starts: no SIGWINCH race at its start
+        fcntl.ioctl(slave, TIOCSWINSZ, window_size)
     for target in (0, 1, 2):
         os.dup2(slave, target)
     os.close(slave)

@@ -26,6 +26,7 @@ from rustainer.backend.child import (
     report_and_exit,
 )
 from rustainer.backend.errors import ContainerStateError, RustainerError
+from rustainer.backend.handshake import read_all
 from rustainer.backend.namespaces import fork_into_pid_namespace
 from rustainer.backend.seccomp import install_filter
 
@@ -178,7 +179,7 @@ def _run(cfg: _ExecConfig, pidns_fd: int, manager: CgroupManager, interactive: b
                 os.close(sync_w)
                 if console is not None:
                     console.close()
-            report = _read_all(rep_r)
+            report = read_all(rep_r)
             os.close(rep_r)
             if report:
                 code, _, message = report.decode(errors="replace").partition("\0")
@@ -232,13 +233,6 @@ def _reap(pid: int) -> int:
             continue
         except ChildProcessError:
             return 0
-
-
-def _read_all(fd: int) -> bytes:
-    data = b""
-    while chunk := os.read(fd, 4096):
-        data += chunk
-    return data
 
 
 def _relay_output(out_r: int, err_r: int) -> None:

@@ -11,6 +11,7 @@ import os
 import time
 
 from rustainer.backend.errors import InvalidSpecError, NotRootError, RootfsError, RustainerError
+from rustainer.backend.handshake import READY, encode_go, read_all, split_report
 from rustainer.backend.record import replace
 from rustainer.backend.spec import ContainerSpec, check_cpus_available
 from rustainer.backend.state import EXITED, RUNNING, ContainerState, StateStore
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from rustainer.backend.cgroups.base import CgroupManager
     from rustainer.backend.child import ChildConfig
 
+TIOCGWINSZ = 0x5413  # asm-generic, as child.TIOCSWINSZ
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -114,21 +116,37 @@ class Launch:
         # is an overlay inside the layer's tmpfs there (see child.make_layer).
         self.root = store.mnt if state.spec.rootfs is None else os.path.join(store.mnt, "root")
         self.cgroup: CgroupManager | None = None
+        self.reserved = True  # the state is on disk (False between ``new(early=True)`` and ``start``)
         self.pid: int | None = None
         self.console: int | None = None  # the pty master, with a terminal
 
     @classmethod
-    def new(cls, store: StateStore, spec: ContainerSpec) -> tuple[Launch, ChildConfig]:
-        """Reserve the name, make the folders and the cgroup; on any failure nothing is left."""
+    def new(cls, store: StateStore, spec: ContainerSpec, *, early: bool = False) -> Launch:
+        """Reserve the name, make the folders and the cgroup; on any failure nothing is left.
+
+        ``early``: only the folders; ``start`` reserves the name and creates the cgroup after its
+        fork, while the container builds its root (not with a bridge network: the container's
+        folder must exist before it forks, for its hosts file).
+        """
         store.ensure()
-        launch = cls(store, store.create(spec))
+        early = early and spec.network in ("none", "host")
+        launch = cls(store, store.new(spec))
+        launch.reserved = False
         try:
-            cfg = launch.prepare()
-            launch.create_cgroup()
+            if not early:
+                launch.reserve()
+            launch.make_dirs()
+            if not early:
+                launch.create_cgroup()
         except BaseException:
             launch.abandon()
             raise
-        return launch, cfg
+        return launch
+
+    def reserve(self) -> None:
+        """Take the name and write the state (see ``StateStore.reserve``)."""
+        self.store.reserve(self.state)
+        self.reserved = True
 
     def abandon(self) -> None:
         """Undo a launch that did not get going: its process, cgroup, folders and state entry."""
@@ -138,12 +156,7 @@ class Launch:
         finally:
             self.discard()
 
-    # -- preparation (parent, before fork) -------------------------------------------------------
-    def prepare(self) -> ChildConfig:
-        """Make the folders the container needs, then compute what its child process will do."""
-        self.make_dirs()
-        return self.child_config()
-
+    # -- preparation ------------------------------------------------------------------------------
     def make_dirs(self) -> None:
         spec = self.state.spec
         if spec.directory is not None and not os.path.exists(spec.directory):
@@ -151,10 +164,13 @@ class Launch:
                 os.makedirs(spec.directory, 0o755)
             except OSError as err:
                 raise InvalidSpecError(f"cannot create directory {spec.directory}: {err.strerror}") from err
-            self.state = self.store.update(self.state, directory_created=True)
+            self.state = replace(self.state, directory_created=True)
+            if self.reserved:
+                self.store.save(self.state)
 
     def child_config(self, *, term: str | None = None) -> ChildConfig:
-        """Everything the child will do, from the state alone (a supervisor recomputes it)."""
+        """Everything the child will do, from the state alone (computed in the child itself for a
+        foreground run, in a supervisor's helper for a detached one)."""
         from rustainer.backend.capabilities import DEFAULT_CAPS, last_cap, mask
         from rustainer.backend.child import ChildConfig
         from rustainer.backend.rootfs.plan import build_plan
@@ -200,73 +216,74 @@ class Launch:
                                        cgroup_paths=tuple(sorted(manager.paths().items())))
 
     # -- start ------------------------------------------------------------------------------------
-    def start(self, cfg: ChildConfig, stdio: tuple[int, int, int]) -> int:
-        """Fork the container's PID 1, put it in the cgroup, let it go; returns its host pid.
+    def start(self, stdio: tuple[int, int, int], cfg: ChildConfig | None = None) -> int:
+        """Fork the container's PID 1, let it go once its cgroup is ready; returns its host pid.
 
-        With ``cfg.tty`` the child allocates its pty inside the container and sends the master back
-        (kept in ``self.console``); ``stdio`` are then only placeholders.
+        The fork comes first: the child imports its modules, plans and builds its root (``cfg``
+        None: it computes its configuration itself) while we create the cgroup (unless ``new``
+        did) and record the container; neither waits for the other until the go. With a terminal
+        the child allocates its pty inside the container and sends the master back (kept in
+        ``self.console``); ``stdio`` are then only placeholders.
         """
-        from rustainer.backend.child import run_child
         from rustainer.backend.namespaces import fork_into_pid_namespace
-        from rustainer.backend.record import replace
 
-        console = None
-        if cfg.tty:
+        spec = self.state.spec
+        console = child_end = None
+        if spec.tty:
             import socket
 
             console, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            cfg = replace(cfg, console_fd=child_end.fileno())
-
-        assert self.cgroup is not None
-        try:
-            join_fds = open_join_files(self.cgroup)
-        except BaseException:
-            if console is not None:
-                console.close()
-                child_end.close()
-            raise
-        cfg = replace(cfg, cgroup_fds=join_fds)
         sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
 
+        def make_config() -> ChildConfig:
+            made = cfg if cfg is not None else self.child_config()
+            return made if child_end is None else replace(made, console_fd=child_end.fileno())
+
         def child() -> None:
+            from rustainer.backend.child import run_child
+
             os.close(sync_w)
             os.close(err_r)
-            run_child(cfg, stdio, sync_r, err_w)
+            run_child(make_config, stdio, sync_r, err_w)
 
         try:
             pid = fork_into_pid_namespace(child)
-        finally:
-            os.close(sync_r)
-            os.close(err_w)
-            for fd in join_fds:
+        except BaseException:
+            for fd in (sync_r, sync_w, err_r, err_w):
                 os.close(fd)
-            if console is not None:
+            if console is not None and child_end is not None:
+                console.close()
                 child_end.close()
+            raise
+        finally:
+            if child_end is not None:
+                child_end.close()
+        os.close(sync_r)
+        os.close(err_w)
         self.pid = pid
+        early = b""
         try:
             try:
-                if not join_fds:
+                if not self.reserved:
+                    self.reserve()
+                if self.cgroup is None:
+                    self.create_cgroup()
+                assert self.cgroup is not None
+                join_files = self.cgroup.self_join_files()
+                if not join_files:
                     self.cgroup.add(pid)
-                if console is not None:
-                    self.console = _receive_console(console)
-                spec = self.state.spec
                 if spec.network not in ("none", "host"):
-                    # Bridge network: host ports first (in use is an error before anything is made),
-                    # then the veth and address; all undone by release() if anything fails.
-                    from rustainer.backend.network.manager import join
-                    from rustainer.backend.network.portmap import Forwarder
-
-                    self.forwarder: Forwarder | None = Forwarder(spec.publish) if spec.publish else None
-                    address = join(self.store.root, self.state, pid)
-                    self.state = self.store.update(self.state, network_address=address)
-                    if self.forwarder is not None:
-                        self.forwarder.start(address)
+                    # The veth goes into the child's network namespace: wait until it has one.
+                    early = os.read(err_r, 1)
+                    if early != READY:
+                        raise RustainerError("the container's setup failed")
+                    self._join_network(pid)
             except RustainerError:
                 # A child that failed its setup early is gone before we could add it: its own
                 # report says more than our ESRCH.
                 os.close(sync_w)
-                report = _read_all(err_r)
+                report = split_report(early + read_all(err_r))
                 if report:
                     raise self.failure(report) from None
                 raise
@@ -274,11 +291,20 @@ class Launch:
                 os.close(sync_w)
                 raise
             try:
-                os.write(sync_w, b"1")
+                os.write(sync_w, encode_go(_window_size() if console is not None else b"", join_files))
             except BrokenPipeError:
                 pass  # the child is gone already: its report below says why
             os.close(sync_w)
-            report = _read_all(err_r)
+            # Recorded while the child pivots and execs; a failed exec undoes the whole launch.
+            self.state = self.store.update(self.state, status=RUNNING, pid=pid, started_at=time.time(),
+                                           owner_pid=os.getpid(), owner_start=process_start(os.getpid()))
+            if console is not None:
+                self.console = _receive_console(console)
+            else:
+                # What the run needs once the command is going, loaded while the child still builds.
+                import rustainer.backend.fsutil
+                import rustainer.backend.relay  # noqa: F401
+            report = split_report(early + read_all(err_r))
         except BaseException:
             self.kill_and_reap()
             raise
@@ -288,9 +314,20 @@ class Launch:
                 console.close()
         if report:
             raise self.failure(report)
-        self.state = self.store.update(self.state, status=RUNNING, pid=pid, started_at=time.time(),
-                                       owner_pid=os.getpid(), owner_start=process_start(os.getpid()))
         return pid
+
+    def _join_network(self, pid: int) -> None:
+        """Bridge network: host ports first (in use is an error before anything is made), then the
+        veth and address; all undone by release() if anything fails."""
+        from rustainer.backend.network.manager import join
+        from rustainer.backend.network.portmap import Forwarder
+
+        spec = self.state.spec
+        self.forwarder: Forwarder | None = Forwarder(spec.publish) if spec.publish else None
+        address = join(self.store.root, self.state, pid)
+        self.state = self.store.update(self.state, network_address=address)
+        if self.forwarder is not None:
+            self.forwarder.start(address)
 
     def failure(self, report: bytes) -> ChildFailed:
         code, _, message = report.decode(errors="replace").partition("\0")
@@ -363,7 +400,8 @@ class Launch:
     def discard(self) -> None:
         """Forget the container entirely (for --rm, or a start that failed)."""
         remove_directory(self.state)
-        self.store.delete(self.state)
+        if self.reserved:
+            self.store.delete(self.state)
 
 
 def remove_directory(state: ContainerState) -> None:
@@ -382,13 +420,19 @@ def _receive_console(sock: socket.socket) -> int | None:
     """The pty master the child sends; None if the child died first (its report says why)."""
     import socket
 
-    from rustainer.backend.relay import copy_window_size
-
     _, fds, _, _ = socket.recv_fds(sock, 16, 1)
-    if not fds:
-        return None
-    copy_window_size(0, fds[0])  # before the go: the shell starts with the right size
-    return fds[0]
+    return fds[0] if fds else None
+
+
+def _window_size() -> bytes:
+    """Our terminal's ``struct winsize`` (for the container's pty before its command starts), or
+    nothing if stdin is no terminal."""
+    import fcntl
+
+    try:
+        return fcntl.ioctl(0, TIOCGWINSZ, bytes(8))
+    except OSError:
+        return b""
 
 
 def open_join_files(cgroup: CgroupManager) -> tuple[int, ...]:
@@ -405,13 +449,6 @@ def open_join_files(cgroup: CgroupManager) -> tuple[int, ...]:
             os.close(fd)
         raise CgroupError(f"cannot open {err.filename} to join the container's cgroup: {err.strerror}") from err
     return tuple(fds)
-
-
-def _read_all(fd: int) -> bytes:
-    data = b""
-    while chunk := os.read(fd, 4096):
-        data += chunk
-    return data
 
 
 class ChildFailed(RustainerError):
@@ -452,7 +489,7 @@ def _raise_signal(signum: int, _frame: object) -> None:
 
 
 def _run_foreground(spec: ContainerSpec, store: StateStore, on_started: object) -> tuple[int, ContainerState]:
-    launch, cfg = Launch.new(store, spec)
+    launch = Launch.new(store, spec, early=True)
     try:
         if spec.tty:
             # Placeholders until the child opens its own pty: never the caller's terminal.
@@ -468,7 +505,7 @@ def _run_foreground(spec: ContainerSpec, store: StateStore, on_started: object) 
             parent_ends = (in_w, out_r, err_r)
             child_ends = stdio
         try:
-            launch.start(cfg, stdio)
+            launch.start(stdio)
         finally:
             for fd in child_ends:
                 os.close(fd)

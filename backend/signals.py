@@ -33,3 +33,9 @@ def set_handler(signum: int, handler: Handler) -> Handler:
 
 def set_mask(how: int, signals: Iterable[int]) -> None:
     _signal.pthread_sigmask(how, list(signals))
+
+
+def get_handler(signum: int) -> Handler:
+    """The current disposition as Python knows it (None: set outside Python, e.g. by C code)."""
+    handler: Handler = _signal.getsignal(signum)
+    return handler

@@ -133,22 +133,32 @@ class StateStore:
 
     def create(self, spec: ContainerSpec) -> ContainerState:
         """Reserve the name and write the first state; raises NameInUseError if it is taken."""
+        state = self.new(spec)
+        self.reserve(state)
+        return state
+
+    @staticmethod
+    def new(spec: ContainerSpec) -> ContainerState:
+        """A new container's first state, in memory only (``reserve`` makes it exist)."""
+        return ContainerState(id=os.urandom(32).hex(), name=spec.name, spec=spec, created_at=time.time(),
+                              boot_id=boot_id())
+
+    def reserve(self, state: ContainerState) -> None:
+        """Take the name and write the state; raises NameInUseError (and writes nothing) if the name
+        is taken."""
         lock = self._lock()
         try:
-            holder = self._name_holder(spec.name)
+            holder = self._name_holder(state.name)
             if holder is not None:
                 raise NameInUseError(
-                    f"the name {spec.name!r} is already in use by container {holder[:12]}: "
+                    f"the name {state.name!r} is already in use by container {holder[:12]}: "
                     "remove it or choose another name")
-            cid = os.urandom(32).hex()
-            os.mkdir(self.container_dir(cid), 0o700)
-            state = ContainerState(id=cid, name=spec.name, spec=spec, created_at=time.time(), boot_id=boot_id())
+            os.mkdir(self.container_dir(state.id), 0o700)
             self.save(state)
-            name_file = os.path.join(self.names, spec.name)
+            name_file = os.path.join(self.names, state.name)
             with open(f"{name_file}.tmp", "w") as f:
-                f.write(cid)
+                f.write(state.id)
             os.rename(f"{name_file}.tmp", name_file)
-            return state
         finally:
             os.close(lock)
 

@@ -354,7 +354,7 @@ def _supervise(launch: Launch, cfg: object, report_fd: int) -> int:
     try:
         listener = open_listener(store.socket_path(cid))
         log = RotatingLog(store.log_path(cid))
-        launch.start(cfg, (0, 1, 2))  # type: ignore[arg-type]
+        launch.start((0, 1, 2), cfg)  # type: ignore[arg-type]
     except BaseException:
         launch.kill_and_reap()
         launch.release()

@@ -18,11 +18,11 @@ def run_detached(spec: ContainerSpec, store: StateStore) -> ContainerState:
     """Returns once the container runs under its own supervisor (or raises why it could not)."""
     require_root()
     validate(spec)
-    launch, cfg = Launch.new(store, spec)
+    launch = Launch.new(store, spec)
     state = launch.state
     report = _through_zygote(store, state.id)
     if report is None:
-        report = _fork_supervisor(launch, cfg)
+        report = _fork_supervisor(launch, launch.child_config())
     if report != b"ok":
         _clean_after_failure(store, launch)
         code, _, message = report.decode(errors="replace").partition("\0")

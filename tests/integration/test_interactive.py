@@ -77,6 +77,17 @@ def test_window_size_is_copied(rroot: Path, busybox_rootfs: Path) -> None:
         stop(child)
 
 
+def test_the_command_starts_with_the_callers_window_size(rroot: Path, busybox_rootfs: Path) -> None:
+    # The size travels in the start's go, set on the pty before the command runs: a command that
+    # reads it at once (no shell, no prompt in between) sees it, not 0 0.
+    child = spawn("run", "--rm", "--rootfs", str(busybox_rootfs), "--", "stty", "size", dimensions=(33, 97))
+    try:
+        child.expect(pexpect.EOF)
+        assert child.before.strip() == "33 97"
+    finally:
+        stop(child)
+
+
 def test_default_mode(rroot: Path, tmp_path: Path) -> None:
     cwd = tmp_path / "here"
     cwd.mkdir()
