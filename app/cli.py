@@ -43,7 +43,9 @@ RUN_OPTS = [
     Opt("--rm", "remove the container when it exits"),
     Opt("--detach", "run in the background under a supervisor; print the name and return "
         "(attach later with 'rustainer attach')"),
-    Opt("--init", "run a small init as PID 1 that reaps orphaned processes and forwards signals"),
+    Opt("--init", "a small init as PID 1 that reaps orphaned processes and forwards signals to COMMAND "
+        "(the default; accepted for docker's sake)"),
+    Opt("--no-init", "run COMMAND itself as PID 1 (it then has to reap the orphans it adopts itself)"),
     Opt("--rootfs", "root filesystem folder, used through overlayfs so it is never modified "
         "(default: a read-only view of the host's system folders)", takes="DIR"),
     *_limit_opts(seed_defaults=False),
@@ -125,6 +127,8 @@ def _spec_from_args(args: Args, *, name: str | None, remove: bool, tty: bool,
                     command: tuple[str, ...]) -> ContainerSpec:
     from rustainer.backend import spec as S
 
+    if args.init and args.no_init:
+        raise UsageError("--init and --no-init contradict each other: give one")
     cpus = S.parse_cpus(args.cpus) if args.cpus is not None else None
     memory = S.parse_size(args.memory) if args.memory is not None else None
     quota = S.parse_cpu_quota(args.cpu_quota, len(os.sched_getaffinity(0))) if args.cpu_quota is not None else None
@@ -151,7 +155,7 @@ def _spec_from_args(args: Args, *, name: str | None, remove: bool, tty: bool,
         nat=not args.no_nat,
         remove=remove,
         tty=tty,
-        init=bool(args.init),
+        init=not args.no_init,
     )
 
 

@@ -72,8 +72,8 @@ def run_args_from_spec(spec: ContainerSpec) -> list[str]:
         args += ["--cgroup-driver", spec.cgroup_driver]
     if spec.cgroup_parent:
         args += ["--cgroup-parent", spec.cgroup_parent]
-    if spec.init:
-        args.append("--init")
+    if not spec.init:
+        args.append("--no-init")
     if spec.command:
         args += ["--", *spec.command]
     return args

@@ -229,15 +229,20 @@ def open_console(console_fd: int, *, controlling: bool = True, window_size: byte
         os.close(master)
 
 
-FORWARDED_SIGNALS = (1, 2, 3, 10, 12, 15, 28)  # HUP INT QUIT USR1 USR2 TERM WINCH
+# What the init passes on to the command: every catchable signal but SIGCHLD (its own business) and
+# those the kernel raises for a fault or a terminal's job control in the receiver itself (tini's set:
+# ILL TRAP ABRT BUS FPE SEGV SYS TTIN TTOU).
+FORWARDED_SIGNALS = tuple(sorted(set(range(1, 32)) - {4, 5, 6, 7, 8, 9, 11, 17, 19, 21, 22, 31}))
 
 
 def _become_init(cfg: ChildConfig, err_fd: int) -> None:
-    """Fork the command and stay as a minimal init (like docker's --init/tini); returns in the child.
+    """Fork the command and stay as a minimal init (like docker's --init, tini); returns in the child.
 
     As PID 1 of the namespace we adopt every orphan: reap them all, pass signals on to the command,
     and leave with the command's status. We stay the host's Python, so: non-dumpable (set at the
-    start of the child), named ``rustainer-init``, and our command line overwritten.
+    start of the child), named ``rustainer-init``, our command line overwritten, holding only stdio.
+    (Not ``posix_spawn``, though it would spare the copy of our page tables: glibc's leaves its two
+    internal signals ignored in the new process, and an ignored signal survives exec.)
     """
     # Signals wait (blocked) until the handlers that forward them exist; the parent marks the
     # container running only after our copy of err_fd is closed, i.e. after that.
@@ -306,18 +311,24 @@ def _exec(cfg: ChildConfig) -> None:
 
 def exec_command(argv: tuple[str, ...] | list[str], env: dict[str, str]) -> None:
     """execvp's search, done here: os.execvpe imports ``warnings``, and the host's files are gone."""
-    name = argv[0]
-    if "/" in name:
-        candidates = [name]
-    else:
-        candidates = [os.path.join(d or ".", name) for d in env.get("PATH", "/usr/bin:/bin").split(":")]
     saved: OSError | None = None
-    for path in candidates:
+    for path in _candidates(argv[0], env):
         try:
             os.execve(path, list(argv), env)
         except OSError as err:
             if err.errno not in (errno.ENOENT, errno.ENOTDIR) and saved is None:
                 saved = err
+    raise _not_executed(argv[0], saved)
+
+
+def _candidates(name: str, env: dict[str, str]) -> list[str]:
+    """Where execvp would look for ``name``: as given with a slash, else along the container's PATH."""
+    if "/" in name:
+        return [name]
+    return [os.path.join(d or ".", name) for d in env.get("PATH", "/usr/bin:/bin").split(":")]
+
+
+def _not_executed(name: str, saved: OSError | None) -> ExecError:
     if saved is None:
-        raise ExecError(127, f"{name}: command not found in the container")
-    raise ExecError(126, f"{name}: cannot execute: {saved.strerror}")
+        return ExecError(127, f"{name}: command not found in the container")
+    return ExecError(126, f"{name}: cannot execute: {saved.strerror}")

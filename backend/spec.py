@@ -43,7 +43,7 @@ class ContainerSpec:
     network: str = "none"
     remove: bool = False  # --rm
     tty: bool = False  # give the command a fresh pty
-    init: bool = False  # --init: a small PID 1 that reaps orphans and forwards signals
+    init: bool = True  # a small PID 1 that reaps orphans and forwards signals (--no-init: the command is PID 1)
     publish: tuple[tuple[str, int, int, str], ...] = ()  # -p: (host ip, host port, container port, tcp|udp)
     nat: bool = True  # masquerade outbound traffic from a bridge network (--no-nat: off)
 

@@ -16,18 +16,23 @@ def sh(cli, script: str, *opts: str, rc: int = 0):  # type: ignore[no-untyped-de
     return cli("run", "--rm", *opts, "--", "sh", "-c", script, check_rc=rc)
 
 
-def test_pid_namespace_shows_only_the_containers_tree(cli, busybox_rootfs: Path) -> None:
+@pytest.mark.parametrize("init", [True, False], ids=["init", "no-init"])
+def test_pid_namespace_shows_only_the_containers_tree(cli, busybox_rootfs: Path, init: bool) -> None:
     out = sh(cli, 'echo "me=$$"; ls /proc | grep -E "^[0-9]+$" | sort -n | tr "\\n" " "; echo; ps -o pid,comm',
-             "--rootfs", str(busybox_rootfs)).stdout
-    assert "me=1" in out
+             "--rootfs", str(busybox_rootfs), *(() if init else ("--no-init",))).stdout
+    assert ("me=2" if init else "me=1") in out
     pids = out.splitlines()[1].split()
-    # sh (1), ls, grep, sort, tr: only the pipeline's processes, no host pid.
+    # the init (1) and sh (2), or sh (1); ls, grep, sort, tr: only the container's processes, no host pid.
     assert pids[0] == "1" and all(int(p) < 20 for p in pids), out
-    assert "ps" in out and "init" not in out
+    rows = [line.split() for line in out.splitlines()[3:]]
+    assert rows[0] == ["1", "rustainer-init" if init else "ps"], out  # (sh -c execs its last command)
+    assert "ps" in out and not any("init" in row[1] for row in rows[1:]), out  # no host init
 
 
 def test_proc_is_the_containers(cli, busybox_rootfs: Path) -> None:
-    out = sh(cli, "cat /proc/1/cmdline | tr '\\0' ' '; echo; readlink /proc/1/exe", "--rootfs", str(busybox_rootfs)).stdout
+    # --no-init: PID 1 is the command itself (with the init, see test_init)
+    out = sh(cli, "cat /proc/1/cmdline | tr '\\0' ' '; echo; readlink /proc/1/exe", "--rootfs", str(busybox_rootfs),
+             "--no-init").stdout
     assert out.splitlines()[0].startswith("sh -c cat /proc/1/cmdline")
     assert out.splitlines()[1] == "/bin/busybox"  # never the host's python
 

@@ -171,9 +171,13 @@ def test_more_host_secrets_are_empty_in_the_host_view(cli) -> None:
 
 def test_pid1_exe_is_never_the_hosts_python(cli, view: tuple[str, ...]) -> None:
     python = {os.path.realpath(sys.executable), os.path.realpath(sys._base_executable)}
-    exe = sh(cli, "readlink /proc/1/exe; readlink /proc/self/exe", *view).stdout.split()
+    # PID 1 is the init, the host's Python made non-dumpable: its exe cannot be read at all.
+    exe = sh(cli, "readlink /proc/1/exe || echo unreadable; readlink /proc/self/exe", *view).stdout.split()
     assert len(exe) == 2 and not set(exe) & python, exe
-    assert "python" not in exe[0]
+    assert exe[0] == "unreadable"
+    # With --no-init the setup process was exec'd away: PID 1's exe is the command's.
+    exe = sh(cli, "readlink /proc/1/exe; readlink /proc/self/exe", *view, "--no-init").stdout.split()
+    assert len(exe) == 2 and not set(exe) & python and "python" not in exe[0], exe
 
 
 def test_no_descriptor_is_inherited(rroot: Path, view: tuple[str, ...], tmp_path: Path) -> None:
@@ -215,10 +219,14 @@ def test_tty_mode_gets_a_fresh_pty_and_a_new_session(rroot: Path, busybox_rootfs
     child = pexpect.spawn(CLI[0], [*CLI[1:], "run", "--rm", "--name", "ttyd", "--rootfs", str(busybox_rootfs),
                                    "--", "sh"], env=dict(os.environ), encoding="utf-8", timeout=20)
     try:
-        pid = _wait_for(lambda: _container_pid("ttyd"))
+        init = _wait_for(lambda: _container_pid("ttyd"))
         caller = child.pid
+        assert os.getsid(init) == init  # PID 1 (the init) leads its own session, without a terminal
+        assert int(Path(f"/proc/{init}/stat").read_text().rsplit(")", 1)[1].split()[4]) == 0
+        # the command: the init's child
+        pid = int(_wait_for(lambda: Path(f"/proc/{init}/task/{init}/children").read_text().split())[0])
         assert os.getsid(pid) != os.getsid(caller)
-        assert os.getsid(pid) == pid  # PID 1 leads its own session
+        assert os.getsid(pid) == pid  # the command leads its own session
         # The pty comes from the container's own devpts instance: compare devices by (st_dev, st_ino),
         # since every instance numbers its ptys from 0 and st_rdev alone can coincide.
         st_in, st_out = os.stat(f"/proc/{pid}/fd/0"), os.stat(f"/proc/{caller}/fd/0")

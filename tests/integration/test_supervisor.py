@@ -323,10 +323,10 @@ def test_100_detach_rm_cycles_leave_nothing(cli, busybox_rootfs: Path, rroot: Pa
     assert list((rroot / "names").iterdir()) == []
 
 
-@pytest.mark.parametrize("opts", [(), ("--init",)])
+@pytest.mark.parametrize("opts", [(), ("--no-init",)], ids=["init", "no-init"])
 def test_ctrl_c_interrupts_the_foreground_job(cli, detached, opts: tuple[str, ...]) -> None:
     """The supervisor ignores SIGINT itself; the container must not inherit that (nor job control
-    breaking under --init)."""
+    break under the init)."""
     detached("intr", "sh", opts=opts)
     a = attach("intr")
     try:

@@ -63,18 +63,29 @@ def gone(path: str) -> bool:
 # ---- stop ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [("sleep", "300"), ("sh", "-c", 'trap "" TERM; while :; do sleep 0.05; done')])
-def test_stop_kills_after_the_timeout(cli, started, command: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
-    info = started("st1", *command)
+@pytest.mark.parametrize("opts,command", [
+    (("--no-init",), ("sleep", "300")),  # PID 1 without a TERM handler: the kernel drops the TERM
+    ((), ("sh", "-c", 'trap "" TERM; while :; do sleep 0.05; done')),  # the init passes it on: ignored
+], ids=["pid1-sleep", "ignoring-shell"])
+def test_stop_kills_after_the_timeout(cli, started, opts: tuple[str, ...], command: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    info = started("st1", *command, opts=opts)
     t0 = time.monotonic()
     proc = cli("stop", "-t", "1", "st1", check_rc=0)
     took = time.monotonic() - t0
     assert proc.stdout == "st1\n"
-    assert 1.0 <= took < 10, took  # TERM is ignored (no handler in PID 1): KILL after 1 s
+    assert 1.0 <= took < 10, took  # TERM changes nothing: KILL after 1 s
     state = ps(cli)["st1"]
     assert state["status"] == "exited" and state["exit_code"] == 137
     assert all(gone(p) for p in info["cgroup"]["paths"].values())
     assert cli("stop", "st1", check_rc=0).stdout == "st1\n"  # already stopped: nothing to do
+
+
+def test_stop_ends_a_sleep_at_once_through_the_init(cli, started) -> None:  # type: ignore[no-untyped-def]
+    started("st3", "sleep", "300")  # the init passes TERM on to `sleep`, which ends on it
+    t0 = time.monotonic()
+    cli("stop", "-t", "5", "st3", check_rc=0)
+    assert time.monotonic() - t0 < 5
+    assert ps(cli)["st3"]["exit_code"] == 128 + 15
 
 
 def test_stop_with_a_term_handler_is_quick(cli, started) -> None:  # type: ignore[no-untyped-def]
@@ -153,7 +164,7 @@ def test_inspect_fields(cli, started) -> None:  # type: ignore[no-untyped-def]
     assert st["pid"] in info["pids"]
     for path in info["cgroup"]["paths"].values():  # joined every hierarchy (the child joins by itself)
         assert st["pid"] in [int(p) for p in (Path(path) / "cgroup.procs").read_text().split()], path
-    wait_for(lambda: len(inspect(cli, "i1")["pids"]) == 3, what="three processes")
+    wait_for(lambda: len(inspect(cli, "i1")["pids"]) == 4, what="four processes (the init, sh, two sleeps)")
     assert sorted(inspect(cli, "i1")["pids"]) == sorted(int(p) for p in procs.read_text().split())
     assert info["log_path"].endswith("container.log")
     cli("stop", "-t", "0", "i1", check_rc=0)
@@ -172,7 +183,7 @@ def test_stats_no_stream(cli, started) -> None:  # type: ignore[no-untyped-def]
     assert rows["busy"]["memory_limit"] == 48 << 20 and rows["idle"]["memory_limit"] is None
     assert rows["busy"]["cpu_percent"] > 5, rows
     assert rows["idle"]["cpu_percent"] < rows["busy"]["cpu_percent"]
-    assert rows["busy"]["pids"] == 1 and rows["busy"]["memory_usage"] > 0
+    assert rows["busy"]["pids"] == 2 and rows["busy"]["memory_usage"] > 0  # the init and the loop
     table = cli("stats", "--no-stream", "busy", check_rc=0).stdout.splitlines()
     assert table[0].split()[:3] == ["NAME", "ID", "CPU"] and len(table) == 2
     assert table[1].startswith("busy") and "/ 48M" in table[1]
@@ -180,12 +191,13 @@ def test_stats_no_stream(cli, started) -> None:  # type: ignore[no-untyped-def]
 
 def test_top_lists_the_containers_processes(cli, started) -> None:  # type: ignore[no-untyped-def]
     info = started("t1", "sh", "-c", "sleep 300 & sleep 301; exit 0")
-    wait_for(lambda: len(cli("top", "t1", check_rc=0).stdout.splitlines()) == 4, what="three processes")
+    wait_for(lambda: len(cli("top", "t1", check_rc=0).stdout.splitlines()) == 5, what="four processes")
     lines = cli("top", "t1", check_rc=0).stdout.splitlines()
     assert lines[0].split() == ["PID", "CPID", "USER", "COMMAND"]
     rows = [line.split(None, 3) for line in lines[1:]]
-    assert rows[0][:3] == [str(info["state"]["pid"]), "1", "root"] and rows[0][3] == "sh -c sleep 300 & sleep 301; exit 0"
-    assert sorted(r[3] for r in rows[1:]) == ["sleep 300", "sleep 301"]
+    assert rows[0][:3] == [str(info["state"]["pid"]), "1", "root"] and rows[0][3].strip() == "rustainer-init"
+    assert rows[1][1:] == ["2", "root", "sh -c sleep 300 & sleep 301; exit 0"]
+    assert sorted(r[3] for r in rows[2:]) == ["sleep 300", "sleep 301"]
     assert all(int(r[1]) > 1 and int(r[0]) != int(r[1]) for r in rows[1:])
 
 
