@@ -47,6 +47,8 @@ def main() -> None:
             "python3 -c pass": [sys.executable, "-c", "pass"],
             "rustainer run --rm --rootfs BB -m 64M -c 0 -- true": [
                 rustainer, "run", "--rm", "--rootfs", rootfs, "-m", "64M", "-c", "0", "--", "true"],
+            "rustainer run --rm --no-init --rootfs BB ... -- true": [
+                rustainer, "run", "--rm", "--no-init", "--rootfs", rootfs, "-m", "64M", "-c", "0", "--", "true"],
             "rustainer run --rm -- true (host view)": [rustainer, "run", "--rm", "--", "true"],
         }
         samples: dict[str, list[float]] = {k: [] for k in cases}

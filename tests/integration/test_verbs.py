@@ -99,7 +99,9 @@ def test_stop_with_a_term_handler_is_quick(cli, started) -> None:  # type: ignor
 def test_stop_a_foreground_container(cli, foreground, rroot: Path) -> None:  # type: ignore[no-untyped-def]
     owner = foreground("fg1", "sleep", "300")
     cli("stop", "-t", "0", "fg1", check_rc=0)
-    assert owner.wait(timeout=10) == 137  # its CLI saw the end and recorded it (then --rm removed it)
+    # Its CLI saw the end and recorded it (then --rm removed it). TERM and KILL go out back to back:
+    # the init passes TERM on to `sleep`, so either may end it first (docker's -t 0 races the same way).
+    assert owner.wait(timeout=10) in (128 + 9, 128 + 15)
     assert "fg1" not in ps(cli)
 
 
