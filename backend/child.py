@@ -236,30 +236,23 @@ FORWARDED_SIGNALS = tuple(sorted(set(range(1, 32)) - {4, 5, 6, 7, 8, 9, 11, 17, 
 
 
 def _become_init(cfg: ChildConfig, err_fd: int) -> None:
-    """Fork the command and stay as a minimal init (like docker's --init, tini); returns in the child.
+    """Start the command and stay as a minimal init (like docker's --init, tini); never returns.
 
     As PID 1 of the namespace we adopt every orphan: reap them all, pass signals on to the command,
-    and leave with the command's status. We stay the host's Python, so: non-dumpable (set at the
-    start of the child), named ``rustainer-init``, our command line overwritten, holding only stdio.
-    (Not ``posix_spawn``, though it would spare the copy of our page tables: glibc's leaves its two
-    internal signals ignored in the new process, and an ignored signal survives exec.)
+    and leave with the command's status. The command is spawned (vfork and exec: none of our page
+    tables copied, see ``syscalls.spawn``) as the leader of its own session, with the pty as its
+    controlling terminal. We stay the host's Python, so: non-dumpable (set at the start of the
+    child), named ``rustainer-init``, our command line overwritten, holding only stdio.
     """
     # Signals wait (blocked) until the handlers that forward them exist; the parent marks the
     # container running only after our copy of err_fd is closed, i.e. after that.
     signals.set_mask(signals.SIG_BLOCK, FORWARDED_SIGNALS)
-    pid = os.fork()
-    if pid == 0:
-        signals.set_mask(signals.SIG_SETMASK, [])
-        # The command leads its own session, with the pty as controlling terminal (job control).
-        os.setsid()
-        if cfg.tty:
-            fcntl.ioctl(0, TIOCSCTTY, 0)
-        return
+    pid = spawn_command(cfg.argv, dict(cfg.env), terminal=os.ttyname(0) if cfg.tty else None)
     _rename_self(b"rustainer-init")
     for sig in FORWARDED_SIGNALS:
         signals.set_handler(sig, lambda signum, _frame: _forward(pid, signum))
     signals.set_mask(signals.SIG_SETMASK, [])
-    os.close(err_fd)  # the command's copy alone tells the parent whether its exec worked
+    os.close(err_fd)  # the command runs: the parent may go on
     while True:
         try:
             reaped, status = os.waitpid(-1, 0)
@@ -268,6 +261,20 @@ def _become_init(cfg: ChildConfig, err_fd: int) -> None:
         if reaped == pid:
             code = os.waitstatus_to_exitcode(status)
             os._exit(128 - code if code < 0 else code)
+
+
+def spawn_command(argv: tuple[str, ...] | list[str], env: dict[str, str], *, terminal: str | None) -> int:
+    """``exec_command``'s search and errors, for a spawned process; returns its pid."""
+    saved: OSError | None = None
+    for path in _candidates(argv[0], env):
+        if not os.path.exists(path):
+            continue  # a spawn costs a process: skip what exec would not find (ENOENT, ENOTDIR)
+        try:
+            return syscalls.spawn(path, list(argv), env, terminal=terminal)
+        except OSError as err:
+            if err.errno not in (errno.ENOENT, errno.ENOTDIR) and saved is None:
+                saved = err
+    raise _not_executed(argv[0], saved)
 
 
 def _forward(pid: int, signum: int) -> None:
