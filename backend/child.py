@@ -53,7 +53,8 @@ class ChildConfig:
     last_cap: int
     tty: bool
     console_fd: int = -1  # with tty: a unix socket on which to send the pty master to the parent
-    init: bool = False  # stay as PID 1 (reaping orphans, forwarding signals) and run the command as PID 2
+    init: bool = False  # an init as PID 1 (reaping orphans, forwarding signals), the command as PID 2
+    init_program: str | None = None  # the init to exec (tini, bound into the root); None: stay as it
     layer: str | None = None  # with an image: mount the writable layer's tmpfs here (see make_layer)
 
 
@@ -92,9 +93,13 @@ def run_child(make_config: Callable[[], ChildConfig], stdio: tuple[int, int, int
         restrict_to(cfg.caps, cfg.last_cap)
         _close_fds(err_fd)
         os.chdir(cfg.workdir)
+        code, message = 127, ""
+        if cfg.init and cfg.init_program is not None:
+            # tini runs the command as its child: the errors exec would give are found here first.
+            check_command(cfg.argv, dict(cfg.env))
+            exec_command((cfg.init_program, "--", *cfg.argv), dict(cfg.env))
         if cfg.init:
             _become_init(cfg, err_fd)
-        code, message = 127, ""
         _exec(cfg)
     except ExecError as err:
         code, message = err.code, err.message
@@ -201,8 +206,10 @@ def _enter(cfg: ChildConfig, window_size: bytes) -> None:
     os.chdir("/")
     os.setsid()
     if cfg.tty:
-        # With --init the command takes the terminal as its controlling one, not PID 1.
-        open_console(cfg.console_fd, controlling=not cfg.init, window_size=window_size)
+        # Our own init leaves the terminal to the command's session; tini, like any PID 1 without
+        # an init, takes it (and makes the command's process group the foreground one).
+        own_init = cfg.init and cfg.init_program is None
+        open_console(cfg.console_fd, controlling=not own_init, window_size=window_size)
 
 
 def open_console(console_fd: int, *, controlling: bool = True, window_size: bytes = b"") -> None:
@@ -325,6 +332,19 @@ def exec_command(argv: tuple[str, ...] | list[str], env: dict[str, str]) -> None
         except OSError as err:
             if err.errno not in (errno.ENOENT, errno.ENOTDIR) and saved is None:
                 saved = err
+    raise _not_executed(argv[0], saved)
+
+
+def check_command(argv: tuple[str, ...] | list[str], env: dict[str, str]) -> None:
+    """Raise the ExecError that ``exec_command`` would for ``argv``, without executing it."""
+    saved: OSError | None = None
+    for path in _candidates(argv[0], env):
+        if not os.path.exists(path):
+            continue
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return
+        if saved is None:
+            saved = OSError(errno.EACCES, os.strerror(errno.EACCES), path)
     raise _not_executed(argv[0], saved)
 
 

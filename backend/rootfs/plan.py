@@ -35,6 +35,9 @@ DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "
              ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"))
 
 BIND_RO = MS_RDONLY | MS_NOSUID | MS_NODEV
+# The init (tini, docker's --init) is bound from the host into the container's own /dev: a folder
+# of ours in every root, so an image's files (and symlinks) are never written to for it.
+INIT_PATH = "/dev/rustainer-init"
 
 
 @record
@@ -98,8 +101,8 @@ def overlay_root(lower: str, upper: str, work: str) -> list[Op]:
     return ops
 
 
-def kernel_filesystems() -> list[Op]:
-    """/proc, /sys and /dev with runc's masks and read-only paths."""
+def kernel_filesystems(init_binary: str | None = None) -> list[Op]:
+    """/proc, /sys and /dev with runc's masks and read-only paths (and the init at INIT_PATH)."""
     ops = [
         Op("mount", "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC),
         Op("mount", "/sys", "sysfs", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY),
@@ -115,6 +118,10 @@ def kernel_filesystems() -> list[Op]:
            "newinstance,ptmxmode=0666,mode=0620,gid=5"),
         Op("mkdir", "/dev/shm", mode=0o1777),
         Op("mount", "/dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k"),
+    ]
+    if init_binary is not None:  # a mount of its own: /dev's noexec does not apply to it
+        ops += [Op("touch", INIT_PATH, mode=0o755), Op("bind", INIT_PATH, init_binary, flags=BIND_RO)]
+    ops += [
         # Populated: freeze /dev so nothing new (a mknod'ed host disk) can appear in it.
         Op("remount", "/dev", flags=MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC),
     ]
@@ -151,6 +158,7 @@ def build_plan(
     host_entries: tuple[HostEntry, ...] = (),
     ssh_keys: tuple[str, ...] = (),
     hosts: str | None = None,
+    init_binary: str | None = None,
 ) -> list[Op]:
     """The whole list of operations for one container, in the order they must run."""
     if rootfs is None:
@@ -159,7 +167,7 @@ def build_plan(
         if upper is None or work is None:
             raise ValueError("an overlay root needs upper and work folders")
         ops = overlay_root(rootfs, upper, work)
-    ops += kernel_filesystems()
+    ops += kernel_filesystems(init_binary)
     if rootfs is None:
         ops += host_secret_masks(ssh_keys)
     if directory is not None:

@@ -85,8 +85,10 @@ def main() -> None:
             states = json.loads(subprocess.run([cli, "ps", "--format", "json"], env=env,
                                                capture_output=True, text=True, check=True).stdout)
             pids = [s["supervisor_pid"] for s in states]
+            inits = [s["pid"] for s in states]  # each container's PID 1, the init (a fork of its supervisor)
             time.sleep(1)
             idle = [pss_kb(pid) for pid in pids]
+            idle_inits = [pss_kb(pid) for pid in inits]
             from rustainer.backend.supervisor import zygote
 
             zygote_pid = zygote.running_pid(tmp)
@@ -108,6 +110,7 @@ def main() -> None:
                     time.sleep(0.05)
             time.sleep(2)  # let parsing catch up
             busy = [pss_kb(pid) for pid in pids]
+            busy_inits = [pss_kb(pid) for pid in inits]
             if "--mappings" in flags:
                 print_mappings(f"after {megabytes} MB of output each", pids)
         finally:
@@ -132,6 +135,10 @@ def main() -> None:
     print(f"{f'after {megabytes} MB of output each':<34} {statistics.median(busy) / 1024:>9.2f} MB "
           f"{max(busy) / 1024:>6.2f} MB")
     print(f"{'the zygote (idle, with ' + str(count) + ' children)':<34} {zygote_pss / 1024:>9.2f} MB")
+    print(f"\n{'inits (PID 1 in each container)':<34} {'median PSS':>11} {'max PSS':>9}")
+    print(f"{f'{count} idle':<34} {statistics.median(idle_inits) / 1024:>9.2f} MB {max(idle_inits) / 1024:>6.2f} MB")
+    print(f"{f'after {megabytes} MB of output each':<34} {statistics.median(busy_inits) / 1024:>9.2f} MB "
+          f"{max(busy_inits) / 1024:>6.2f} MB")
     print("goal: at most 3 MB per idle container (conmon 1.0 MB, bare Python 5.5 MB)")
 
 

@@ -1,9 +1,12 @@
 """The init: a small PID 1 that reaps orphans and forwards signals (docker's --init, our default;
---no-init makes the command PID 1), as root."""
+--no-init makes the command PID 1), as root. The init is the host's static tini where it exists (set-up
+installs it), else rustainer's own (the setup process staying as PID 1): both are tested here, the
+second with RUSTAINER_TINI set empty."""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -35,10 +38,21 @@ def wait_until(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-unt
     return False
 
 
+@pytest.fixture(params=["tini", "own"])
+def init_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each init test twice: with tini (the default) and with rustainer's own init."""
+    if request.param == "own":
+        monkeypatch.setenv("RUSTAINER_TINI", "")
+    else:
+        assert os.access("/usr/bin/tini-static", os.X_OK), "set-up installs tini (apt package tini)"
+    return str(request.param)
+
+
 @pytest.mark.parametrize("opts", [(), ("--init",), ("--no-init",)], ids=["default", "init", "no-init"])
-def test_orphans_are_reaped_unless_the_init_is_turned_off(cli, busybox_rootfs: Path, opts: tuple[str, ...]) -> None:
-    # The subshell's child is orphaned at once and adopted by PID 1, which then is rustainer's init
-    # (reaps it) or, with --no-init, `sleep` (nobody reaps it).
+def test_orphans_are_reaped_unless_the_init_is_turned_off(cli, busybox_rootfs: Path, opts: tuple[str, ...],
+                                                          init_kind: str) -> None:
+    # The subshell's child is orphaned at once and adopted by PID 1, which then is the init (reaps
+    # it) or, with --no-init, `sleep` (nobody reaps it).
     init = "--no-init" not in opts
     cli("run", "--detach", "--name", "z", *opts, "--rootfs", str(busybox_rootfs), "--", "sh", "-c",
         "(sleep 0.2 &); exec sleep 60", check_rc=0)
@@ -69,20 +83,22 @@ def test_the_host_views_default_shell_as_pid_1_reaps_orphans(cli) -> None:  # ty
         cli("rm", "-f", "z")
 
 
-def test_init_forwards_signals_and_keeps_the_exit_status(cli, busybox_rootfs: Path) -> None:
+def test_init_forwards_signals_and_keeps_the_exit_status(cli, busybox_rootfs: Path, init_kind: str) -> None:
     out = cli("run", "--rm", "--rootfs", str(busybox_rootfs), "--", "sh", "-c",
-              "cat /proc/1/comm; tr -d '\\000' < /proc/1/cmdline; echo; echo me=$$; readlink /proc/1/exe || echo hidden; "
+              "cat /proc/1/comm; tr '\\000' ' ' < /proc/1/cmdline; echo; echo me=$$; readlink /proc/1/exe || echo hidden; "
               "echo fds $(ls /proc/1/fd/) end; readlink /proc/1/fd/0 || echo unreadable; exit 4")
     assert out.returncode == 4
-    lines = out.stdout.split()
-    # The host's Python behind PID 1 stays out of sight: renamed, non-dumpable (no exe, no fd links),
-    # holding stdio only.
-    assert lines[:3] == ["rustainer-init", "rustainer-init", "me=2"] and "hidden" in lines, lines
-    assert "fds 0 1 2 end" in " ".join(lines) and "unreadable" in lines, lines
+    lines = out.stdout.splitlines()
+    assert lines[0] == "rustainer-init" and lines[2] == "me=2", lines
+    assert "fds 0 1 2 end" in lines, lines  # PID 1 holds the container's stdio, nothing else
+    if init_kind == "tini":  # tini, bound read-only into the container's own /dev
+        assert lines[1].split()[:2] == ["/dev/rustainer-init", "--"] and lines[3] == "/dev/rustainer-init"
+    else:  # the host's Python behind PID 1 stays out of sight: renamed, non-dumpable (no exe, no fd links)
+        assert lines[1].strip() == "rustainer-init" and lines[3] == "hidden" and lines[5] == "unreadable", lines
     assert "python" not in out.stdout
     # SIGTERM to the container's PID 1 reaches the command (PID 1 without init would ignore it)
     cli("run", "--detach", "--name", "t", "--rootfs", str(busybox_rootfs), "--", "sleep", "60",
-        check_rc=0)
+        check_rc=0)  # (the zygote started with the test's environment: the same init)
     try:
         state = next(s for s in json.loads(cli("ps", "--format", "json", check_rc=0).stdout) if s["name"] == "t")
         import os
@@ -94,21 +110,26 @@ def test_init_forwards_signals_and_keeps_the_exit_status(cli, busybox_rootfs: Pa
         cli("rm", "-f", "t")
 
 
-def test_the_command_under_the_init_has_the_terminal_and_its_own_session(cli) -> None:  # type: ignore[no-untyped-def]
-    # PID 1 never takes the pty as controlling terminal; the command leads its own session with it
-    # (job control and Ctrl-C work: see test_interactive). Checked from a detached container's log.
-    cli("run", "--detach", "--name", "s", "--", "sh", "-c", "ps -e -o pid,sid,tty,comm; echo done; sleep 60",
+def test_the_command_under_the_init_is_the_terminals_foreground(cli, init_kind: str) -> None:  # type: ignore[no-untyped-def]
+    # The command's process group is the terminal's foreground one (job control and Ctrl-C work: see
+    # test_interactive). tini leads the session that has the terminal (docker's --init); our own init
+    # never takes it, and the command leads a session of its own. Checked from a detached container's log.
+    cli("run", "--detach", "--name", "s", "--", "sh", "-c", "ps -e -o pid,pgid,sid,tpgid,tty,comm; echo done; sleep 60",
         check_rc=0)
     try:
         assert wait_until(lambda: "done" in cli("logs", "s", check_rc=0).stdout)
-        rows = {row.split()[3]: row.split()[:3] for row in cli("logs", "s", check_rc=0).stdout.splitlines()[1:-1]}
-        assert rows["sh"] == ["2", "2", "pts/0"], rows  # leads session 2, pty as controlling terminal
-        assert rows["rustainer-init"][1:] == ["1", "?"], rows  # PID 1: its own session, no terminal
+        rows = {row.split()[5]: row.split()[:5] for row in cli("logs", "s", check_rc=0).stdout.splitlines()[1:-1]}
+        if init_kind == "tini":
+            assert rows["rustainer-init"] == ["1", "1", "1", "2", "pts/0"], rows
+            assert rows["sh"] == ["2", "2", "1", "2", "pts/0"], rows  # own group, the foreground one
+        else:
+            assert rows["rustainer-init"][2:] == ["1", "-1", "?"], rows  # its own session, no terminal
+            assert rows["sh"] == ["2", "2", "2", "2", "pts/0"], rows  # leads session 2 with the terminal
     finally:
         cli("rm", "-f", "s")
 
 
-def test_a_command_that_is_not_there_is_reported_by_the_init(cli, busybox_rootfs: Path) -> None:
+def test_a_command_that_is_not_there_is_reported_by_the_init(cli, busybox_rootfs: Path, init_kind: str) -> None:
     for command, code, words in ((["nosuch"], 127, "not found"), (["/etc/passwd"], 126, "cannot execute")):
         out = cli("run", "--rm", "--rootfs", str(busybox_rootfs), "--", *command)
         assert out.returncode == code and words in out.stderr and out.stderr.count("\n") == 1, out
@@ -119,7 +140,7 @@ def test_init_and_no_init_together_are_refused(cli) -> None:  # type: ignore[no-
     assert out.returncode == 125 and "contradict" in out.stderr and out.stderr.count("\n") == 1
 
 
-def test_the_init_passes_other_signals_on_too(cli) -> None:  # type: ignore[no-untyped-def]
+def test_the_init_passes_other_signals_on_too(cli, init_kind: str) -> None:  # type: ignore[no-untyped-def]
     # `kill -s USR1` reaches the command's handler, not just the init (tini forwards it too).
     cli("run", "--detach", "--name", "u", "--", "sh", "-c",
         "trap 'echo got-usr1' USR1; echo ready; while :; do sleep 0.05; done", check_rc=0)

@@ -171,10 +171,11 @@ def test_more_host_secrets_are_empty_in_the_host_view(cli) -> None:
 
 def test_pid1_exe_is_never_the_hosts_python(cli, view: tuple[str, ...]) -> None:
     python = {os.path.realpath(sys.executable), os.path.realpath(sys._base_executable)}
-    # PID 1 is the init, the host's Python made non-dumpable: its exe cannot be read at all.
+    # PID 1 is the init: tini, bound into the container's /dev (rustainer's own init, the host's
+    # Python made non-dumpable, cannot be read at all: see test_init).
     exe = sh(cli, "readlink /proc/1/exe || echo unreadable; readlink /proc/self/exe", *view).stdout.split()
     assert len(exe) == 2 and not set(exe) & python, exe
-    assert exe[0] == "unreadable"
+    assert exe[0] == "/dev/rustainer-init"
     # With --no-init the setup process was exec'd away: PID 1's exe is the command's.
     exe = sh(cli, "readlink /proc/1/exe; readlink /proc/self/exe", *view, "--no-init").stdout.split()
     assert len(exe) == 2 and not set(exe) & python and "python" not in exe[0], exe
@@ -221,12 +222,14 @@ def test_tty_mode_gets_a_fresh_pty_and_a_new_session(rroot: Path, busybox_rootfs
     try:
         init = _wait_for(lambda: _container_pid("ttyd"))
         caller = child.pid
-        assert os.getsid(init) == init  # PID 1 (the init) leads its own session, without a terminal
-        assert int(Path(f"/proc/{init}/stat").read_text().rsplit(")", 1)[1].split()[4]) == 0
-        # the command: the init's child
+        assert os.getsid(init) == init != os.getsid(caller)  # PID 1 (tini) leads a new session
+        # the command: the init's child, in that session, its process group the terminal's foreground
         pid = int(_wait_for(lambda: Path(f"/proc/{init}/task/{init}/children").read_text().split())[0])
-        assert os.getsid(pid) != os.getsid(caller)
-        assert os.getsid(pid) == pid  # the command leads its own session
+        assert os.getsid(pid) == init and os.getpgid(pid) == pid
+        def foreground_group() -> int:  # tpgid, field 8 of /proc/PID/stat
+            return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[5])
+
+        assert _wait_for(lambda: foreground_group() == pid)  # tini hands it over after its fork
         # The pty comes from the container's own devpts instance: compare devices by (st_dev, st_ino),
         # since every instance numbers its ptys from 0 and st_rdev alone can coincide.
         st_in, st_out = os.stat(f"/proc/{pid}/fd/0"), os.stat(f"/proc/{caller}/fd/0")

@@ -171,7 +171,8 @@ def test_inspect_fields(cli, started) -> None:  # type: ignore[no-untyped-def]
     assert info["log_path"].endswith("container.log")
     cli("stop", "-t", "0", "i1", check_rc=0)
     done = inspect(cli, "i1")
-    assert done["state"]["exit_code"] == 137 and done["state"]["finished"] and done["pids"] == []
+    # TERM (passed on by the init) and KILL go out back to back: either may end it first
+    assert done["state"]["exit_code"] in (137, 143) and done["state"]["finished"] and done["pids"] == []
     assert done["limits"] is None
     proc = cli("inspect", "i1", "nosuch")
     assert proc.returncode == 125 and [c["name"] for c in json.loads(proc.stdout)] == ["i1"]
@@ -197,7 +198,8 @@ def test_top_lists_the_containers_processes(cli, started) -> None:  # type: igno
     lines = cli("top", "t1", check_rc=0).stdout.splitlines()
     assert lines[0].split() == ["PID", "CPID", "USER", "COMMAND"]
     rows = [line.split(None, 3) for line in lines[1:]]
-    assert rows[0][:3] == [str(info["state"]["pid"]), "1", "root"] and rows[0][3].strip() == "rustainer-init"
+    assert rows[0][:3] == [str(info["state"]["pid"]), "1", "root"]
+    assert rows[0][3] == "/dev/rustainer-init -- sh -c sleep 300 & sleep 301; exit 0"  # tini, the init
     assert rows[1][1:] == ["2", "root", "sh -c sleep 300 & sleep 301; exit 0"]
     assert sorted(r[3] for r in rows[2:]) == ["sleep 300", "sleep 301"]
     assert all(int(r[1]) > 1 and int(r[0]) != int(r[1]) for r in rows[1:])

@@ -9,6 +9,7 @@ from rustainer.backend.rootfs.plan import (
     DEVICES,
     HOST_SECRETS,
     HOST_VIEW_DIRS,
+    INIT_PATH,
     MASKED_DIRS,
     MASKED_FILES,
     READONLY_PATHS,
@@ -120,6 +121,19 @@ def test_dev_ops() -> None:
     assert len(freeze) == 1 and freeze[0].flags & MS_RDONLY and freeze[0].flags & MS_REMOUNT
     assert all(plan.index(freeze[0]) > plan.index(op) for op in plan
                if op.target.startswith("/dev/") and op.action in ("mknod", "symlink", "mkdir", "mount"))
+
+
+@pytest.mark.parametrize("image", [False, True])
+def test_the_init_is_bound_read_only_into_our_own_dev(image: bool) -> None:
+    kw: dict[str, object] = {"rootfs": "/img", "upper": "/l/upper", "work": "/l/work"} if image else {}
+    plan = host_plan(init_binary="/usr/bin/tini-static", **kw)
+    assert INIT_PATH.startswith("/dev/")  # a tmpfs of ours in every root: no image file is written
+    touch, bind = ops_for(plan, INIT_PATH)
+    assert touch.action == "touch" and bind == Op("bind", INIT_PATH, "/usr/bin/tini-static",
+                                                  flags=MS_RDONLY | MS_NOSUID | MS_NODEV)
+    assert not bind.flags & MS_NOEXEC
+    assert plan.index(bind) < plan.index(ops_for(plan, "/dev", "remount")[0])  # before /dev freezes
+    assert ops_for(host_plan(), INIT_PATH) == []  # no init binary (--no-init, or rustainer's own)
 
 
 def test_read_only_root_remount_is_last_in_host_view() -> None:
