@@ -581,6 +581,14 @@ def reconcile(store: StateStore, state: ContainerState) -> ContainerState:
     calls this first, so there are no running ghosts."""
     if state.status != RUNNING or is_alive(state) or owner_alive(state):
         return state  # running, or its owner is about to record the end itself
+    # The owner may have recorded the end (and exited) since ``state`` was read: read it again. Now
+    # that the owner is seen gone, whatever it wrote is on disk, so this read cannot miss it.
+    try:
+        state = store.load(state.id)
+    except RustainerError:
+        return replace(state, status=EXITED, pid=None)  # ended and removed meanwhile (``--rm``)
+    if state.status != RUNNING:
+        return state
     launch = Launch(store, state)
     manager = reopen_cgroup(state) if state.boot_id == _boot_id() else None
     if manager is not None and manager.exists():

@@ -46,3 +46,25 @@ def test_after_a_reboot_running_entries_are_exited(tmp_path: Path) -> None:
     state = _running(store, owner_pid=os.getpid(), owner_start=process_start(os.getpid()), boot_id="old-boot")
     after = reconcile(store, state)
     assert after.status == "exited" and "rebooted" in (after.error or "")
+
+
+def test_an_end_the_owner_recorded_after_our_read_is_kept(tmp_path: Path) -> None:
+    # The race a CI run caught: `ps` read the entry as running, the supervisor then recorded the exit
+    # (code 3) and exited, and `ps` - seeing neither the container nor its owner - overwrote the
+    # record with "lost" and 137. Here the stale copy is what `ps` read; the owner is gone.
+    store = StateStore(str(tmp_path))
+    store.ensure()
+    stale = _running(store, owner_pid=_dead_pid(), owner_start=1)
+    recorded = store.update(stale, status="exited", pid=None, exit_code=3)
+    after = reconcile(store, stale)
+    assert after == recorded and store.load(stale.id) == recorded
+
+
+def test_an_entry_removed_meanwhile_is_not_written_again(tmp_path: Path) -> None:
+    store = StateStore(str(tmp_path))
+    store.ensure()
+    stale = _running(store, owner_pid=_dead_pid(), owner_start=1)
+    store.delete(stale)  # its owner ended it and removed it (--rm)
+    after = reconcile(store, stale)
+    assert after.status == "exited" and after.pid is None
+    assert not os.path.exists(store.container_dir(stale.id))
