@@ -21,7 +21,7 @@ import os
 from rustainer.backend import signals, syscalls
 from rustainer.backend.capabilities import restrict_to
 from rustainer.backend.errors import RustainerError
-from rustainer.backend.handshake import READY, decode_go, read_all
+from rustainer.backend.handshake import READY, decode_go, open_join_files, read_all
 from rustainer.backend.record import record
 from rustainer.backend.rootfs.apply import apply_plan
 from rustainer.backend.rootfs.plan import Op
@@ -106,21 +106,6 @@ def run_child(make_config: Callable[[], ChildConfig], stdio: tuple[int, int, int
     except Exception as err:  # noqa: BLE001 - everything must reach the parent as one line
         message = describe_failure(err, "container setup")
     report_and_exit(err_fd, code, message)
-
-
-def open_join_files(paths: tuple[str, ...] | list[str]) -> tuple[int, ...]:
-    """The cgroup files to write ``0`` into (see ``CgroupManager.self_join_files``), opened while
-    the host's cgroup folders are still visible; closed again if one fails."""
-    fds: list[int] = []
-    try:
-        for path in paths:
-            fds.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
-    except OSError as err:
-        for fd in fds:
-            os.close(fd)
-        raise RustainerError(f"cannot open {err.filename} to join the container's cgroup: {err.strerror}") \
-            from err
-    return tuple(fds)
 
 
 def join_cgroup(fds: tuple[int, ...]) -> None:

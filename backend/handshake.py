@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 
+from rustainer.backend.errors import CgroupError
+
 READY = b"R"
 
 
@@ -42,3 +44,18 @@ def read_all(fd: int) -> bytes:
     while chunk := os.read(fd, 4096):
         data += chunk
     return data
+
+
+def open_join_files(paths: tuple[str, ...] | list[str]) -> tuple[int, ...]:
+    """Open the cgroup files the go names (or an exec's child will write to), while the host's
+    cgroup folders are still in reach; all closed again if one fails."""
+    fds: list[int] = []
+    try:
+        for path in paths:
+            fds.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
+    except OSError as err:
+        for fd in fds:
+            os.close(fd)
+        raise CgroupError(f"cannot open {err.filename} to join the container's cgroup: {err.strerror}") \
+            from err
+    return tuple(fds)

@@ -453,17 +453,9 @@ def _window_size() -> bytes:
 def open_join_files(cgroup: CgroupManager) -> tuple[int, ...]:
     """The cgroup files a child writes ``0`` into to join by itself (cheaper than the parent moving
     it: see ``CgroupManager.self_join_files``), opened here, before the child's root changes."""
-    from rustainer.backend.errors import CgroupError
+    from rustainer.backend.handshake import open_join_files as open_files
 
-    fds: list[int] = []
-    try:
-        for path in cgroup.self_join_files():
-            fds.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
-    except OSError as err:
-        for fd in fds:
-            os.close(fd)
-        raise CgroupError(f"cannot open {err.filename} to join the container's cgroup: {err.strerror}") from err
-    return tuple(fds)
+    return open_files(cgroup.self_join_files())
 
 
 class ChildFailed(RustainerError):
