@@ -289,7 +289,8 @@ def test_memory_of_a_flood_is_given_back(cli, detached, rroot: Path) -> None:
     detached("flood", "sh", "-c", "seq 1 1500000; echo FLOOD-END; read stop")
     state = ps(cli)["flood"]
     log = rroot / "containers" / state["id"] / "container.log"
-    wait_for(lambda: b"FLOOD-END" in log.read_bytes()[-64:], timeout=60, what="the flood")
+    # (the log appears with the container's first output, which may come after `run` returns)
+    wait_for(lambda: log.exists() and b"FLOOD-END" in log.read_bytes()[-64:], timeout=60, what="the flood")
 
     def heap_kb() -> int:
         text = Path(f"/proc/{state['supervisor_pid']}/smaps").read_text()
