@@ -239,8 +239,8 @@ def _become_init(cfg: ChildConfig, err_fd: int) -> None:
     # Signals wait (blocked) until the handlers that forward them exist; the parent marks the
     # container running only after our copy of err_fd is closed, i.e. after that.
     signals.set_mask(signals.SIG_BLOCK, FORWARDED_SIGNALS)
+    _rename_self(b"rustainer-init")  # before the command: it may look at its PID 1 at once
     pid = spawn_command(cfg.argv, dict(cfg.env), terminal=os.ttyname(0) if cfg.tty else None)
-    _rename_self(b"rustainer-init")
     for sig in FORWARDED_SIGNALS:
         signals.set_handler(sig, lambda signum, _frame: _forward(pid, signum))
     signals.set_mask(signals.SIG_SETMASK, [])
