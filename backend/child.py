@@ -236,15 +236,23 @@ def _become_init(cfg: ChildConfig, err_fd: int) -> None:
     controlling terminal. We stay the host's Python, so: non-dumpable (set at the start of the
     child), named ``rustainer-init``, our command line overwritten, holding only stdio.
     """
-    # Signals wait (blocked) until the handlers that forward them exist; the parent marks the
-    # container running only after our copy of err_fd is closed, i.e. after that.
+    # Signals wait (blocked) until the handlers that forward them exist. The command must find its
+    # PID 1 as it will stay (named, holding nothing but stdio) from its first instruction: so the
+    # errors exec would give are found first, while the parent still listens on err_fd, then err_fd
+    # is closed (the parent goes on), then the command starts. What only the spawn itself can find
+    # (a file the kernel cannot execute) is told on stderr, as tini does.
     signals.set_mask(signals.SIG_BLOCK, FORWARDED_SIGNALS)
-    _rename_self(b"rustainer-init")  # before the command: it may look at its PID 1 at once
-    pid = spawn_command(cfg.argv, dict(cfg.env), terminal=os.ttyname(0) if cfg.tty else None)
+    _rename_self(b"rustainer-init")
+    check_command(cfg.argv, dict(cfg.env))
+    os.close(err_fd)
+    try:
+        pid = spawn_command(cfg.argv, dict(cfg.env), terminal=os.ttyname(0) if cfg.tty else None)
+    except ExecError as err:
+        os.write(2, f"rustainer: {err.message}\n".encode(errors="replace"))
+        os._exit(err.code)
     for sig in FORWARDED_SIGNALS:
         signals.set_handler(sig, lambda signum, _frame: _forward(pid, signum))
     signals.set_mask(signals.SIG_SETMASK, [])
-    os.close(err_fd)  # the command runs: the parent may go on
     while True:
         try:
             reaped, status = os.waitpid(-1, 0)

@@ -51,3 +51,14 @@ def inspect(cli, name: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
     import json
 
     return json.loads(cli("inspect", name, check_rc=0).stdout)[0]  # type: ignore[no-any-return]
+
+
+def commands_in(cli, name: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """The command names of a running container's processes (its PID 1 and all below it)."""
+    import psutil
+
+    try:
+        top = psutil.Process(ps(cli)[name]["pid"])
+        return [p.name() for p in (top, *top.children(recursive=True))]
+    except psutil.Error:
+        return []

@@ -14,7 +14,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from helpers import CLI, ps, wait_for
+from helpers import CLI, commands_in, ps, wait_for
 
 pytestmark = pytest.mark.root
 DETACH = "\x10\x11"  # Ctrl-P Ctrl-Q
@@ -141,7 +141,7 @@ def test_screen_built_on_demand_is_exactly_the_output(cli, detached, rroot: Path
     state = ps(cli)["lazy"]
     log = rroot / "containers" / state["id"] / "container.log"
     wait_for(lambda: b"END-MARK" in log.read_bytes(), what="the output")
-    time.sleep(0.2)  # the escape sequences after the mark
+    wait_for(lambda: log.read_bytes().endswith(b"\033[?25l"), what="the escape sequences after the mark")
     got = _snapshot(rroot, state["id"])
     reference = Terminal(80, 24)
     reference.feed(log.read_bytes())
@@ -333,7 +333,7 @@ def test_ctrl_c_interrupts_the_foreground_job(cli, detached, opts: tuple[str, ..
     try:
         a.sendline("tty; sleep 30")
         a.expect("/dev/pts/")
-        time.sleep(0.3)  # let sleep start; Ctrl-C before it would only hit the shell
+        wait_for(lambda: "sleep" in commands_in(cli, "intr"), what="sleep to start")  # Ctrl-C before hits the shell
         a.sendcontrol("c")
         a.sendline("echo back-$((2+3))")
         a.expect("back-5", timeout=5)
