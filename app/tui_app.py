@@ -68,6 +68,14 @@ class Listed:
     row: ContainerRow
 
 
+def supervisor_runs(state: ContainerState) -> bool:
+    """The container's supervisor (its owner) still runs: a session it ended without an exit code
+    was let go, not ended by the container."""
+    from rustainer.backend.runtime import owner_alive  # imported already by the first poll's thread
+
+    return state.detached and owner_alive(state)
+
+
 class EndedNote(Static):
     """How the selected container ended (exit code, OOM killer, what to do next) and, when the
     dashboard saw it end, its last screen below: like a dead pane in tmux, the last output of a shell
@@ -280,6 +288,10 @@ class RustainerApp(App[None]):
                 await self._drop_session(cid)
             elif item.state.status != RUNNING:
                 await self._session_ended(cid, session)
+            elif session.ended and session.exit_code is None and supervisor_runs(item.state):
+                # The supervisor let this dashboard go (it fell too far behind a flood of output) and
+                # goes on: attach again; the current screen comes with the attach.
+                await self._attach_session(item.state)
             elif session.ended:
                 self._retry_refresh()  # its end is not recorded yet: look again soon
         for item in listed:

@@ -179,6 +179,68 @@ def test_the_pane_says_how_a_shown_container_ended(containers, busybox_rootfs: P
     run(app, scenario)
 
 
+def test_a_dashboard_let_go_behind_a_flood_attaches_again(containers, busybox_rootfs: Path,  # type: ignore[no-untyped-def]
+                                                          rroot: Path) -> None:
+    """A dashboard that stops reading (stalled, suspended) while its container floods its terminal
+    is let go by the supervisor once 8 MB wait for it (the container never waits). When it reads
+    again it finds its session ended without an exit code while the container runs: it attaches
+    again, and shows the current screen and a shell that still answers."""
+    containers("flood", "--rootfs", str(busybox_rootfs), "--", "sh")
+    app = create_app(str(rroot), stop_timeout=1)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await shell_ready(pilot, app, "flood")
+        cid = by_name(app, "flood")
+        first = app.session_of(cid)
+        assert first is not None and first._link is not None
+        transport = first._link.transport  # type: ignore[attr-defined]
+        transport.pause_reading()  # this dashboard stalls
+        first.send(b"yes 0123456789012345678901234567890123456789 | head -c 20000000; echo flood-$((6*7))\r")
+        log = rroot / "containers" / cid / "container.log"
+        # the flood is over (the supervisor logs what it reads); the stalled session has not seen it
+        await until(pilot, lambda: log.exists() and b"flood-42" in log.read_bytes()[-4096:], "the flood's end",
+                    timeout=60)
+        assert not first.ended and "flood-42" not in screen_text(app, "flood")
+        transport.resume_reading()
+        await until(pilot, lambda: app.session_of(cid) not in (None, first), "a new session", timeout=30)
+        assert first.ended and first.exit_code is None  # let go, not ended
+        await until(pilot, lambda: "flood-42" in screen_text(app, "flood"), "the current screen", timeout=20)
+        await shell_command(pilot, app, "flood", "echo again", "again")
+        assert app.listed[cid].state.status == "running" and not app._notifications  # no warning
+        await pilot.press("ctrl+q")
+
+    run(app, scenario)
+
+
+def test_a_killed_supervisor_ends_the_session_without_a_retry(containers, busybox_rootfs: Path,  # type: ignore[no-untyped-def]
+                                                              rroot: Path) -> None:
+    """kill -9 of a shown container's supervisor also ends its session without an exit code, but the
+    supervisor is gone: the dashboard shows the container as ended (the container lost its
+    terminal) and does not try to attach again."""
+    import os
+    import signal
+
+    containers("victim", "--rootfs", str(busybox_rootfs), "--", "sh")
+    app = create_app(str(rroot), stop_timeout=1)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await shell_ready(pilot, app, "victim")
+        cid = by_name(app, "victim")
+        first = app.session_of(cid)
+        supervisor = app.listed[cid].state.supervisor_pid
+        assert first is not None and supervisor is not None
+        os.kill(supervisor, signal.SIGKILL)
+        await until(pilot, lambda: app.listed[cid].state.status == "exited", "the container to be seen ended",
+                    timeout=20)
+        await until(pilot, lambda: app.session_of(cid) is None, "the session to be let go", timeout=10)
+        panes = app.screen.query_one("#panes", ContentSwitcher)
+        await until(pilot, lambda: panes.current == "note", "the note on how it ended", timeout=10)
+        assert first.ended and not app._notifications  # no "cannot attach" warning
+        await pilot.press("ctrl+q")
+
+    run(app, scenario)
+
+
 # ---- 2. the command palette -------------------------------------------------------------------------
 
 
