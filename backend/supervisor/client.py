@@ -119,19 +119,29 @@ def attach(store: StateStore, state: ContainerState, detach_keys: bytes) -> int:
         while True:
             if resized[0]:
                 resized[0] = False
-                sock.sendall(P.resize(*_window_size(0)))
+                _send(sock, P.resize(*_window_size(0)))
             watch = [sock] + ([0] if stdin_open else [])
             try:
                 ready, _, _ = select.select(watch, [], [], PREFIX_TIMEOUT if matcher.held else None)
             except InterruptedError:
                 continue
             if not ready and matcher.held:
-                sock.sendall(P.frame(P.INPUT, matcher.flush()))
+                _send(sock, P.frame(P.INPUT, matcher.flush()))
                 continue
             if sock in ready:
-                data = sock.recv(65536)
+                try:
+                    data = sock.recv(65536)
+                except OSError:  # reset: the supervisor died with our input unread
+                    data = b""
                 if not data:
-                    return 0
+                    # Closed without an exit code: the supervisor let us go (we fell 8 MB behind)
+                    # and goes on (attach again: its repaint shows the current screen), or is gone.
+                    sock.close()
+                    again = attach_again(store, state, _window_size(0) if interactive else (0, 0))
+                    if isinstance(again, int):
+                        return again
+                    sock, decoder = again, P.Decoder()
+                    continue
                 for kind, payload in decoder.feed(data):
                     if kind == P.OUTPUT:
                         os.write(1, payload)
@@ -144,9 +154,9 @@ def attach(store: StateStore, state: ContainerState, detach_keys: bytes) -> int:
                     continue
                 to_shell, detach = matcher.feed(data)
                 if to_shell:
-                    sock.sendall(P.frame(P.INPUT, to_shell))
+                    _send(sock, P.frame(P.INPUT, to_shell))
                 if detach:
-                    sock.sendall(P.frame(P.DETACH))
+                    _send(sock, P.frame(P.DETACH))
                     _drain_until_closed(sock, decoder)
                     if interactive:
                         os.write(1, f"\r\nrustainer: detached from {state.name}\r\n".encode())
@@ -158,6 +168,38 @@ def attach(store: StateStore, state: ContainerState, detach_keys: bytes) -> int:
 
             termios.tcsetattr(0, termios.TCSAFLUSH, saved)
         sock.close()
+
+
+def _send(sock: socket.socket, data: bytes) -> None:
+    """Send, or drop the data if the connection is gone: the next read tells how it ended."""
+    try:
+        sock.sendall(data)
+    except OSError:
+        pass
+
+
+def attach_again(store: StateStore, state: ContainerState, size: tuple[int, int]) -> socket.socket | int:
+    """A new connection (with a repaint) while the container and its supervisor run; else the exit
+    code to end with: the recorded one, or 125 when the supervisor is gone without recording it."""
+    from rustainer.backend.errors import RustainerError
+    from rustainer.backend.runtime import owner_alive
+
+    try:
+        current = store.load(state.id)
+        if current.status != "running":
+            return current.exit_code if current.exit_code is not None else 125
+        if owner_alive(current):
+            sock = connect(store, current)
+            try:
+                sock.sendall(P.hello(P.MODE_REPAINT, *size))
+            except OSError:
+                sock.close()
+                raise
+            return sock
+    except (OSError, RustainerError):
+        pass
+    os.write(2, f"\r\nrustainer: lost the supervisor of {state.name}\r\n".encode())
+    return 125
 
 
 def _drain_until_closed(sock: socket.socket, decoder: P.Decoder) -> None:

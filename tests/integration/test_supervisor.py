@@ -227,6 +227,45 @@ def test_killed_supervisor_leaves_an_exited_container_and_no_leak(cli, detached)
     assert "orphan" not in ps(cli)
 
 
+def test_a_client_let_go_behind_a_flood_attaches_again(cli, detached, rroot: Path) -> None:
+    """A client that stops reading while the container floods its terminal is let go once 8 MB
+    wait for it (the container never waits for it); when it reads again it attaches again by itself
+    and shows the current screen, as tmux redraws a client it skipped output for."""
+    detached("flood", "sh")
+    log = rroot / "containers" / ps(cli)["flood"]["id"] / "container.log"
+    a = attach("flood")
+    try:
+        a.sendline("echo armed-$((2+2)); while [ ! -e /tmp/go ]; do sleep 0.1; done; "
+                   "yes 0123456789012345678901234567890123456789 | head -c 20000000; echo flood-$((6*7))")
+        a.expect("armed-4")  # the shell runs the line (and this client has shown its output)
+        os.kill(a.pid, signal.SIGSTOP)  # this client stalls
+        cli("exec", "flood", "touch", "/tmp/go", check_rc=0)
+        wait_for(lambda: b"flood-42" in log.read_bytes()[-4096:], timeout=60, what="the flood to end")
+        os.kill(a.pid, signal.SIGCONT)
+        a.expect("flood-42", timeout=30, searchwindowsize=4096)
+        assert len(a.before) < 4 << 20  # far less than the 20 MB: the client skipped the backlog
+        a.sendline("echo again-$((2+3))")
+        a.expect("again-5")
+        assert a.isalive()
+    finally:
+        close(a)
+
+
+def test_a_client_whose_supervisor_is_killed_says_so(cli, detached) -> None:
+    detached("victim", "sh")
+    a = attach("victim")
+    try:
+        a.sendline("echo up-$((1+1))")
+        a.expect("up-2")
+        os.kill(ps(cli)["victim"]["supervisor_pid"], signal.SIGKILL)
+        a.expect("lost the supervisor of victim")
+        a.expect(pexpect.EOF)
+        a.close()
+        assert a.exitstatus == 125
+    finally:
+        close(a)
+
+
 def test_killed_cli_does_not_touch_a_detached_container(cli, detached) -> None:
     detached("steady", "sh")
     a = attach("steady")
