@@ -21,16 +21,17 @@ class UsageError(Exception):
 class Opt:
     """One option: ``takes`` is the metavar of its value, or None for a flag."""
 
-    __slots__ = ("flags", "dest", "takes", "help", "repeat", "default")
+    __slots__ = ("flags", "dest", "takes", "help", "repeat", "default", "hint")
 
     def __init__(self, flags: str, help: str, *, takes: str | None = None, repeat: bool = False,
-                 default: object = None, dest: str | None = None) -> None:
+                 default: object = None, dest: str | None = None, hint: str = "") -> None:
         self.flags = tuple(flags.split(","))
         self.dest = dest or self.flags[-1].lstrip("-").replace("-", "_")
         self.takes = takes
         self.help = help
         self.repeat = repeat
         self.default = [] if repeat else (False if takes is None and default is None else default)
+        self.hint = hint  # said when the option is given another option instead of its value
 
 
 class Command:
@@ -81,6 +82,9 @@ class Command:
                 elif i < len(argv):
                     value = argv[i]
                     i += 1
+                    if value == "--" or len(value) > 1 and value.startswith("-") and self._is_option(value):
+                        raise UsageError(f"option {name} needs a value ({opt.takes}), not the option {value}"
+                                         + (f"; {opt.hint}" if opt.hint else ""))
                 else:
                     raise UsageError(f"option {name} needs a value ({opt.takes})")
                 if opt.repeat:
@@ -94,12 +98,16 @@ class Command:
             positionals.append(arg)
         if self.positional is None and positionals:
             raise UsageError(f"unexpected argument {positionals[0]!r} for '{self.name}'")
-        if len(positionals) < self.min_positional:
+        if len(positionals) < self.min_positional and not values.get("help"):
             raise UsageError(f"'{self.name}' needs {self.positional}")
         values["args"] = positionals
         values.setdefault("command", [])
         values.setdefault("help", False)
         return values
+
+    def _is_option(self, arg: str) -> bool:
+        return (arg in self.by_flag or arg.partition("=")[0] in self.by_flag or arg in ("-h", "--help")
+                or self._all_flags(arg))
 
     def _all_flags(self, arg: str) -> bool:
         opts = [self.by_flag.get("-" + letter) for letter in arg[1:]]

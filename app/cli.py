@@ -30,7 +30,8 @@ def _limit_opts(*, seed_defaults: bool) -> list[Opt]:
         Opt("-d,--directory", "host folder mounted read-write at the same path and used as the working "
             "directory; created if missing (and then removed with the container); an existing folder is "
             "never deleted" + (" (default: ./container)" if seed_defaults else ""), takes="DIR",
-            default="./container" if seed_defaults else None),
+            default="./container" if seed_defaults else None,
+            hint="-d is the folder to work in, as in the original tool: --detach runs in the background"),
         Opt("-c,--cpus", "CPU threads to allow: 1,2,3,4 or '1 5 7 10' or 0-3"
             + (" (default: one thread, the first this process may use)" if seed_defaults else ""), takes="CPUS"),
         Opt("-m,--memory", "memory limit, e.g. 512M, 1G, 300K" + (" (default: 512M)" if seed_defaults else ""),
@@ -43,6 +44,8 @@ RUN_OPTS = [
     Opt("--rm", "remove the container when it exits"),
     Opt("--detach", "run in the background under a supervisor; print the name and return "
         "(attach later with 'rustainer attach')"),
+    Opt("-i,--interactive", "accepted for docker's sake: COMMAND always gets stdin"),
+    Opt("-t,--tty", "a terminal for COMMAND (the default when stdin is one; refused when it is not)"),
     Opt("--init", "a small init as PID 1 that reaps orphaned processes and forwards signals to COMMAND "
         "(the default; accepted for docker's sake)"),
     Opt("--no-init", "run COMMAND itself as PID 1 (it then has to reap the orphans it adopts itself)"),
@@ -77,6 +80,7 @@ COMMANDS = {
         Opt("--tail", "only the last N lines", takes="N")], positional="NAME", min_positional=1),
     "ps": Command("ps", "List containers.", [
         Opt("-a,--all", "show exited containers too"),
+        Opt("-q,--quiet", "only the ids"),
         Opt("--format", "table (default) or json", takes="FORMAT", default="table")]),
     "rm": Command("rm", "Remove containers.", [Opt("-f,--force", "kill a running container first")],
                   positional="NAME...", min_positional=1),
@@ -227,6 +231,9 @@ def cmd_default(args: Args) -> int:
 
 def cmd_run(args: Args) -> int:
     command = list(args.command)
+    if args.tty and not args.detach and not os.isatty(0):
+        raise UsageError("the input device is not a TTY: leave out -t (without a terminal, COMMAND gets "
+                         "plain pipes)")
     spec = _spec_from_args(args, name=args.name, remove=args.rm, tty=bool(args.detach) or os.isatty(0),
                            command=tuple(command))
     if args.detach:
@@ -292,6 +299,9 @@ def cmd_ps(args: Args) -> int:
     store = _store()
     states = sorted((reconcile(store, s) for s in store.list()), key=lambda s: s.created_at)
     states = [s for s in states if args.all or s.status == RUNNING]
+    if args.quiet:
+        print("".join(f"{s.short_id}\n" for s in states), end="")
+        return 0
     if args.format == "json":
         import json
 

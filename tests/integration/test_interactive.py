@@ -57,8 +57,9 @@ def test_busybox_shell(rroot: Path, busybox_rootfs: Path) -> None:
         stop(child)
 
 
-def test_tty_names_a_pts_device(rroot: Path, busybox_rootfs: Path) -> None:
-    child = spawn("run", "--rm", "--rootfs", str(busybox_rootfs), "--", "sh")
+@pytest.mark.parametrize("opts", [(), ("-it",)], ids=["default", "docker-it"])
+def test_tty_names_a_pts_device(rroot: Path, busybox_rootfs: Path, opts: tuple[str, ...]) -> None:
+    child = spawn("run", *opts, "--rm", "--rootfs", str(busybox_rootfs), "--", "sh")
     try:
         out = ask(child, "$(tty)")
         code = finish(child, 0)

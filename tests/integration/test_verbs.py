@@ -252,4 +252,7 @@ def test_ps_uptime(cli, started, busybox_rootfs: Path) -> None:  # type: ignore[
     assert lines["NAME"].split()[:4] == ["NAME", "ID", "STATUS", "UPTIME"]
     assert lines["p1"].split()[2] == "running" and lines["p1"].split()[3].endswith("s")
     assert "exited (2)" in lines["p2"] and " ago " in lines["p2"]
+    # -q: the ids only (docker's `rm $(ps -aq)`), running ones unless -a
+    assert cli("ps", "-q", check_rc=0).stdout.split() == [lines["p1"].split()[1]]
+    assert cli("ps", "-aq", check_rc=0).stdout.split() == [lines["p1"].split()[1], lines["p2"].split()[1]]
     cli("rm", "p2", check_rc=0)

@@ -33,3 +33,22 @@ def test_trailing_command_starts_at_the_first_non_option() -> None:
 def test_bad_input_is_a_usage_error(argv: list[str]) -> None:
     with pytest.raises(UsageError):
         (RUN if argv == ["--memory"] else CMD).parse(argv)
+
+
+def test_help_wins_over_missing_arguments() -> None:
+    assert CMD.parse(["--help"])["help"] is True  # not "'exec' needs NAME"
+
+
+@pytest.mark.parametrize("argv", [["-m", "--rm", "true"], ["-m", "--rm=x"], ["-m", "--"], ["-m", "-h"]])
+def test_an_option_is_not_taken_as_another_options_value(argv: list[str]) -> None:
+    with pytest.raises(UsageError, match="option -m needs a value"):
+        RUN.parse(argv)
+
+
+def test_the_seeds_directory_option_says_what_docker_users_mean() -> None:
+    from rustainer.app.cli import COMMANDS
+
+    with pytest.raises(UsageError) as err:
+        COMMANDS["run"].parse(["-d", "--name", "web", "sh"])
+    assert "--detach runs in the background" in str(err.value) and "\n" not in str(err.value)
+    assert COMMANDS["run"].parse(["-d", "-work", "sh"])["directory"] == "-work"  # a folder may start with -

@@ -39,3 +39,12 @@ def test_a_reader_that_goes_away_gets_no_traceback(tmp_path: Path) -> None:
         os.close(w)
     assert done.returncode == 141
     assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_every_verb_has_help_even_without_its_arguments(tmp_path: Path) -> None:
+    from rustainer.app.cli import COMMANDS
+
+    for verb in [v for v in COMMANDS if v]:
+        done = subprocess.run([SCRIPT, verb, "--help"], capture_output=True, text=True, env=_env(tmp_path))
+        assert done.returncode == 0 and done.stdout.startswith(f"usage: rustainer {verb} "), (verb, done)
+        assert done.stderr == ""
