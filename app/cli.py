@@ -279,6 +279,11 @@ def cmd_logs(args: Args) -> int:
     from rustainer.backend.logs import follow, tail_bytes
 
     store, state = _one(args)
+    if not state.detached:
+        from rustainer.backend.errors import ContainerStateError
+
+        raise ContainerStateError(f"{state.name} ran in the foreground: its output went to the terminal "
+                                  "that ran it and was not logged (containers started with --detach are)")
     tail = None
     if args.tail is not None:
         if not str(args.tail).isdigit():

@@ -255,4 +255,7 @@ def test_ps_uptime(cli, started, busybox_rootfs: Path) -> None:  # type: ignore[
     # -q: the ids only (docker's `rm $(ps -aq)`), running ones unless -a
     assert cli("ps", "-q", check_rc=0).stdout.split() == [lines["p1"].split()[1]]
     assert cli("ps", "-aq", check_rc=0).stdout.split() == [lines["p1"].split()[1], lines["p2"].split()[1]]
+    # a foreground run's output went to its terminal only: logs says so instead of printing nothing
+    out = cli("logs", "p2")
+    assert out.returncode == 125 and "ran in the foreground" in out.stderr and out.stderr.count("\n") == 1
     cli("rm", "p2", check_rc=0)
