@@ -703,6 +703,10 @@ class RustainerApp(App[None]):
         state = self._current()
         if state is None:
             return
+        if not state.detached:
+            self.notify(f"{state.name} ran in the foreground: its output went to the terminal that ran it "
+                        "and was not logged", severity="warning")
+            return
         path = self.store.log_path(state.id)
         self.push_screen(LogsScreen(state.name, read_log(path), reload=lambda: read_log(path)))
 

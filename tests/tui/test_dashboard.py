@@ -176,6 +176,14 @@ def test_cli_containers_come_and_go_logs_inspect_exec(containers, cli, busybox_r
         cli("rm", "-f", "fromcli", check_rc=0)
         await until(pilot, lambda: names(app) == [] and shown(app) == "placeholder",
                     "a container removed from the CLI to disappear")
+
+        # a foreground run keeps no log: the logs key says so instead of showing an empty view
+        cli("run", "--name", "fg", "--rootfs", str(busybox_rootfs), "--", "true", check_rc=0)
+        await until(pilot, lambda: names(app) == ["fg"] and app.selected == by_name(app, "fg"), "the foreground run")
+        await pilot.press("l")
+        await until(pilot, lambda: any("ran in the foreground" in n.message for n in app._notifications),
+                    "the note that it kept no log")
+        assert not isinstance(app.screen, LogsScreen)
         await pilot.press("ctrl+q")
 
     run(app, scenario)
