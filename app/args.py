@@ -71,7 +71,7 @@ class Command:
                     continue
                 opt = self.by_flag.get(name)
                 if opt is None:
-                    raise UsageError(f"unknown option {arg!r} for '{self.name}'")
+                    raise UsageError(f"unknown option {arg!r}{self._for}")
                 if opt.takes is None:
                     if eq or (inline and not arg.startswith("--")):
                         raise UsageError(f"option {name} takes no value")
@@ -97,13 +97,17 @@ class Command:
                 break
             positionals.append(arg)
         if self.positional is None and positionals:
-            raise UsageError(f"unexpected argument {positionals[0]!r} for '{self.name}'")
+            raise UsageError(f"unexpected argument {positionals[0]!r}{self._for}")
         if len(positionals) < self.min_positional and not values.get("help"):
             raise UsageError(f"'{self.name}' needs {self.positional}")
         values["args"] = positionals
         values.setdefault("command", [])
         values.setdefault("help", False)
         return values
+
+    @property
+    def _for(self) -> str:
+        return f" for '{self.name}'" if self.name else ""
 
     def _is_option(self, arg: str) -> bool:
         return (arg in self.by_flag or arg.partition("=")[0] in self.by_flag or arg in ("-h", "--help")

@@ -69,7 +69,9 @@ RUN_OPTS = [
 COMMANDS = {
     "": Command("", "Run programs in isolated Linux containers with CPU and memory limits. Without a "
                 "subcommand: an interactive shell in a fresh container, removed with everything it "
-                "created when the shell exits.", _limit_opts(seed_defaults=True), positional="[COMMAND]"),
+                "created when the shell exits.", [*_limit_opts(seed_defaults=True),
+                                                    Opt("--version", "print rustainer's version and exit")],
+                positional="[COMMAND]"),
     "run": Command("run", "Run COMMAND (default: the image's shell) in a new container, in the foreground.",
                    RUN_OPTS, trailing="[--] [COMMAND [ARG...]]"),
     "attach": Command("attach", "Attach this terminal to a detached container (detach: Ctrl-P Ctrl-Q).", [
@@ -512,6 +514,11 @@ def parse(argv: list[str]) -> tuple[str, Args]:
     if values["help"]:
         prog = PROG
         print(command.help_text(prog, VERBS_HELP if not verb else ""), end="")
+        raise SystemExit(0)
+    if values.get("version"):
+        from importlib.metadata import version
+
+        print(f"rustainer {version('rustainer')}")
         raise SystemExit(0)
     if not verb and values["args"]:
         raise UsageError(f"unknown command {values['args'][0]!r}")  # type: ignore[index]

@@ -48,3 +48,10 @@ def test_every_verb_has_help_even_without_its_arguments(tmp_path: Path) -> None:
         done = subprocess.run([SCRIPT, verb, "--help"], capture_output=True, text=True, env=_env(tmp_path))
         assert done.returncode == 0 and done.stdout.startswith(f"usage: rustainer {verb} "), (verb, done)
         assert done.stderr == ""
+
+
+def test_version(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    done = subprocess.run([SCRIPT, "--version"], capture_output=True, text=True, env=_env(tmp_path))
+    assert done.returncode == 0 and done.stdout == f"rustainer {version('rustainer')}\n" and done.stderr == ""
