@@ -114,6 +114,7 @@ def attach(store: StateStore, state: ContainerState, detach_keys: bytes) -> int:
     old_winch = signal.signal(signal.SIGWINCH, lambda *_: resized.__setitem__(0, True))
     matcher = DetachMatcher(detach_keys)
     decoder = P.Decoder()
+    brought = False  # the connection brought something (a repaint at least)
     stdin_open = True
     try:
         while True:
@@ -137,11 +138,14 @@ def attach(store: StateStore, state: ContainerState, detach_keys: bytes) -> int:
                     # Closed without an exit code: the supervisor let us go (we fell 8 MB behind)
                     # and goes on (attach again: its repaint shows the current screen), or is gone.
                     sock.close()
-                    again = attach_again(store, state, _window_size(0) if interactive else (0, 0))
+                    size = _window_size(0) if interactive else (0, 0)
+                    # (a connection closed before it brought anything is not tried again: no loop)
+                    again = attach_again(store, state, size if brought else None)
                     if isinstance(again, int):
                         return again
-                    sock, decoder = again, P.Decoder()
+                    sock, decoder, brought = again, P.Decoder(), False
                     continue
+                brought = True
                 for kind, payload in decoder.feed(data):
                     if kind == P.OUTPUT:
                         os.write(1, payload)
@@ -178,9 +182,10 @@ def _send(sock: socket.socket, data: bytes) -> None:
         pass
 
 
-def attach_again(store: StateStore, state: ContainerState, size: tuple[int, int]) -> socket.socket | int:
-    """A new connection (with a repaint) while the container and its supervisor run; else the exit
-    code to end with: the recorded one, or 125 when the supervisor is gone without recording it."""
+def attach_again(store: StateStore, state: ContainerState, size: tuple[int, int] | None) -> socket.socket | int:
+    """A new connection (with a repaint) while the container and its supervisor run, unless ``size``
+    is None; else the exit code to end with: the recorded one, or 125 (and a line on stderr) when
+    there is none."""
     from rustainer.backend.errors import RustainerError
     from rustainer.backend.runtime import owner_alive
 
@@ -188,7 +193,7 @@ def attach_again(store: StateStore, state: ContainerState, size: tuple[int, int]
         current = store.load(state.id)
         if current.status != "running":
             return current.exit_code if current.exit_code is not None else 125
-        if owner_alive(current):
+        if size is not None and owner_alive(current):
             sock = connect(store, current)
             try:
                 sock.sendall(P.hello(P.MODE_REPAINT, *size))
@@ -198,7 +203,7 @@ def attach_again(store: StateStore, state: ContainerState, size: tuple[int, int]
             return sock
     except (OSError, RustainerError):
         pass
-    os.write(2, f"\r\nrustainer: lost the supervisor of {state.name}\r\n".encode())
+    os.write(2, f"\r\nrustainer: lost the connection to the supervisor of {state.name}\r\n".encode())
     return 125
 
 

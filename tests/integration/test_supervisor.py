@@ -258,7 +258,7 @@ def test_a_client_whose_supervisor_is_killed_says_so(cli, detached) -> None:
         a.sendline("echo up-$((1+1))")
         a.expect("up-2")
         os.kill(ps(cli)["victim"]["supervisor_pid"], signal.SIGKILL)
-        a.expect("lost the supervisor of victim")
+        a.expect("lost the connection to the supervisor of victim")
         a.expect(pexpect.EOF)
         a.close()
         assert a.exitstatus == 125
