@@ -45,7 +45,7 @@ RUN_OPTS = [
     Opt("--detach", "run in the background under a supervisor; print the name and return "
         "(attach later with 'rustainer attach')"),
     Opt("-i,--interactive", "accepted for docker's sake: COMMAND always gets stdin"),
-    Opt("-t,--tty", "a terminal for COMMAND (the default when stdin is one; refused when it is not)"),
+    Opt("-t,--tty", "a terminal for COMMAND (the default when stdin is one; -it without one is refused)"),
     Opt("--init", "a small init as PID 1 that reaps orphaned processes and forwards signals to COMMAND "
         "(the default; accepted for docker's sake)"),
     Opt("--no-init", "run COMMAND itself as PID 1 (it then has to reap the orphans it adopts itself)"),
@@ -231,11 +231,17 @@ def cmd_default(args: Args) -> int:
     return _run(spec, banner=True)
 
 
-def cmd_run(args: Args) -> int:
-    command = list(args.command)
-    if args.tty and not args.detach and not os.isatty(0):
+def _refuse_it_without_a_terminal(args: Args) -> None:
+    """docker's rule: -i and -t together need a terminal on stdin (-t alone falls back to pipes)."""
+    if args.interactive and args.tty and not os.isatty(0):
         raise UsageError("the input device is not a TTY: leave out -t (without a terminal, COMMAND gets "
                          "plain pipes)")
+
+
+def cmd_run(args: Args) -> int:
+    command = list(args.command)
+    if not args.detach:
+        _refuse_it_without_a_terminal(args)
     spec = _spec_from_args(args, name=args.name, remove=args.rm, tty=bool(args.detach) or os.isatty(0),
                            command=tuple(command))
     if args.detach:
@@ -373,6 +379,7 @@ def cmd_exec(args: Args) -> int:
 
     if len(args.command) < 2:
         raise UsageError("'exec' needs NAME COMMAND [ARG...]")
+    _refuse_it_without_a_terminal(args)
     env = tuple(parse_env(e) for e in (args.env or []))
     return exec_in(_store(), args.command[0], list(args.command[1:]), interactive=bool(args.interactive),
                    tty=bool(args.tty), workdir=args.workdir, env=env)

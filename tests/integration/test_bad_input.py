@@ -41,7 +41,7 @@ BAD_RUN_OPTIONS = {
     "network": ["--network", "no-such-network"],
     "rootfs-missing": ["--rootfs", "/nonexistent/rustainer-rootfs"],
     "rootfs-is-a-file": ["--rootfs", "/etc/hostname"],
-    "tty-without-a-terminal": ["-t"],  # stdin is a pipe here (docker: "the input device is not a TTY")
+    "tty-without-a-terminal": ["-it"],  # stdin is a pipe here (docker: "the input device is not a TTY")
     "directory-given-an-option": ["-d", "--detach"],  # a docker user's -d: refused, not a folder "--detach"
 }
 

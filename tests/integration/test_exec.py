@@ -143,4 +143,6 @@ def test_unknown_and_exited_containers_are_refused(cli, busybox_rootfs: Path) ->
     proc = cli("exec", "gone", "true")
     assert proc.returncode == 125 and len(proc.stderr.splitlines()) == 1 and "not running" in proc.stderr
     assert cli("exec", "gone").returncode == 125  # no command: a usage error
+    proc = cli("exec", "-it", "gone", "true")  # stdin is a pipe (docker: "the input device is not a TTY")
+    assert proc.returncode == 125 and len(proc.stderr.splitlines()) == 1 and "not a TTY" in proc.stderr
     cli("rm", "gone", check_rc=0)
