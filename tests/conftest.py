@@ -183,6 +183,24 @@ def cli(rroot: Path):  # type: ignore[no-untyped-def]
     return run
 
 
+@pytest.fixture
+def started(cli, busybox_rootfs: Path):  # type: ignore[no-untyped-def]
+    """``start(name, *command, opts=())`` runs a detached busybox container and returns its inspect
+    record; every one started is removed with rm -f at the end."""
+    from helpers import inspect
+
+    names: list[str] = []
+
+    def start(name: str, *command: str, opts: tuple[str, ...] = ()) -> dict:  # type: ignore[type-arg]
+        cli("run", "--detach", "--name", name, "--rootfs", str(busybox_rootfs), *opts, "--", *command, check_rc=0)
+        names.append(name)
+        return inspect(cli, name)
+
+    yield start
+    for name in names:
+        cli("rm", "-f", name)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if is_root():
         return

@@ -10,7 +10,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from helpers import CLI, inspect, wait_for
+from helpers import CLI, wait_for
 
 pytestmark = pytest.mark.root
 NAMESPACES = ("mnt", "uts", "ipc", "net", "pid", "cgroup")
@@ -18,21 +18,6 @@ NAMESPACES = ("mnt", "uts", "ipc", "net", "pid", "cgroup")
 
 
 
-
-
-@pytest.fixture
-def started(cli, busybox_rootfs: Path):  # type: ignore[no-untyped-def]
-    """Start detached busybox containers; all are removed with rm -f at the end."""
-    names: list[str] = []
-
-    def start(name: str, *command: str, opts: tuple[str, ...] = ()) -> dict:  # type: ignore[type-arg]
-        cli("run", "--detach", "--name", name, "--rootfs", str(busybox_rootfs), *opts, "--", *command, check_rc=0)
-        names.append(name)
-        return inspect(cli, name)
-
-    yield start
-    for name in names:
-        cli("rm", "-f", name)
 
 
 def test_same_namespaces_hostname_and_pid1(cli, started) -> None:  # type: ignore[no-untyped-def]

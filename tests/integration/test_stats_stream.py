@@ -9,7 +9,6 @@ import select
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pexpect
 import pytest
@@ -19,19 +18,6 @@ from helpers import CLI
 pytestmark = pytest.mark.root
 CLEAR = "\x1b[H\x1b[J"  # each refresh starts by homing the cursor and clearing the screen
 BUSY = ("sh", "-c", "while :; do :; done")
-
-
-@pytest.fixture
-def started(cli, busybox_rootfs: Path):  # type: ignore[no-untyped-def]
-    names: list[str] = []
-
-    def start(name: str, *command: str, opts: tuple[str, ...] = ()) -> None:
-        cli("run", "--detach", "--name", name, "--rootfs", str(busybox_rootfs), *opts, "--", *command, check_rc=0)
-        names.append(name)
-
-    yield start
-    for name in names:
-        cli("rm", "-f", name)
 
 
 def refreshes(text: str) -> list[list[list[str]]]:

@@ -25,20 +25,6 @@ TRAPS = 'trap "exit 3" TERM; trap "exit 4" USR1; echo traps-set; while :; do sle
 
 
 @pytest.fixture
-def started(cli, busybox_rootfs: Path):  # type: ignore[no-untyped-def]
-    names: list[str] = []
-
-    def start(name: str, *command: str, opts: tuple[str, ...] = ()) -> dict:  # type: ignore[type-arg]
-        cli("run", "--detach", "--name", name, "--rootfs", str(busybox_rootfs), *opts, "--", *command, check_rc=0)
-        names.append(name)
-        return inspect(cli, name)
-
-    yield start
-    for name in names:
-        cli("rm", "-f", name)
-
-
-@pytest.fixture
 def foreground(cli, busybox_rootfs: Path):  # type: ignore[no-untyped-def]
     """A foreground ``run`` owned by a CLI process of the test (as a user's terminal would)."""
     procs: list[subprocess.Popen[bytes]] = []
