@@ -284,14 +284,10 @@ def cmd_attach(args: Args) -> int:
 
 
 def cmd_logs(args: Args) -> int:
-    from rustainer.backend.logs import follow, tail_bytes
+    from rustainer.backend.logs import follow, require_log, tail_bytes
 
     store, state = _one(args)
-    if not state.detached:
-        from rustainer.backend.errors import ContainerStateError
-
-        raise ContainerStateError(f"{state.name} ran in the foreground: its output went to the terminal "
-                                  "that ran it and was not logged (containers started with --detach are)")
+    require_log(state)
     tail = None
     if args.tail is not None:
         if not str(args.tail).isdigit():

@@ -33,6 +33,7 @@ from rustainer.app.tui_dialogs import ConfirmDialog, NewContainerDialog
 from rustainer.app.tui_stats import CgroupStats, StatsSource
 from rustainer.app.tui_views import ExecScreen, InspectScreen, LogsScreen
 from rustainer.backend.errors import RustainerError
+from rustainer.backend.logs import require_log
 from rustainer.backend.spec import format_cpus
 from rustainer.backend.state import RUNNING, ContainerState, StateStore
 from rustainer.widgets.container_list import ContainerList, ContainerRow
@@ -703,9 +704,10 @@ class RustainerApp(App[None]):
         state = self._current()
         if state is None:
             return
-        if not state.detached:
-            self.notify(f"{state.name} ran in the foreground: its output went to the terminal that ran it "
-                        "and was not logged", severity="warning")
+        try:
+            require_log(state)
+        except RustainerError as err:
+            self.notify(str(err), severity="warning")
             return
         path = self.store.log_path(state.id)
         self.push_screen(LogsScreen(state.name, read_log(path), reload=lambda: read_log(path)))

@@ -16,6 +16,15 @@ if TYPE_CHECKING:
 POLL = 0.1
 
 
+def require_log(state: ContainerState) -> None:
+    """Only a supervisor logs: a foreground run's output went straight to its caller."""
+    if not state.detached:
+        from rustainer.backend.errors import ContainerStateError
+
+        raise ContainerStateError(f"{state.name} ran in the foreground: its output went to the terminal "
+                                  "that ran it and was not logged (containers started with --detach are)")
+
+
 def tail_bytes(path: str, lines: int | None) -> bytes:
     """All recorded output (rotated copies first), or only its last ``lines`` lines."""
     data = b""

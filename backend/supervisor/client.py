@@ -188,10 +188,11 @@ def attach_again(store: StateStore, state: ContainerState, size: tuple[int, int]
     there is none."""
     from rustainer.backend.errors import RustainerError
     from rustainer.backend.runtime import owner_alive
+    from rustainer.backend.state import RUNNING
 
     try:
         current = store.load(state.id)
-        if current.status != "running":
+        if current.status != RUNNING:
             return current.exit_code if current.exit_code is not None else 125
         if size is not None and owner_alive(current):
             sock = connect(store, current)
