@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
+    from rustainer.backend.container.state import ContainerState, StateStore
     from rustainer.backend.spec import ContainerSpec
-    from rustainer.backend.state import ContainerState, StateStore
 
 ENGINE_ERROR = 125
 PROG = "rustainer"
@@ -166,14 +166,16 @@ def _spec_from_args(args: Args, *, name: str | None, remove: bool, tty: bool,
 
 
 def _store() -> StateStore:
-    from rustainer.backend.paths import state_root
-    from rustainer.backend.state import StateStore
+    from rustainer.backend.container.state import StateStore
+    from rustainer.backend.util.paths import state_root
 
     return StateStore(state_root())
 
 
 def _run(spec: ContainerSpec, *, banner: bool = False) -> int:
-    from rustainer.backend.runtime import ChildFailed, require_root, run_foreground
+    from rustainer.backend.container.config import require_root
+    from rustainer.backend.container.launch import run_foreground
+    from rustainer.backend.errors import CommandFailed
 
     require_root()
     store = _store()
@@ -192,7 +194,7 @@ def _run(spec: ContainerSpec, *, banner: bool = False) -> int:
 
     try:
         code, state = _start_named(spec, lambda s: run_foreground(s, store, on_started=show_banner if banner else None))
-    except ChildFailed as err:
+    except CommandFailed as err:
         print(f"rustainer: {err}", file=sys.stderr)
         return err.exit_code
     if state.oom_killed:
@@ -211,7 +213,7 @@ def _start_named(spec: ContainerSpec, start: Callable[[ContainerSpec], T]) -> T:
         return start(spec)
     from rustainer.app.names import generate_name
     from rustainer.backend.errors import NameInUseError
-    from rustainer.backend.record import replace
+    from rustainer.backend.util.record import replace
 
     for attempt in range(5):
         try:
@@ -223,7 +225,7 @@ def _start_named(spec: ContainerSpec, start: Callable[[ContainerSpec], T]) -> T:
 
 
 def cmd_default(args: Args) -> int:
-    from rustainer.backend.runtime import available_cpus
+    from rustainer.backend.container.config import available_cpus
 
     if args.cpus is None:
         args.__dict__["cpus"] = str(available_cpus()[0])
@@ -250,14 +252,15 @@ def cmd_run(args: Args) -> int:
 
 
 def _run_detached(spec: ContainerSpec) -> int:
-    from rustainer.backend.runtime import ChildFailed, require_root
+    from rustainer.backend.container.config import require_root
+    from rustainer.backend.errors import CommandFailed
     from rustainer.backend.supervisor.spawn import run_detached
 
     require_root()
     store = _store()
     try:
         state = _start_named(spec, lambda s: run_detached(s, store))
-    except ChildFailed as err:
+    except CommandFailed as err:
         print(f"rustainer: {err}", file=sys.stderr)
         return err.exit_code
     print(state.name)
@@ -265,7 +268,7 @@ def _run_detached(spec: ContainerSpec) -> int:
 
 
 def _one(args: Args) -> tuple[StateStore, ContainerState]:
-    from rustainer.backend.runtime import reconcile
+    from rustainer.backend.container.cleanup import reconcile
 
     store = _store()
     if len(args.args) != 1:
@@ -274,7 +277,7 @@ def _one(args: Args) -> tuple[StateStore, ContainerState]:
 
 
 def cmd_attach(args: Args) -> int:
-    from rustainer.backend.runtime import require_root
+    from rustainer.backend.container.config import require_root
     from rustainer.backend.supervisor.client import DEFAULT_DETACH_KEYS, attach, parse_detach_keys
 
     require_root()
@@ -284,7 +287,7 @@ def cmd_attach(args: Args) -> int:
 
 
 def cmd_logs(args: Args) -> int:
-    from rustainer.backend.logs import follow, require_log, tail_bytes
+    from rustainer.backend.container.logs import follow, require_log, tail_bytes
 
     store, state = _one(args)
     require_log(state)
@@ -301,9 +304,9 @@ def cmd_logs(args: Args) -> int:
 
 
 def cmd_ps(args: Args) -> int:
-    from rustainer.backend.runtime import reconcile
+    from rustainer.backend.container.cleanup import reconcile
+    from rustainer.backend.container.state import RUNNING
     from rustainer.backend.spec import format_cpus, format_size
-    from rustainer.backend.state import RUNNING
 
     store = _store()
     states = sorted((reconcile(store, s) for s in store.list()), key=lambda s: s.created_at)
@@ -314,11 +317,11 @@ def cmd_ps(args: Args) -> int:
     if args.format == "json":
         import json
 
-        from rustainer.backend.record import asdict
+        from rustainer.backend.util.record import asdict
 
         print(json.dumps([asdict(s) for s in states], indent=1))
         return 0
-    from rustainer.backend.lifecycle import uptime
+    from rustainer.backend.container.lifecycle import uptime
 
     rows = [("NAME", "ID", "STATUS", "UPTIME", "ROOTFS", "CPUS", "MEMORY", "PID")]
     for s in states:
@@ -334,9 +337,9 @@ def cmd_ps(args: Args) -> int:
 
 
 def cmd_rm(args: Args) -> int:
+    from rustainer.backend.container.config import require_root
+    from rustainer.backend.container.lifecycle import remove
     from rustainer.backend.errors import RustainerError
-    from rustainer.backend.lifecycle import remove
-    from rustainer.backend.runtime import require_root
 
     require_root()
     store = _store()
@@ -353,8 +356,8 @@ def cmd_rm(args: Args) -> int:
 
 def _each(args: Args, action: Callable[[StateStore, str], object]) -> int:
     """Run ``action`` per NAME; an error for one name is one line and exit 125, the others still run."""
+    from rustainer.backend.container.config import require_root
     from rustainer.backend.errors import RustainerError
-    from rustainer.backend.runtime import require_root
 
     require_root()
     store = _store()
@@ -370,7 +373,7 @@ def _each(args: Args, action: Callable[[StateStore, str], object]) -> int:
 
 
 def cmd_exec(args: Args) -> int:
-    from rustainer.backend.exec import exec_in
+    from rustainer.backend.container.exec import exec_in
     from rustainer.backend.spec import parse_env
 
     if len(args.command) < 2:
@@ -382,7 +385,7 @@ def cmd_exec(args: Args) -> int:
 
 
 def cmd_stop(args: Args) -> int:
-    from rustainer.backend.lifecycle import DEFAULT_STOP_TIMEOUT, stop
+    from rustainer.backend.container.lifecycle import DEFAULT_STOP_TIMEOUT, stop
 
     timeout = DEFAULT_STOP_TIMEOUT
     if args.time is not None:
@@ -393,7 +396,7 @@ def cmd_stop(args: Args) -> int:
 
 
 def cmd_kill(args: Args) -> int:
-    from rustainer.backend.lifecycle import kill, parse_signal
+    from rustainer.backend.container.lifecycle import kill, parse_signal
 
     sig = parse_signal(args.signal)
     return _each(args, lambda store, name: kill(store, name, sig))
@@ -402,8 +405,8 @@ def cmd_kill(args: Args) -> int:
 def cmd_inspect(args: Args) -> int:
     import json
 
+    from rustainer.backend.container.lifecycle import inspect
     from rustainer.backend.errors import RustainerError
-    from rustainer.backend.lifecycle import inspect
 
     store = _store()
     found, code = [], 0
@@ -423,8 +426,8 @@ def cmd_stats(args: Args) -> int:
     Named containers are followed by id: one that ends or is removed meanwhile stays in the table
     with dashes (docker shows ``--``). Without names, the running containers of each moment.
     """
-    from rustainer.backend.lifecycle import require_running, sample_stats
-    from rustainer.backend.runtime import require_root
+    from rustainer.backend.container.config import require_root
+    from rustainer.backend.container.lifecycle import require_running, sample_stats
     from rustainer.backend.spec import format_size
 
     require_root()
@@ -461,8 +464,8 @@ def _sample_named(store: StateStore, named: list[tuple[str, str]]) -> list[dict[
     """One sample of the named containers, in their order; a row of Nones for one that has ended."""
     import time
 
+    from rustainer.backend.container.lifecycle import require_running, sample_stats
     from rustainer.backend.errors import RustainerError
-    from rustainer.backend.lifecycle import require_running, sample_stats
 
     started = time.monotonic()
     live = []
@@ -485,8 +488,8 @@ def _sample_named(store: StateStore, named: list[tuple[str, str]]) -> list[dict[
 
 
 def cmd_top(args: Args) -> int:
-    from rustainer.backend.lifecycle import top
-    from rustainer.backend.runtime import require_root
+    from rustainer.backend.container.config import require_root
+    from rustainer.backend.container.lifecycle import top
 
     require_root()
     if len(args.args) != 1:
@@ -498,7 +501,7 @@ def cmd_top(args: Args) -> int:
 
 
 def cmd_update(args: Args) -> int:
-    from rustainer.backend.lifecycle import update
+    from rustainer.backend.container.lifecycle import update
 
     return _each(args, lambda store, name: update(store, name, memory=args.memory, cpus=args.cpus,
                                                   cpu_quota=args.cpu_quota, pids_limit=args.pids_limit))
@@ -550,9 +553,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def cmd_network(args: Args) -> int:
     """``network create|ls|rm|inspect``: our parser has no nested verbs, so ACTION is positional."""
-    from rustainer.backend.network import manager
-    from rustainer.backend.paths import state_root
-    from rustainer.backend.runtime import require_root
+    from rustainer.backend.container import networks as manager
+    from rustainer.backend.container.config import require_root
+    from rustainer.backend.util.paths import state_root
 
     action, names = args.args[0], list(args.args[1:])
     actions = {"create": 1, "ls": 0, "list": 0, "rm": 1, "remove": 1, "inspect": 1}

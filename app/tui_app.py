@@ -32,10 +32,10 @@ from rustainer.app.tui_actions import NewContainer, run_args_from_spec, run_cli,
 from rustainer.app.tui_dialogs import ConfirmDialog, NewContainerDialog
 from rustainer.app.tui_stats import CgroupStats, StatsSource
 from rustainer.app.tui_views import ExecScreen, InspectScreen, LogsScreen
+from rustainer.backend.container.logs import require_log
+from rustainer.backend.container.state import RUNNING, ContainerState, StateStore
 from rustainer.backend.errors import RustainerError
-from rustainer.backend.logs import require_log
 from rustainer.backend.spec import format_cpus
-from rustainer.backend.state import RUNNING, ContainerState, StateStore
 from rustainer.widgets.container_list import ContainerList, ContainerRow
 from rustainer.widgets.log_view import read_log
 from rustainer.widgets.terminal import TerminalPane, TerminalSession, screen_lines
@@ -72,7 +72,9 @@ class Listed:
 def supervisor_runs(state: ContainerState) -> bool:
     """The container's supervisor (its owner) still runs: a session it ended without an exit code
     was let go, not ended by the container."""
-    from rustainer.backend.runtime import owner_alive  # imported already by the first poll's thread
+    from rustainer.backend.container.liveness import (
+        owner_alive,  # imported already by the first poll's thread
+    )
 
     return state.detached and owner_alive(state)
 
@@ -233,7 +235,7 @@ class RustainerApp(App[None]):
 
     def _collect(self) -> list[Listed]:
         """Runs in a thread: the state store, reconciled like ``rustainer ps``, plus stats."""
-        from rustainer.backend.runtime import reconcile
+        from rustainer.backend.container.cleanup import reconcile
 
         states: list[ContainerState] = []
         for state in self.store.list():
@@ -611,7 +613,7 @@ class RustainerApp(App[None]):
     @work(exclusive=False, group="actions")
     async def action_new(self) -> None:
         from rustainer.app.names import generate_name
-        from rustainer.backend.runtime import available_cpus
+        from rustainer.backend.container.config import available_cpus
 
         suggested = generate_name()
         from rustainer.backend.network.store import NetworkStore
@@ -714,7 +716,7 @@ class RustainerApp(App[None]):
 
     @work(exclusive=False, group="actions")
     async def action_inspect(self) -> None:
-        from rustainer.backend.lifecycle import inspect
+        from rustainer.backend.container.lifecycle import inspect
 
         state = self._current()
         if state is None:
@@ -800,7 +802,7 @@ def _reap(proc: object) -> None:
 def create_app(root: str | None = None, *, stats: StatsSource | None = None, poll: bool = True,
                stop_timeout: int = 10) -> RustainerApp:
     """The dashboard against ``root`` (default: $RUSTAINER_ROOT or /var/lib/rustainer)."""
-    from rustainer.backend.paths import state_root
+    from rustainer.backend.util.paths import state_root
 
     return RustainerApp(os.path.abspath(root) if root else state_root(), stats=stats, poll=poll,
                         stop_timeout=stop_timeout)

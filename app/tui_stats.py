@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from rustainer.backend.container.state import ContainerState
 from rustainer.backend.errors import RustainerError
-from rustainer.backend.state import ContainerState
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class CgroupStats:
         self._last: dict[str, tuple[float, int]] = {}  # id -> (monotonic ns, cpu usage ns)
 
     def sample(self, states: list[ContainerState]) -> dict[str, Sample]:
-        from rustainer.backend.runtime import reopen_cgroup
+        from rustainer.backend.container.liveness import reopen_cgroup
 
         out: dict[str, Sample] = {}
         seen: dict[str, tuple[float, int]] = {}

@@ -1,9 +1,11 @@
-"""Errors a user can act on.
+"""Every error the engine raises on purpose, in one hierarchy.
 
-Every failure the engine expects is a RustainerError whose message is one line a person can act on;
-the CLI turns it into ``rustainer: <message>`` on stderr and exit code 125 (docker's convention for
-an engine error). OSErrors are translated at the place that knows what was being attempted, with
-``raise ... from err`` so the cause stays visible in tracebacks during development.
+Each is a RustainerError whose message is one line a person can act on; the CLI turns it into
+``rustainer: <message>`` on stderr and its ``exit_code`` (125, docker's convention for an engine
+error, unless the error says otherwise), and the dashboard shows the same line. Besides the message,
+an error carries what a caller may need to act on it without parsing text: the container it is
+about, the path and the errno of the failed system call. OSErrors are translated at the place that
+knows what was being attempted, with ``raise ... from err`` so the cause stays visible.
 """
 
 from __future__ import annotations
@@ -13,6 +15,19 @@ class RustainerError(Exception):
     """Base class: the message is shown to the user as it is."""
 
     exit_code = 125
+
+    def __init__(self, message: str = "", *, container: str | None = None, path: str | None = None,
+                 errno: int | None = None, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.container = container
+        self.path = path
+        self.errno = errno
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    @property
+    def message(self) -> str:
+        return str(self)
 
 
 class InvalidSpecError(RustainerError):
@@ -31,6 +46,10 @@ class NameInUseError(RustainerError):
     """Another container already holds that name."""
 
 
+class ContainerStateError(RustainerError):
+    """The container is in the wrong state for the request (e.g. attach to a stopped one)."""
+
+
 class CgroupError(RustainerError):
     """Creating, configuring or removing a cgroup failed."""
 
@@ -39,5 +58,38 @@ class RootfsError(RustainerError):
     """Preparing the container's root filesystem failed or was refused."""
 
 
-class ContainerStateError(RustainerError):
-    """The container is in the wrong state for the request (e.g. attach to a stopped one)."""
+class NetworkError(RustainerError):
+    """A network request that cannot be carried out (unknown network, overlap, pool exhausted...)."""
+
+
+class PortInUseError(NetworkError):
+    """A published host port is already bound by someone else."""
+
+
+class CommandFailed(RustainerError):
+    """A container's (or an exec'd) command never ran: its setup failed (125), the file is not
+    executable (126) or not found (127), docker's conventions. ``status`` is the wait status of the
+    process that reported it, when one was reaped."""
+
+    def __init__(self, exit_code: int, message: str, status: int = 0, *, container: str | None = None) -> None:
+        super().__init__(message, exit_code=exit_code, container=container)
+        self.status = status
+
+
+class Interrupted(RustainerError):
+    """The CLI was told to stop (SIGINT, SIGHUP, SIGTERM) while a container or an exec'd process ran;
+    that was ended and cleaned up too. The exit code is the shell's 128 + N."""
+
+    def __init__(self, signum: int, what: str = "the container was stopped and cleaned up") -> None:
+        super().__init__(f"stopped by signal {signum}; {what}", exit_code=128 + signum)
+        self.signum = signum
+
+
+class ProtocolError(RustainerError):
+    """A frame on a supervisor's socket that breaks the protocol (unknown kind, bad length or
+    payload); the connection that sent it is dropped, never the supervisor."""
+
+
+class ZygoteUnavailable(RustainerError):
+    """The root's supervisor launcher could not be reached or started; the caller falls back to
+    forking the supervisor itself."""

@@ -7,7 +7,7 @@ root and reused by the CLI and the dashboard's dialogs to validate input the sam
 from __future__ import annotations
 
 from rustainer.backend.errors import InvalidSpecError
-from rustainer.backend.record import record
+from rustainer.backend.util.record import record
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from textual.widgets import Log
 
-from rustainer.backend.logs import tail_bytes
+from rustainer.backend.container.logs import tail_bytes
 from rustainer.backend.terminal import Terminal
 
 MAX_LINES = 5000

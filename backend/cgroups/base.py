@@ -18,8 +18,8 @@ import errno
 import os
 
 from rustainer.backend.errors import CgroupError
-from rustainer.backend.record import record
 from rustainer.backend.spec import Resources, validate_name
+from rustainer.backend.util.record import record
 
 TYPE_CHECKING = False  # typing's own flag would import typing at run time
 if TYPE_CHECKING:

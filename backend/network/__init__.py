@@ -7,18 +7,8 @@ pay for it.
 
 from __future__ import annotations
 
-from rustainer.backend.errors import RustainerError
-
 DEFAULT_NETWORK = "bridge"
 BUILTIN_MODES = ("none", "host")
-
-
-class NetworkError(RustainerError):
-    """A network request that cannot be carried out (unknown network, overlap, pool exhausted...)."""
-
-
-class PortInUseError(NetworkError):
-    """A published host port is already bound by someone else."""
 
 
 def is_bridge(network: str) -> bool:

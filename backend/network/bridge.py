@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 
-from rustainer.backend.network import NetworkError
+from rustainer.backend.errors import NetworkError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

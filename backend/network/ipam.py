@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 
-from rustainer.backend.network import BUILTIN_MODES, NetworkError
+from rustainer.backend.errors import NetworkError
+from rustainer.backend.network import BUILTIN_MODES
+from rustainer.backend.util.record import record
 
 # Default subnets: /24s from 10.213.0.0 upward, skipping what the host or another network uses.
 POOL_START = ipaddress.IPv4Network("10.213.0.0/24")
@@ -19,6 +21,18 @@ MAX_NETWORK_NAME = 32
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 Subnet = ipaddress.IPv4Network
+
+
+@record
+class Member:
+    """What a network needs to know of a container joining it (the network layer never sees the
+    container's state)."""
+
+    id: str
+    name: str
+    hostname: str
+    network: str
+    nat: bool = True
 
 
 def parse_subnet(text: str) -> Subnet:

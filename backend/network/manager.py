@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import os
 
-from rustainer.backend.network import DEFAULT_NETWORK, NetworkError, ipam
+from rustainer.backend.errors import NetworkError
+from rustainer.backend.network import DEFAULT_NETWORK, ipam
 from rustainer.backend.network.store import NetworkStore, new_record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
-    from rustainer.backend.state import ContainerState
+    from rustainer.backend.network.ipam import Member
 
 
 def _hosts_path(root: str, cid: str) -> str:
@@ -95,37 +97,36 @@ def _tear_down(root: str, store: NetworkStore, data: dict[str, Any], ipr: Any) -
         store.save(data)
 
 
-def join(root: str, state: ContainerState, pid: int) -> str:
+def join(root: str, member: Member, pid: int) -> str:
     """Plug the container (PID 1 ``pid``, already in its own network namespace) into its network;
     returns its address. On failure everything this call made is undone before it raises."""
     from rustainer.backend.network import nat
     from rustainer.backend.network.bridge import link_exists, open_host
     from rustainer.backend.network.veth import plug
 
-    spec = state.spec
     store = NetworkStore(root)
     with store.lock():
         ipr = open_host()
         try:
-            data = _load_or_default(store, spec.network, ipr)
+            data = _load_or_default(store, member.network, ipr)
             try:
-                bridge = ipam.bridge_name(root, spec.network)
+                bridge = ipam.bridge_name(root, member.network)
                 first = not data["leases"] or not link_exists(bridge)
                 if first:
                     _check_subnet(store, data, ipr, bridge)
                 subnet = ipam.Subnet(data["subnet"])
                 address, cursor = ipam.allocate(subnet, set(data["leases"]), int(data.get("cursor", 1)))
-                data["leases"][address] = {"id": state.id, "name": state.name, "hostname": spec.effective_hostname}
+                data["leases"][address] = {"id": member.id, "name": member.name, "hostname": member.hostname}
                 data["cursor"] = cursor
                 if first:  # the first member's address goes into the new table in the same transaction
-                    _bring_up(root, store, data, ipr, (address,) if spec.nat else ())
+                    _bring_up(root, store, data, ipr, (address,) if member.nat else ())
                 store.save(data)  # the lease is on disk before the veth exists: release() finds both
-                plug(ipr, pid, ipam.veth_name(state.id), bridge, address, subnet.prefixlen, data["gateway"])
-                if spec.nat and data.get("masquerade") and not first:
-                    nat.add_masquerade(ipam.nft_table(root, spec.network), address)
+                plug(ipr, pid, ipam.veth_name(member.id), bridge, address, subnet.prefixlen, data["gateway"])
+                if member.nat and data.get("masquerade") and not first:
+                    nat.add_masquerade(ipam.nft_table(root, member.network), address)
                 _refresh_hosts(root, data)
             except BaseException:
-                _leave_locked(root, store, data, state.id, ipr)
+                _leave_locked(root, store, data, member.id, ipr)
                 raise
         finally:
             ipr.close()
@@ -206,31 +207,14 @@ def create(root: str, name: str, subnet_text: str | None) -> dict[str, Any]:
     return data
 
 
-def _prune(root: str, name: str) -> None:
-    """Reconcile the network's members first: a dead container's lease goes, a removed one's too."""
-    from rustainer.backend.errors import ContainerNotFoundError
-    from rustainer.backend.runtime import reconcile
-    from rustainer.backend.state import StateStore
-
-    store = NetworkStore(root)
-    data = store.load(name)
-    if data is None:
-        return
-    states = StateStore(root)
-    for member in list(data["leases"].values()):
-        try:
-            reconcile(states, states.load(member["id"]))
-        except ContainerNotFoundError:
-            leave(root, name, member["id"])
-
-
 def remove(root: str, name: str) -> None:
+    """Delete a network without members (the caller reconciles dead members first: see
+    ``container.networks``)."""
     if name == DEFAULT_NETWORK:
         raise NetworkError("the default network bridge cannot be removed")
     store = NetworkStore(root)
     if not store.exists(name):
         raise _unknown(name)
-    _prune(root, name)
     with store.lock():
         data = store.load(name)
         if data is None:
@@ -264,7 +248,15 @@ def describe(root: str, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def list_networks(root: str) -> list[dict[str, Any]]:
+def member_ids(root: str, name: str) -> list[str]:
+    """The ids of the containers holding a lease on the network."""
+    data = NetworkStore(root).load(name)
+    return [m["id"] for m in data["leases"].values()] if data is not None else []
+
+
+def list_networks(root: str, prune: Callable[[str, str], None] = lambda root, name: None) -> list[dict[str, Any]]:
+    """Every network; ``prune(root, name)`` runs first for each (the container layer reconciles the
+    members, so dead ones do not show)."""
     store = NetworkStore(root)
     found = []
     for name in store.names():
@@ -279,15 +271,15 @@ def list_networks(root: str) -> list[dict[str, Any]]:
                     _load_or_default(store, name, ipr)
                 finally:
                     ipr.close()
-        _prune(root, name)
+        prune(root, name)
         data = store.load(name)
         if data is not None:
             found.append(describe(root, data))
     return found
 
 
-def inspect(root: str, name: str) -> dict[str, Any]:
+def inspect(root: str, name: str, prune: Callable[[str, str], None] = lambda root, name: None) -> dict[str, Any]:
     store = NetworkStore(root)
     if not store.exists(name):
         raise _unknown(name)
-    return next(d for d in list_networks(root) if d["name"] == name)
+    return next(d for d in list_networks(root, prune) if d["name"] == name)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from rustainer.backend.network import NetworkError
+from rustainer.backend.errors import NetworkError
 
 
 def _nft(script: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ import errno
 import socket
 import threading
 
-from rustainer.backend.network import PortInUseError
+from rustainer.backend.errors import PortInUseError
 
 CONNECT_TIMEOUT = 5.0
 CHUNK = 65536

@@ -13,7 +13,8 @@ import fcntl
 import os
 import time
 
-from rustainer.backend.network import DEFAULT_NETWORK, NetworkError
+from rustainer.backend.errors import NetworkError
+from rustainer.backend.network import DEFAULT_NETWORK
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class NetworkStore:
         return data
 
     def save(self, data: dict[str, Any]) -> None:
-        from rustainer.backend.jsonfile import dumps
+        from rustainer.backend.util.jsonfile import dumps
 
         path = self.path(data["name"])
         tmp = f"{path}.{os.getpid()}.tmp"

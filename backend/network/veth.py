@@ -13,7 +13,7 @@ import os
 import socket
 import threading
 
-from rustainer.backend.network import NetworkError
+from rustainer.backend.errors import NetworkError
 from rustainer.backend.network.bridge import iproute_class
 
 TYPE_CHECKING = False
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def _socket_in(ns_path: str) -> socket.socket:
-    from rustainer.backend import syscalls
+    from rustainer.backend.linux import syscalls
 
     box: dict[str, object] = {}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import stat
 
-from rustainer.backend import syscalls
 from rustainer.backend.errors import RootfsError
+from rustainer.backend.linux import syscalls
 from rustainer.backend.rootfs.plan import Op
 from rustainer.backend.rootfs.safepath import fd_path, open_any, open_dir, open_parent
 

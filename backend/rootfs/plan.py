@@ -9,8 +9,7 @@ following symlinks out of it.
 
 from __future__ import annotations
 
-from rustainer.backend.record import record
-from rustainer.backend.syscalls import (
+from rustainer.backend.linux.syscalls import (
     MS_NODEV,
     MS_NOEXEC,
     MS_NOSUID,
@@ -18,6 +17,7 @@ from rustainer.backend.syscalls import (
     MS_REMOUNT,
     MS_STRICTATIME,
 )
+from rustainer.backend.util.record import record
 
 # The host's system folders that make up the default read-only host view.
 HOST_VIEW_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc")

@@ -18,7 +18,7 @@ from rustainer.backend.supervisor import protocol as P
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from rustainer.backend.state import ContainerState, StateStore
+    from rustainer.backend.container.state import ContainerState, StateStore
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 PREFIX_TIMEOUT = 0.3  # seconds a detach-key prefix waits for the rest before it goes to the shell
@@ -186,9 +186,9 @@ def attach_again(store: StateStore, state: ContainerState, size: tuple[int, int]
     """A new connection (with a repaint) while the container and its supervisor run, unless ``size``
     is None; else the exit code to end with: the recorded one, or 125 (and a line on stderr) when
     there is none."""
+    from rustainer.backend.container.liveness import owner_alive
+    from rustainer.backend.container.state import RUNNING
     from rustainer.backend.errors import RustainerError
-    from rustainer.backend.runtime import owner_alive
-    from rustainer.backend.state import RUNNING
 
     try:
         current = store.load(state.id)

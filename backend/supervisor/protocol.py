@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import struct
 
+from rustainer.backend.errors import ProtocolError
+
 HELLO, INPUT, RESIZE, DETACH = b"H", b"I", b"R", b"D"
 OUTPUT, SNAPSHOT, EXIT = b"O", b"S", b"E"
 # HELLO modes: a repaint stream for a plain terminal, a snapshot for the dashboard, or nothing.
@@ -35,9 +37,6 @@ def parse_size(payload: bytes) -> tuple[int, int]:
     rows, cols = struct.unpack(">HH", payload[:4])
     return rows, cols
 
-
-class ProtocolError(Exception):
-    pass
 
 
 class Decoder:

@@ -21,13 +21,13 @@ import socket
 import struct
 import time
 
-from rustainer.backend import signals
+from rustainer.backend.linux import signals
 from rustainer.backend.supervisor import protocol as P
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from rustainer.backend.runtime import Launch
-    from rustainer.backend.supervisor.logfile import RotatingLog
+    from rustainer.backend.container.launch import Launch
+    from rustainer.backend.container.logfile import RotatingLog
     from rustainer.backend.terminal import Terminal
 
 READ_CHUNK = 65536
@@ -288,7 +288,7 @@ class Supervisor:
 def release_free_memory() -> None:
     """Give the free pages malloc keeps back to the kernel: after a flood, glibc would otherwise
     keep the backlog's megabytes for as long as the container runs (freed, but not returned)."""
-    from rustainer.backend.syscalls import malloc_trim
+    from rustainer.backend.linux.syscalls import malloc_trim
 
     malloc_trim()
 
@@ -313,8 +313,7 @@ def open_listener(path: str) -> socket.socket:
 
 def become_supervisor(launch: Launch, cfg: object, report_fd: int) -> None:
     """Runs in the freshly double-forked supervisor process; never returns."""
-    from rustainer.backend.errors import RustainerError
-    from rustainer.backend.runtime import ChildFailed
+    from rustainer.backend.errors import CommandFailed, RustainerError
 
     code = 0
     try:
@@ -328,7 +327,7 @@ def become_supervisor(launch: Launch, cfg: object, report_fd: int) -> None:
         for signum in (signals.SIGINT, signals.SIGHUP, SIGPIPE):
             signals.set_handler(signum, signals.SIG_IGN)
         code = _supervise(launch, cfg, report_fd)
-    except ChildFailed as err:
+    except CommandFailed as err:
         _report(report_fd, f"{err.exit_code}\0{err}")
     except RustainerError as err:
         _report(report_fd, f"125\0{err}")
@@ -347,7 +346,7 @@ def _report(fd: int, text: str) -> None:
 
 
 def _supervise(launch: Launch, cfg: object, report_fd: int) -> int:
-    from rustainer.backend.supervisor.logfile import RotatingLog
+    from rustainer.backend.container.logfile import RotatingLog
 
     store = launch.store
     cid = launch.state.id

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 
-from rustainer.backend.errors import RustainerError
-from rustainer.backend.runtime import ChildFailed, Launch, require_root, validate
+from rustainer.backend.container.config import require_root, validate
+from rustainer.backend.container.launch import Launch
+from rustainer.backend.errors import CommandFailed, RustainerError, ZygoteUnavailable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from rustainer.backend.child import ChildConfig
+    from rustainer.backend.container.state import ContainerState, StateStore
+    from rustainer.backend.process.child import ChildConfig
     from rustainer.backend.spec import ContainerSpec
-    from rustainer.backend.state import ContainerState, StateStore
 
 
 def run_detached(spec: ContainerSpec, store: StateStore) -> ContainerState:
@@ -29,15 +30,15 @@ def run_detached(spec: ContainerSpec, store: StateStore) -> ContainerState:
         if not report:
             message, code = "the supervisor died before the container started", "125"
         if code in ("126", "127"):
-            raise ChildFailed(int(code), message, 0)
+            raise CommandFailed(int(code), message, 0)
         raise RustainerError(message)
     return store.load(state.id)
 
 
 def _clean_after_failure(store: StateStore, launch: Launch) -> None:
     """A supervisor that failed early may have left the prepared container behind: release it."""
+    from rustainer.backend.container.liveness import reopen_cgroup
     from rustainer.backend.errors import ContainerNotFoundError
-    from rustainer.backend.runtime import reopen_cgroup
 
     try:
         state = store.load(launch.state.id)
@@ -59,7 +60,7 @@ def _through_zygote(store: StateStore, cid: str) -> bytes | None:
     """The report of a supervisor forked by the root's zygote; None if no zygote can be had."""
     if os.environ.get("RUSTAINER_NO_ZYGOTE"):
         return None
-    from rustainer.backend.supervisor.zygote import ZygoteUnavailable, request
+    from rustainer.backend.supervisor.zygote import request
 
     try:
         return request(store.root, cid)

@@ -25,20 +25,18 @@ import socket
 import sys
 import time
 
-from rustainer.backend import signals
+from rustainer.backend.errors import ZygoteUnavailable
+from rustainer.backend.linux import signals
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from rustainer.backend.child import ChildConfig
-    from rustainer.backend.runtime import Launch
+    from rustainer.backend.container.launch import Launch
+    from rustainer.backend.process.child import ChildConfig
 
 IDLE_TIMEOUT = 600.0  # seconds without a request before the zygote leaves
 START_TIMEOUT = 10.0
 SIGCHLD = 17  # Linux's number, like the constants of backend/signals.py
 
-
-class ZygoteUnavailable(Exception):
-    pass
 
 
 def paths(root: str) -> tuple[str, str, str]:
@@ -109,13 +107,14 @@ def stop(root: str) -> None:
 
 def running_pid(root: str) -> int | None:
     """The zygote's pid if it runs: checked against its command line, never a reused pid."""
+    from rustainer.backend.linux.procfs import cmdline
+
     try:
         with open(paths(root)[2]) as f:
             pid = int(f.read())
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = f.read().split(b"\0")
     except (OSError, ValueError):
         return None
+    argv = cmdline(pid) or []
     return pid if b"rustainer.backend.supervisor.zygote" in argv and os.fsencode(root) in argv else None
 
 
@@ -129,11 +128,14 @@ def _preload() -> None:
     import termios  # noqa: F401
 
     # A module a supervisor imports itself costs it its whole code privately: preload all of them.
-    from rustainer.backend import capabilities, child, jsonfile, namespaces, relay, runtime, seccomp, state  # noqa: F401
     from rustainer.backend.cgroups import detect, systemd, v1, v2  # noqa: F401
+    from rustainer.backend.container import cleanup, config, launch, liveness, logfile, state  # noqa: F401
+    from rustainer.backend.linux import capabilities, namespaces, seccomp  # noqa: F401
+    from rustainer.backend.process import child, relay  # noqa: F401
     from rustainer.backend.rootfs import apply, plan, safepath  # noqa: F401
-    from rustainer.backend.supervisor import logfile, protocol, shim  # noqa: F401
+    from rustainer.backend.supervisor import protocol, shim  # noqa: F401
     from rustainer.backend.terminal import Terminal
+    from rustainer.backend.util import jsonfile  # noqa: F401
 
     term = Terminal(80, 24)
     term.feed(b"\x1b[1;31mwarm\x1b[0m up\r\n" * 30)
@@ -141,14 +143,14 @@ def _preload() -> None:
     term.repaint(include_history=True)
     # Walk the supervisor's own start path once on dummy data, so that the caches and interned
     # strings it creates live in the shared heap instead of being made anew in every supervisor.
-    from rustainer.backend.record import asdict
+    from rustainer.backend.container.state import ContainerState, StateStore, state_from_dict
     from rustainer.backend.spec import ContainerSpec
-    from rustainer.backend.state import ContainerState, StateStore, state_from_dict
+    from rustainer.backend.util.record import asdict
 
     dummy = state_from_dict(json.loads(json.dumps(asdict(ContainerState(
         id="0" * 64, name="warm-up", spec=ContainerSpec(name="warm-up", tty=True))))))
-    launch = runtime.Launch(StateStore("/nonexistent"), dummy)
-    cfg = launch.child_config(term="xterm-256color")
+    warm = launch.Launch(StateStore("/nonexistent"), dummy)
+    cfg = warm.child_config(term="xterm-256color")
     pickle.loads(pickle.dumps((dummy, None, cfg), pickle.HIGHEST_PROTOCOL))  # as _prepare does
     protocol.Decoder().feed(protocol.hello(protocol.MODE_SNAPSHOT, 24, 80))
 
@@ -231,8 +233,8 @@ def _prepare(root: str, cid: str, report_fd: int) -> tuple[Launch, ChildConfig] 
     supervisor for as long as the container runs. None if it failed (it told the CLI why)."""
     import pickle
 
-    from rustainer.backend.runtime import Launch
-    from rustainer.backend.state import StateStore
+    from rustainer.backend.container.launch import Launch
+    from rustainer.backend.container.state import StateStore
 
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
@@ -260,8 +262,9 @@ def _compute(root: str, cid: str, report_fd: int, out_fd: int) -> None:
     """In the helper: load, configure, write the pickle (or tell the CLI what went wrong)."""
     import pickle
 
-    from rustainer.backend.runtime import Launch, reopen_cgroup
-    from rustainer.backend.state import StateStore
+    from rustainer.backend.container.launch import Launch
+    from rustainer.backend.container.liveness import reopen_cgroup
+    from rustainer.backend.container.state import StateStore
 
     try:
         store = StateStore(root)

@@ -137,8 +137,8 @@ def test_not_root(rroot: Path, tmp_path: Path, argv: list[str]) -> None:
             # Imported while still root: nobody cannot read the interpreter's library under /root.
             import rustainer.app.cli
             import rustainer.app.names
-            import rustainer.backend.runtime
-            import rustainer.backend.state  # noqa: F401
+            import rustainer.backend.container.launch
+            import rustainer.backend.container.state  # noqa: F401
 
             os.setgroups([])
             os.setresgid(65534, 65534, 65534)

@@ -142,8 +142,8 @@ def test_limits_are_written_enforced_and_read_back(h: Harness) -> None:
 def test_a_child_joins_every_hierarchy_by_itself(h: Harness) -> None:
     """The container's child writes ``0`` into each hierarchy's ``tasks`` (no global lock, no RCU
     grace period: see ``self_join_files``) through files its parent opened."""
-    from rustainer.backend.child import join_cgroup
-    from rustainer.backend.runtime import open_join_files
+    from rustainer.backend.container.config import open_join_files
+    from rustainer.backend.process.child import join_cgroup
 
     mgr = h.manager()
     mgr.create(Resources(pids_limit=20))

@@ -15,7 +15,7 @@ from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from rustainer.backend.state import StateStore
+from rustainer.backend.container.state import StateStore
 from rustainer.widgets.terminal import TerminalPane
 
 pytestmark = pytest.mark.root

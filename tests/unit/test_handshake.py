@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from rustainer.backend.handshake import READY, decode_go, encode_go, read_all, split_report
+from rustainer.backend.process.handshake import READY, decode_go, encode_go, read_all, split_report
 
 
 @pytest.mark.parametrize("size", [b"", bytes(range(8))])

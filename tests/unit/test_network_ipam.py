@@ -6,8 +6,8 @@ import ipaddress
 
 import pytest
 
-from rustainer.backend.errors import InvalidSpecError
-from rustainer.backend.network import NetworkError, hosts, ipam
+from rustainer.backend.errors import InvalidSpecError, NetworkError
+from rustainer.backend.network import hosts, ipam
 from rustainer.backend.rootfs.plan import build_plan
 from rustainer.backend.spec import check_publish, format_publish, parse_publish
 

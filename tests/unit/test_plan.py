@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rustainer.backend.errors import RootfsError
+from rustainer.backend.linux.syscalls import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REMOUNT
 from rustainer.backend.rootfs.plan import (
     DEVICES,
     HOST_SECRETS,
@@ -17,7 +18,6 @@ from rustainer.backend.rootfs.plan import (
     Op,
     build_plan,
 )
-from rustainer.backend.syscalls import MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REMOUNT
 
 # A merged-/usr host: bin, sbin, lib* are symlinks into /usr.
 ENTRIES = (HostEntry("usr"), HostEntry("bin", "usr/bin"), HostEntry("sbin", "usr/sbin"),

@@ -82,7 +82,7 @@ def test_every_subpackage_is_listed_for_the_wheel() -> None:
 
 
 def test_backend_never_imports_textual_and_cli_help_stays_lean() -> None:
-    code = ("import sys, rustainer.app.cli as c, rustainer.backend.runtime, rustainer.backend.child;"
+    code = ("import sys, rustainer.app.cli as c, rustainer.backend.container.launch, rustainer.backend.process.child;"
             "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'pyte', 'dataclasses')];"
             "print(bad)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -94,9 +94,9 @@ def test_the_container_start_path_stays_lean() -> None:
     cost a fair part of a start (see README's benchmark). Counted are the modules these imports
     add to what the interpreter's start-up loaded (an editable install's finder loads ``re``
     itself; CI's regular install does not)."""
-    modules = ("rustainer.app.cli", "rustainer.app.names", "rustainer.backend.runtime", "rustainer.backend.child",
-               "rustainer.backend.cgroups.detect", "rustainer.backend.cgroups.v1", "rustainer.backend.relay",
-               "rustainer.backend.namespaces", "rustainer.backend.fsutil", "rustainer.backend.seccomp")
+    modules = ("rustainer.app.cli", "rustainer.app.names", "rustainer.backend.container.launch", "rustainer.backend.process.child",
+               "rustainer.backend.cgroups.detect", "rustainer.backend.cgroups.v1", "rustainer.backend.process.relay",
+               "rustainer.backend.linux.namespaces", "rustainer.backend.util.fsutil", "rustainer.backend.linux.seccomp")
     heavy = ("argparse", "typing", "json", "re", "enum", "dataclasses", "ctypes", "termios", "socket",
              "subprocess", "inspect", "signal", "pickle", "struct", "textual", "rich", "pyte")
     code = (f"import sys; before = set(sys.modules); import {', '.join(modules)}; "
@@ -123,7 +123,7 @@ def test_built_wheel_imports_in_a_clean_venv(tmp_path: Path) -> None:
     site = next((venv / "lib").glob("python3*/site-packages"))
     with zipfile.ZipFile(wheel) as zf:
         zf.extractall(site)
-    check = ("import rustainer.app.cli, rustainer.backend.runtime, rustainer.backend.child, "
+    check = ("import rustainer.app.cli, rustainer.backend.container.launch, rustainer.backend.process.child, "
              "rustainer.backend.cgroups.v1, rustainer.backend.cgroups.v2, rustainer.backend.cgroups.systemd, "
              "rustainer.backend.rootfs.apply; import rustainer.app.cli as c; c.parse(['run', '--rm', '--', 'true'])")
     subprocess.run([str(venv / "bin" / "python"), "-c", check], check=True)

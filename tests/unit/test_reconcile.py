@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rustainer.backend.runtime import process_start, reconcile
+from rustainer.backend.container.cleanup import reconcile
+from rustainer.backend.container.liveness import process_start
+from rustainer.backend.container.state import RUNNING, StateStore
 from rustainer.backend.spec import ContainerSpec
-from rustainer.backend.state import RUNNING, StateStore
 
 
 def _dead_pid() -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rustainer.backend.record import asdict, fields_of, record, replace
+from rustainer.backend.util.record import asdict, fields_of, record, replace
 
 
 @record
@@ -91,7 +91,7 @@ def test_record_module_does_not_import_dataclasses() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; before = set(sys.modules); import rustainer.backend.record; "
+    code = ("import sys; before = set(sys.modules); import rustainer.backend.util.record; "
             "print(sorted(m for m in ('dataclasses', 'inspect') if m in set(sys.modules) - before))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

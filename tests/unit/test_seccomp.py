@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from rustainer.backend import seccomp, syscalls
+from rustainer.backend.linux import seccomp, syscalls
 
 _BPF_JMP, _BPF_RET = 0x05, 0x06
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rustainer.backend import syscalls
+from rustainer.backend.linux import syscalls
 
 
 def status_fields(pid: int) -> dict[str, str]:
@@ -24,7 +24,7 @@ def test_the_spawned_process_ignores_and_blocks_nothing_and_leads_a_session() ->
     script = textwrap.dedent(f"""
         import os, signal, sys
         sys.path[:0] = {sys.path!r}
-        from rustainer.backend import syscalls
+        from rustainer.backend.linux import syscalls
         for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGUSR1):
             signal.signal(sig, signal.SIG_IGN)
         signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM, signal.SIGWINCH])

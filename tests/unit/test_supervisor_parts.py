@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from rustainer.backend.container.logfile import RotatingLog, log_files
+from rustainer.backend.container.logs import tail_bytes
 from rustainer.backend.errors import InvalidSpecError
-from rustainer.backend.logs import tail_bytes
 from rustainer.backend.supervisor import protocol as P
 from rustainer.backend.supervisor.client import DetachMatcher, parse_detach_keys
-from rustainer.backend.supervisor.logfile import RotatingLog, log_files
 
 
 def test_frames_survive_any_chunking() -> None:

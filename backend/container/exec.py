@@ -4,7 +4,7 @@ Same namespaces (mnt, uts, ipc, net, cgroup from ``/proc/<pid1>/ns``; pid throug
 cgroup (the parent adds the child before letting it go), same root (``/proc/<pid1>/root``, opened
 before entering the mount namespace, then ``fchdir`` + ``chroot``), and the same capability set and
 seccomp filter as the container's PID 1. The parent never keeps a foreign namespace: it switches
-its PID namespace only for the fork, like ``runtime.Launch.start``.
+its PID namespace only for the fork, like ``launch.Launch.start``.
 
 The child is the host's Python until it execs, inside the container's root: everything it uses is
 imported here, at the top, before it chroots. Failures travel back as ``<code>\\0<message>`` over a
@@ -15,27 +15,26 @@ from __future__ import annotations
 
 import os
 
-from rustainer.backend import syscalls
-from rustainer.backend.capabilities import DEFAULT_CAPS, last_cap, mask, restrict_to
-from rustainer.backend.child import (
-    ExecError,
+from rustainer.backend.errors import CommandFailed, ContainerStateError, Interrupted, RustainerError
+from rustainer.backend.linux import syscalls
+from rustainer.backend.linux.capabilities import DEFAULT_CAPS, last_cap, mask, restrict_to
+from rustainer.backend.linux.namespaces import fork_into_pid_namespace
+from rustainer.backend.linux.seccomp import install_filter
+from rustainer.backend.process.child import (
     describe_failure,
     exec_command,
     join_cgroup,
     open_console,
     report_and_exit,
 )
-from rustainer.backend.errors import ContainerStateError, RustainerError
-from rustainer.backend.handshake import read_all
-from rustainer.backend.namespaces import fork_into_pid_namespace
-from rustainer.backend.seccomp import install_filter
+from rustainer.backend.process.handshake import read_all
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
 if TYPE_CHECKING:
     import socket
 
     from rustainer.backend.cgroups.base import CgroupManager
-    from rustainer.backend.state import ContainerState, StateStore
+    from rustainer.backend.container.state import ContainerState, StateStore
 
 # setns order: the mount namespace last but one (it hides nothing we still need: the fds are open),
 # the cgroup namespace after the parent has moved us (its root is then the container's cgroup).
@@ -43,17 +42,10 @@ NAMESPACES = (("ipc", syscalls.CLONE_NEWIPC), ("uts", syscalls.CLONE_NEWUTS), ("
               ("mnt", syscalls.CLONE_NEWNS))
 
 
-class ExecFailed(RustainerError):
-    """The command could not be started in the container (126, 127) or the set-up failed (125)."""
-
-    def __init__(self, exit_code: int, message: str) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
 
 def container_env(state: ContainerState, tty: bool, extra: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
     """The environment ``run`` gave the container's command (plus TERM with a terminal)."""
-    from rustainer.backend.runtime import DEFAULT_PATH
+    from rustainer.backend.container.config import DEFAULT_PATH
 
     spec = state.spec
     env = {"PATH": DEFAULT_PATH, "HOME": "/root", "HOSTNAME": spec.effective_hostname, "container": "rustainer"}
@@ -67,8 +59,8 @@ def container_env(state: ContainerState, tty: bool, extra: tuple[tuple[str, str]
 def exec_in(store: StateStore, ref: str, argv: list[str], *, interactive: bool = False, tty: bool = False,
             workdir: str | None = None, env: tuple[tuple[str, str], ...] = ()) -> int:
     """Run ``argv`` in the container ``ref`` with our stdio relayed; returns its exit status."""
-    from rustainer.backend.lifecycle import manager_of, require_running
-    from rustainer.backend.runtime import require_root
+    from rustainer.backend.container.config import require_root
+    from rustainer.backend.container.lifecycle import manager_of, require_running
 
     require_root()
     if not argv:
@@ -90,7 +82,7 @@ def exec_in(store: StateStore, ref: str, argv: list[str], *, interactive: bool =
         # The pid may have been reused between the lookup and the opens: it must still be PID 1 of ours.
         if state.pid not in manager.pids():
             raise ContainerStateError(f"cannot exec in container {state.name}: it is not running")
-        from rustainer.backend.runtime import open_join_files
+        from rustainer.backend.container.config import open_join_files
 
         join_fds = open_join_files(manager)
         fds.extend(join_fds)
@@ -121,7 +113,7 @@ class _ExecConfig:
 def _run(cfg: _ExecConfig, pidns_fd: int, manager: CgroupManager, interactive: bool) -> int:
     import signal
 
-    from rustainer.backend import relay
+    from rustainer.backend.process import relay
 
     console = child_end = None
     parent_ends: list[int] = []
@@ -183,7 +175,7 @@ def _run(cfg: _ExecConfig, pidns_fd: int, manager: CgroupManager, interactive: b
             os.close(rep_r)
             if report:
                 code, _, message = report.decode(errors="replace").partition("\0")
-                raise ExecFailed(int(code) if code.isdigit() else 125, message)
+                raise CommandFailed(int(code) if code.isdigit() else 125, message)
             if master is not None:
                 relay.relay_pty(master)
             elif interactive:
@@ -215,14 +207,9 @@ def _run(cfg: _ExecConfig, pidns_fd: int, manager: CgroupManager, interactive: b
     return 128 - exit_code if exit_code < 0 else exit_code
 
 
-class Interrupted(RustainerError):
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"stopped by signal {signum}; the exec'd process was killed")
-        self.exit_code = 128 + signum
-
 
 def _raise_interrupt(signum: int, _frame: object) -> None:
-    raise Interrupted(signum)
+    raise Interrupted(signum, "the exec'd process was killed")
 
 
 def _reap(pid: int) -> int:
@@ -239,7 +226,7 @@ def _relay_output(out_r: int, err_r: int) -> None:
     """Without -i the command's stdin is /dev/null: only copy its output, never read ours."""
     import select
 
-    from rustainer.backend.relay import _write_all
+    from rustainer.backend.process.relay import _write_all
 
     outputs = {out_r: 1, err_r: 2}
     while outputs:
@@ -259,7 +246,7 @@ def _relay_output(out_r: int, err_r: int) -> None:
 def _receive_console(sock: socket.socket) -> int | None:
     import socket
 
-    from rustainer.backend.relay import copy_window_size
+    from rustainer.backend.process.relay import copy_window_size
 
     _, fds, _, _ = socket.recv_fds(sock, 16, 1)
     if not fds:
@@ -298,10 +285,10 @@ def _child(cfg: _ExecConfig, stdio: list[int], sync_fd: int, rep_fd: int) -> Non
         try:
             os.chdir(cfg.workdir)
         except OSError as err:
-            raise ExecError(125, f"cannot use {cfg.workdir} as the working directory: {err.strerror}") from None
+            raise CommandFailed(125, f"cannot use {cfg.workdir} as the working directory: {err.strerror}") from None
         exec_command(cfg.argv, cfg.env)
-    except ExecError as err:
-        code, message = err.code, err.message
+    except CommandFailed as err:
+        code, message = err.exit_code, err.message
     except Exception as err:  # noqa: BLE001 - everything must reach the parent as one line
         message = describe_failure(err, "exec setup")
     report_and_exit(rep_fd, code, message)

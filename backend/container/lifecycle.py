@@ -11,13 +11,15 @@ from __future__ import annotations
 import os
 import time
 
+from rustainer.backend.container.liveness import owner_pid, pid_alive
+from rustainer.backend.container.state import RUNNING, ContainerState, StateStore
 from rustainer.backend.errors import (
     ContainerNotFoundError,
     ContainerStateError,
     InvalidSpecError,
     RustainerError,
 )
-from rustainer.backend.state import RUNNING, ContainerState, StateStore
+from rustainer.backend.linux import procfs
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
 if TYPE_CHECKING:
@@ -36,13 +38,13 @@ _POLL = 0.02
 
 def resolve(store: StateStore, ref: str) -> ContainerState:
     """By name or id, with a dead owner's "running" entry already turned into an exited one."""
-    from rustainer.backend.runtime import reconcile
+    from rustainer.backend.container.cleanup import reconcile
 
     return reconcile(store, store.find(ref))
 
 
 def require_running(store: StateStore, ref: str, verb: str) -> ContainerState:
-    from rustainer.backend.runtime import is_alive
+    from rustainer.backend.container.liveness import is_alive
 
     state = resolve(store, ref)
     if not is_alive(state):
@@ -51,44 +53,12 @@ def require_running(store: StateStore, ref: str, verb: str) -> ContainerState:
 
 
 def manager_of(state: ContainerState) -> CgroupManager:
-    from rustainer.backend.runtime import reopen_cgroup
+    from rustainer.backend.container.liveness import reopen_cgroup
 
     manager = reopen_cgroup(state)
     if manager is None:
         raise ContainerStateError(f"container {state.name} has no cgroup")
     return manager
-
-
-def owner_pid(state: ContainerState) -> int | None:
-    """Who records the end: the supervisor, or for a foreground container its PID 1's parent (the CLI)."""
-    if state.supervisor_pid is not None:
-        return state.supervisor_pid
-    if state.pid is None:
-        return None
-    status = _proc_status(state.pid)
-    ppid = status.get("PPid", "")
-    return int(ppid) if ppid.isdigit() and int(ppid) > 0 else None
-
-
-def _proc_status(pid: int) -> dict[str, str]:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            text = f.read()
-    except OSError:
-        return {}
-    result = {}
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        result[key] = value.strip()
-    return result
-
-
-def _pid_alive(pid: int | None) -> bool:
-    """Exists and is not a zombie (a zombie owner will never record anything)."""
-    if pid is None:
-        return False
-    state = _proc_status(pid).get("State", "")
-    return bool(state) and not state.startswith(("Z", "X"))
 
 
 # ---- stop / kill --------------------------------------------------------------------------------------
@@ -117,7 +87,7 @@ def _wait_recorded(store: StateStore, state: ContainerState, owner: int | None,
                    deadline: float) -> ContainerState | None:
     """Poll until the owner records the end (or removes the entry: None); reconcile a dead owner's
     entry ourselves. Returns the running state if the deadline passes first."""
-    from rustainer.backend.runtime import reconcile
+    from rustainer.backend.container.cleanup import reconcile
 
     while True:
         try:
@@ -126,7 +96,7 @@ def _wait_recorded(store: StateStore, state: ContainerState, owner: int | None,
             return None  # --rm: the owner removed it
         if current.status != RUNNING:
             return current
-        if not _pid_alive(owner):
+        if not pid_alive(owner):
             # Re-read: the owner may have recorded the end just before it exited.
             try:
                 return reconcile(store, store.load(state.id))
@@ -152,7 +122,7 @@ def stop(store: StateStore, ref: str, timeout: float = DEFAULT_STOP_TIMEOUT) -> 
     A PID 1 without a SIGTERM handler ignores it (the kernel protects a namespace's init), so a
     plain ``sleep`` only stops through the SIGKILL; that is docker's behaviour too.
     """
-    from rustainer.backend.runtime import is_alive
+    from rustainer.backend.container.liveness import is_alive
 
     state = resolve(store, ref)
     if not is_alive(state):
@@ -201,7 +171,8 @@ def _kill_cgroup(manager: CgroupManager) -> None:
 def remove(store: StateStore, ref: str, *, force: bool = False) -> None:
     """``rm``; with ``force`` a running container is killed first and its owner left to record the end,
     so the owner never writes to an entry that has gone from under it."""
-    from rustainer.backend.runtime import is_alive, remove_container
+    from rustainer.backend.container.cleanup import remove_container
+    from rustainer.backend.container.liveness import is_alive
 
     state = resolve(store, ref)
     if is_alive(state):
@@ -235,8 +206,8 @@ def _limits_dict(r: Resources) -> dict[str, Any]:
 def inspect(store: StateStore, ref: str) -> dict[str, Any]:
     """docker inspect's content in rustainer's terms: what was asked (spec), what happened (state),
     and, while it runs, what the kernel enforces (limits read back from the cgroup) and its pids."""
-    from rustainer.backend.record import asdict
-    from rustainer.backend.runtime import is_alive
+    from rustainer.backend.container.liveness import is_alive
+    from rustainer.backend.util.record import asdict
 
     state = resolve(store, ref)
     running = is_alive(state)
@@ -283,7 +254,7 @@ def inspect(store: StateStore, ref: str) -> dict[str, Any]:
 def sample_stats(store: StateStore, refs: list[str] | None, interval: float = 1.0) -> list[dict[str, Any]]:
     """CPU % over ``interval`` (cpuacct deltas: 100 % = one CPU busy), memory and pids, from each
     container's own cgroup counters; every container is sampled over the same interval."""
-    from rustainer.backend.runtime import is_alive
+    from rustainer.backend.container.liveness import is_alive
 
     if refs:
         states = [require_running(store, ref, "show stats of") for ref in refs]
@@ -323,7 +294,7 @@ def top(store: StateStore, ref: str) -> list[dict[str, Any]]:
     state = require_running(store, ref, "list the processes of")
     rows = []
     for pid in manager_of(state).pids():
-        status = _proc_status(pid)
+        status = procfs.status(pid)
         if not status:
             continue  # gone meanwhile
         nspid = status.get("NSpid", "").split()
@@ -332,11 +303,10 @@ def top(store: StateStore, ref: str) -> list[dict[str, Any]]:
             user = pwd.getpwuid(uid).pw_name
         except KeyError:
             user = str(uid)
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read().rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
+        args = procfs.cmdline(pid)
+        if args is None:
             continue
+        cmdline = b" ".join(args).decode(errors="replace")
         rows.append({"pid": pid, "container_pid": int(nspid[-1]) if nspid else None, "user": user,
                      "command": cmdline or f"[{status.get('Name', '?')}]"})
     rows.sort(key=lambda r: (r["container_pid"] is None, r["container_pid"] or 0, r["pid"]))
@@ -351,8 +321,8 @@ def update(store: StateStore, ref: str, *, memory: str | None = None, cpus: str 
     """Change limits of a running container through its own cgroup driver; the stored spec follows,
     so ``inspect`` shows the new values. Limits not given keep what the kernel enforces now."""
     from rustainer.backend import spec as S
-    from rustainer.backend.record import replace
-    from rustainer.backend.runtime import available_cpus
+    from rustainer.backend.container.config import available_cpus
+    from rustainer.backend.util.record import replace
 
     changes: dict[str, Any] = {}
     if memory is not None:

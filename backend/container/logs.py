@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import time
 
-from rustainer.backend.supervisor.logfile import log_files
+from rustainer.backend.container.logfile import log_files
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import BinaryIO
 
-    from rustainer.backend.state import ContainerState, StateStore
+    from rustainer.backend.container.state import ContainerState, StateStore
 
 POLL = 0.1
 

@@ -19,8 +19,8 @@ import os
 import time
 
 from rustainer.backend.errors import ContainerNotFoundError, NameInUseError, RustainerError
-from rustainer.backend.record import asdict, record, replace
 from rustainer.backend.spec import ContainerSpec, Resources
+from rustainer.backend.util.record import asdict, record, replace
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
 if TYPE_CHECKING:
@@ -174,7 +174,7 @@ class StateStore:
         return None
 
     def save(self, state: ContainerState) -> None:
-        from rustainer.backend.jsonfile import dumps
+        from rustainer.backend.util.jsonfile import dumps
 
         path = os.path.join(self.container_dir(state.id), "state.json")
         tmp = f"{path}.{os.getpid()}.tmp"
@@ -239,7 +239,7 @@ class StateStore:
 
     def delete(self, state: ContainerState) -> None:
         """Forget a container: its folder (state, mount point, writable layer) goes."""
-        from rustainer.backend.fsutil import remove_tree
+        from rustainer.backend.util.fsutil import remove_tree
 
         lock = self._lock()
         try:

@@ -17,15 +17,16 @@ import errno
 import fcntl
 import os
 
+from rustainer.backend.errors import CommandFailed, RustainerError
+
 # Everything the child uses is imported here: after pivot_root the host's files are out of reach.
-from rustainer.backend import signals, syscalls
-from rustainer.backend.capabilities import restrict_to
-from rustainer.backend.errors import RustainerError
-from rustainer.backend.handshake import READY, decode_go, open_join_files, read_all
-from rustainer.backend.record import record
+from rustainer.backend.linux import signals, syscalls
+from rustainer.backend.linux.capabilities import restrict_to
+from rustainer.backend.linux.seccomp import install_filter
+from rustainer.backend.process.handshake import READY, decode_go, open_join_files, read_all
 from rustainer.backend.rootfs.apply import apply_plan
 from rustainer.backend.rootfs.plan import Op
-from rustainer.backend.seccomp import install_filter
+from rustainer.backend.util.record import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -101,8 +102,8 @@ def run_child(make_config: Callable[[], ChildConfig], stdio: tuple[int, int, int
         if cfg.init:
             _become_init(cfg, err_fd)
         _exec(cfg)
-    except ExecError as err:
-        code, message = err.code, err.message
+    except CommandFailed as err:
+        code, message = err.exit_code, err.message
     except Exception as err:  # noqa: BLE001 - everything must reach the parent as one line
         message = describe_failure(err, "container setup")
     report_and_exit(err_fd, code, message)
@@ -247,9 +248,9 @@ def _become_init(cfg: ChildConfig, err_fd: int) -> None:
     os.close(err_fd)
     try:
         pid = spawn_command(cfg.argv, dict(cfg.env), terminal=os.ttyname(0) if cfg.tty else None)
-    except ExecError as err:
+    except CommandFailed as err:
         os.write(2, f"rustainer: {err.message}\n".encode(errors="replace"))
-        os._exit(err.code)
+        os._exit(err.exit_code)
     for sig in FORWARDED_SIGNALS:
         signals.set_handler(sig, lambda signum, _frame: _forward(pid, signum))
     signals.set_mask(signals.SIG_SETMASK, [])
@@ -287,11 +288,12 @@ def _forward(pid: int, signum: int) -> None:
 def _rename_self(name: bytes) -> None:
     """comm and /proc/self/cmdline read ``name`` (the argv area is ours to overwrite)."""
     syscalls.set_process_name(name)
+    from rustainer.backend.linux.procfs import stat_fields
+
+    fields = stat_fields("self")
     try:
-        with open("/proc/self/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (fields 48, 49)
-    except (OSError, IndexError, ValueError):
+        start, end = int(fields[45]), int(fields[46])  # type: ignore[index]  # arg_start, arg_end (fields 48, 49)
+    except (TypeError, IndexError, ValueError):
         return
     size = end - start
     if size > 0:
@@ -303,13 +305,6 @@ def _close_fds(keep: int) -> None:
     os.closerange(3, keep)
     os.closerange(keep + 1, 1 << 20)
 
-
-class ExecError(Exception):
-    """The command could not be executed: ``code`` is 126 or 127 (docker's conventions)."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
 
 
 def _exec(cfg: ChildConfig) -> None:
@@ -329,7 +324,7 @@ def exec_command(argv: tuple[str, ...] | list[str], env: dict[str, str]) -> None
 
 
 def check_command(argv: tuple[str, ...] | list[str], env: dict[str, str]) -> None:
-    """Raise the ExecError that ``exec_command`` would for ``argv``, without executing it."""
+    """Raise the CommandFailed that ``exec_command`` would for ``argv``, without executing it."""
     saved: OSError | None = None
     for path in _candidates(argv[0], env):
         if not os.path.exists(path):
@@ -348,7 +343,7 @@ def _candidates(name: str, env: dict[str, str]) -> list[str]:
     return [os.path.join(d or ".", name) for d in env.get("PATH", "/usr/bin:/bin").split(":")]
 
 
-def _not_executed(name: str, saved: OSError | None) -> ExecError:
+def _not_executed(name: str, saved: OSError | None) -> CommandFailed:
     if saved is None:
-        return ExecError(127, f"{name}: command not found in the container")
-    return ExecError(126, f"{name}: cannot execute: {saved.strerror}")
+        return CommandFailed(127, f"{name}: command not found in the container")
+    return CommandFailed(126, f"{name}: cannot execute: {saved.strerror}")

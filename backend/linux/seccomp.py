@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-from rustainer.backend import syscalls
+from rustainer.backend.linux import syscalls
 
 _ARCH = {
     # machine: (AUDIT_ARCH, unshare, clone, clone3, keyctl, add_key, request_key)

@@ -6,7 +6,7 @@ sets: the bounding set above all, since execve() recomputes a root process's per
 
 from __future__ import annotations
 
-from rustainer.backend import syscalls
+from rustainer.backend.linux import syscalls
 
 CAPS = {
     "chown": 0, "dac_override": 1, "dac_read_search": 2, "fowner": 3, "fsetid": 4, "kill": 5, "setgid": 6,

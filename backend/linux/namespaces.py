@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from rustainer.backend import syscalls
+from rustainer.backend.linux import syscalls
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

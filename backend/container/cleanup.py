@@ -1,0 +1,88 @@
+"""Ending containers for good: recording a dead one as exited (reconcile) and removing one.
+
+Everything that lists or acts on containers reconciles first, so a container whose supervisor or CLI
+was killed, or that a reboot ended, is never shown running and never keeps what it held.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from rustainer.backend.container.launch import Launch
+from rustainer.backend.container.liveness import (
+    is_alive,
+    owner_alive,
+    reopen_cgroup,
+    supervisor_of,
+    wait_until_exited,
+)
+from rustainer.backend.container.state import EXITED, RUNNING, ContainerState, StateStore, boot_id
+from rustainer.backend.errors import RustainerError
+from rustainer.backend.util.record import replace
+
+
+def reconcile(store: StateStore, state: ContainerState) -> ContainerState:
+    """Make a recorded "running" container that is gone (its supervisor or CLI was killed, or the host
+    rebooted) an exited one, and release what it held. Everything that lists or acts on containers
+    calls this first, so there are no running ghosts."""
+    if state.status != RUNNING or is_alive(state) or owner_alive(state):
+        return state  # running, or its owner is about to record the end itself
+    # The owner may have recorded the end (and exited) since ``state`` was read: read it again. Now
+    # that the owner is seen gone, whatever it wrote is on disk, so this read cannot miss it.
+    try:
+        state = store.load(state.id)
+    except RustainerError:
+        return replace(state, status=EXITED, pid=None)  # ended and removed meanwhile (``--rm``)
+    if state.status != RUNNING:
+        return state
+    launch = Launch(store, state)
+    manager = reopen_cgroup(state) if state.boot_id == boot_id() else None
+    if manager is not None and manager.exists():
+        manager.kill_all(9)  # stragglers, e.g. an exec'd process outside the PID namespace's reach
+        launch.cgroup = manager
+    oom = launch.oom_killed()
+    launch.release()
+    code = state.exit_code if state.exit_code is not None else 137
+    why = "the host rebooted" if state.boot_id != boot_id() else "its supervisor or CLI was killed"
+    state = store.update(state, status=EXITED, pid=None, supervisor_pid=None, exit_code=code, oom_killed=oom,
+                         finished_at=state.finished_at or time.time(), error=f"lost: {why}")
+    return state
+
+
+def _stop_through_supervisor(store: StateStore, state: ContainerState) -> bool:
+    """Ask a detached container's supervisor to end it and clean up; False if there is none."""
+    import signal
+
+    supervisor = supervisor_of(state)
+    if supervisor is None:
+        return False
+    os.kill(supervisor, signal.SIGTERM)
+    return wait_until_exited(store, state, 10.0)
+
+
+def remove_container(store: StateStore, state: ContainerState, *, force: bool = False) -> None:
+    """``rm``: refuse a live container unless forced; release what is left; forget it."""
+    state = reconcile(store, state)
+    if is_alive(state):
+        if not force:
+            raise RustainerError(f"container {state.name} is running: stop it first or use rm -f")
+        if _stop_through_supervisor(store, state):
+            try:
+                state = store.load(state.id)
+            except RustainerError:
+                return  # it was started with --rm: the supervisor removed it already
+        else:
+            manager = reopen_cgroup(state)
+            assert manager is not None and state.pid is not None
+            try:
+                os.kill(state.pid, 9)
+            except ProcessLookupError:
+                pass
+            manager.kill_all(9)
+    launch = Launch(store, state)
+    launch.cgroup = reopen_cgroup(state)
+    if launch.cgroup is not None and not launch.cgroup.exists():
+        launch.cgroup = None
+    launch.release()
+    launch.discard()
