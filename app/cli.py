@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
-    from rustainer.backend.container.state import ContainerState, StateStore
+    from rustainer.backend.container.state import ContainerState
+    from rustainer.backend.engine import Engine
     from rustainer.backend.spec import ContainerSpec
 
 ENGINE_ERROR = 125
@@ -165,20 +166,15 @@ def _spec_from_args(args: Args, *, name: str | None, remove: bool, tty: bool,
     )
 
 
-def _store() -> StateStore:
-    from rustainer.backend.container.state import StateStore
-    from rustainer.backend.util.paths import state_root
+def _engine() -> Engine:
+    from rustainer.backend.engine import Engine
 
-    return StateStore(state_root())
+    return Engine()
 
 
 def _run(spec: ContainerSpec, *, banner: bool = False) -> int:
-    from rustainer.backend.container.config import require_root
-    from rustainer.backend.container.launch import run_foreground
     from rustainer.backend.errors import CommandFailed
 
-    require_root()
-    store = _store()
 
     def show_banner(state: ContainerState) -> None:
         from rustainer.backend.spec import format_cpus, format_size
@@ -193,7 +189,7 @@ def _run(spec: ContainerSpec, *, banner: bool = False) -> int:
         sys.stdout.flush()
 
     try:
-        code, state = _start_named(spec, lambda s: run_foreground(s, store, on_started=show_banner if banner else None))
+        code, state = _engine().run(spec, on_started=show_banner if banner else None)
     except CommandFailed as err:
         print(f"rustainer: {err}", file=sys.stderr)
         return err.exit_code
@@ -205,23 +201,6 @@ def _run(spec: ContainerSpec, *, banner: bool = False) -> int:
         who = f"container {state.name}" if code == 137 else f"a process in container {state.name}"
         print(f"rustainer: {who} was OOM-killed{detail}", file=sys.stderr)
     return code
-
-
-def _start_named(spec: ContainerSpec, start: Callable[[ContainerSpec], T]) -> T:
-    """``start(spec)``; a generated name that turns out to be taken is drawn again, a given one is not."""
-    if spec.name:
-        return start(spec)
-    from rustainer.app.names import generate_name
-    from rustainer.backend.errors import NameInUseError
-    from rustainer.backend.util.record import replace
-
-    for attempt in range(5):
-        try:
-            return start(replace(spec, name=generate_name()))
-        except NameInUseError:
-            if attempt == 4:
-                raise
-    raise AssertionError("unreachable")
 
 
 def cmd_default(args: Args) -> int:
@@ -252,14 +231,10 @@ def cmd_run(args: Args) -> int:
 
 
 def _run_detached(spec: ContainerSpec) -> int:
-    from rustainer.backend.container.config import require_root
     from rustainer.backend.errors import CommandFailed
-    from rustainer.backend.supervisor.spawn import run_detached
 
-    require_root()
-    store = _store()
     try:
-        state = _start_named(spec, lambda s: run_detached(s, store))
+        state = _engine().start_detached(spec)
     except CommandFailed as err:
         print(f"rustainer: {err}", file=sys.stderr)
         return err.exit_code
@@ -267,50 +242,34 @@ def _run_detached(spec: ContainerSpec) -> int:
     return 0
 
 
-def _one(args: Args) -> tuple[StateStore, ContainerState]:
-    from rustainer.backend.container.cleanup import reconcile
-
-    store = _store()
+def _one(args: Args) -> str:
     if len(args.args) != 1:
         raise UsageError("give exactly one container NAME")
-    return store, reconcile(store, store.find(args.args[0]))
+    return str(args.args[0])
 
 
 def cmd_attach(args: Args) -> int:
-    from rustainer.backend.container.config import require_root
-    from rustainer.backend.supervisor.client import DEFAULT_DETACH_KEYS, attach, parse_detach_keys
-
-    require_root()
-    keys = parse_detach_keys(args.detach_keys or DEFAULT_DETACH_KEYS)
-    store, state = _one(args)
-    return attach(store, state, keys)
+    return _engine().attach(_one(args), args.detach_keys)
 
 
 def cmd_logs(args: Args) -> int:
-    from rustainer.backend.container.logs import follow, require_log, tail_bytes
-
-    store, state = _one(args)
-    require_log(state)
+    engine, ref = _engine(), _one(args)
     tail = None
     if args.tail is not None:
         if not str(args.tail).isdigit():
             raise UsageError(f"--tail takes a number of lines, not {args.tail!r}")
         tail = int(args.tail)
-    sys.stdout.buffer.write(tail_bytes(store.log_path(state.id), tail))
+    sys.stdout.buffer.write(engine.logs(ref, tail))
     sys.stdout.buffer.flush()
     if args.follow:
-        follow(store, state, sys.stdout.buffer)
+        engine.follow_logs(ref, sys.stdout.buffer)
     return 0
 
 
 def cmd_ps(args: Args) -> int:
-    from rustainer.backend.container.cleanup import reconcile
-    from rustainer.backend.container.state import RUNNING
     from rustainer.backend.spec import format_cpus, format_size
 
-    store = _store()
-    states = sorted((reconcile(store, s) for s in store.list()), key=lambda s: s.created_at)
-    states = [s for s in states if args.all or s.status == RUNNING]
+    states = _engine().containers(all=bool(args.all))
     if args.quiet:
         print("".join(f"{s.short_id}\n" for s in states), end="")
         return 0
@@ -337,34 +296,20 @@ def cmd_ps(args: Args) -> int:
 
 
 def cmd_rm(args: Args) -> int:
-    from rustainer.backend.container.config import require_root
-    from rustainer.backend.container.lifecycle import remove
-    from rustainer.backend.errors import RustainerError
-
-    require_root()
-    store = _store()
-    code = 0
-    for name in args.args:
-        try:
-            remove(store, name, force=args.force)
-            print(name)
-        except RustainerError as err:
-            print(f"rustainer: {err}", file=sys.stderr)
-            code = ENGINE_ERROR
-    return code
+    engine = _engine()
+    return _each(args, lambda name: engine.remove(name, force=bool(args.force)))
 
 
-def _each(args: Args, action: Callable[[StateStore, str], object]) -> int:
+def _each(args: Args, action: Callable[[str], object]) -> int:
     """Run ``action`` per NAME; an error for one name is one line and exit 125, the others still run."""
     from rustainer.backend.container.config import require_root
     from rustainer.backend.errors import RustainerError
 
     require_root()
-    store = _store()
     code = 0
     for name in args.args:
         try:
-            action(store, name)
+            action(name)
             print(name)
         except RustainerError as err:
             print(f"rustainer: {err}", file=sys.stderr)
@@ -373,46 +318,43 @@ def _each(args: Args, action: Callable[[StateStore, str], object]) -> int:
 
 
 def cmd_exec(args: Args) -> int:
-    from rustainer.backend.container.exec import exec_in
     from rustainer.backend.spec import parse_env
 
     if len(args.command) < 2:
         raise UsageError("'exec' needs NAME COMMAND [ARG...]")
     _refuse_it_without_a_terminal(args)
     env = tuple(parse_env(e) for e in (args.env or []))
-    return exec_in(_store(), args.command[0], list(args.command[1:]), interactive=bool(args.interactive),
-                   tty=bool(args.tty), workdir=args.workdir, env=env)
+    return _engine().exec(args.command[0], list(args.command[1:]), interactive=bool(args.interactive),
+                          tty=bool(args.tty), workdir=args.workdir, env=env)
 
 
 def cmd_stop(args: Args) -> int:
-    from rustainer.backend.container.lifecycle import DEFAULT_STOP_TIMEOUT, stop
-
-    timeout = DEFAULT_STOP_TIMEOUT
+    timeout = None
     if args.time is not None:
         if not (str(args.time).isascii() and str(args.time).isdigit()):
             raise UsageError(f"-t takes a whole number of seconds, not {args.time!r}")
         timeout = float(args.time)
-    return _each(args, lambda store, name: stop(store, name, timeout))
+    engine = _engine()
+    return _each(args, lambda name: engine.stop(name, timeout))
 
 
 def cmd_kill(args: Args) -> int:
-    from rustainer.backend.container.lifecycle import kill, parse_signal
+    from rustainer.backend.container.lifecycle import parse_signal
 
-    sig = parse_signal(args.signal)
-    return _each(args, lambda store, name: kill(store, name, sig))
+    engine, sig = _engine(), parse_signal(args.signal)
+    return _each(args, lambda name: engine.kill(name, sig))
 
 
 def cmd_inspect(args: Args) -> int:
     import json
 
-    from rustainer.backend.container.lifecycle import inspect
     from rustainer.backend.errors import RustainerError
 
-    store = _store()
+    engine = _engine()
     found, code = [], 0
     for name in args.args:
         try:
-            found.append(inspect(store, name))
+            found.append(engine.inspect(name))
         except RustainerError as err:
             print(f"rustainer: {err}", file=sys.stderr)
             code = ENGINE_ERROR
@@ -427,15 +369,14 @@ def cmd_stats(args: Args) -> int:
     with dashes (docker shows ``--``). Without names, the running containers of each moment.
     """
     from rustainer.backend.container.config import require_root
-    from rustainer.backend.container.lifecycle import require_running, sample_stats
     from rustainer.backend.spec import format_size
 
     require_root()
-    store = _store()
-    named = [(s.name, s.short_id) for s in (require_running(store, ref, "show stats of") for ref in args.args)]
+    engine = _engine()
+    named = [(s.name, s.short_id) for s in (engine.running(ref, "show stats of") for ref in args.args)]
     try:
         while True:
-            rows = _sample_named(store, named) if named else sample_stats(store, None)
+            rows = _sample_named(engine, named) if named else engine.stats(None)
             if args.format == "json":
                 import json
 
@@ -460,24 +401,23 @@ def cmd_stats(args: Args) -> int:
         return 0
 
 
-def _sample_named(store: StateStore, named: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def _sample_named(engine: Engine, named: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """One sample of the named containers, in their order; a row of Nones for one that has ended."""
     import time
 
-    from rustainer.backend.container.lifecycle import require_running, sample_stats
     from rustainer.backend.errors import RustainerError
 
     started = time.monotonic()
     live = []
     for _name, cid in named:
         try:
-            live.append(require_running(store, cid, "show stats of").short_id)
+            live.append(engine.running(cid, "show stats of").short_id)
         except RustainerError:
             pass
     rows: list[dict[str, Any]] = []
     if live:
         try:
-            rows = sample_stats(store, live)
+            rows = engine.stats(live)
         except RustainerError:  # one ended between the check and the sample: the others next time
             pass
     time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))  # the same pace whatever has ended
@@ -489,21 +429,17 @@ def _sample_named(store: StateStore, named: list[tuple[str, str]]) -> list[dict[
 
 def cmd_top(args: Args) -> int:
     from rustainer.backend.container.config import require_root
-    from rustainer.backend.container.lifecycle import top
 
     require_root()
-    if len(args.args) != 1:
-        raise UsageError("give exactly one container NAME")
-    rows = top(_store(), args.args[0])
+    rows = _engine().top(_one(args))
     _print_table([("PID", "CPID", "USER", "COMMAND")]
                  + [(str(r["pid"]), str(r["container_pid"]), r["user"], r["command"]) for r in rows])
     return 0
 
 
 def cmd_update(args: Args) -> int:
-    from rustainer.backend.container.lifecycle import update
-
-    return _each(args, lambda store, name: update(store, name, memory=args.memory, cpus=args.cpus,
+    engine = _engine()
+    return _each(args, lambda name: engine.update(name, memory=args.memory, cpus=args.cpus,
                                                   cpu_quota=args.cpu_quota, pids_limit=args.pids_limit))
 
 
@@ -553,9 +489,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def cmd_network(args: Args) -> int:
     """``network create|ls|rm|inspect``: our parser has no nested verbs, so ACTION is positional."""
-    from rustainer.backend.container import networks as manager
     from rustainer.backend.container.config import require_root
-    from rustainer.backend.util.paths import state_root
 
     action, names = args.args[0], list(args.args[1:])
     actions = {"create": 1, "ls": 0, "list": 0, "rm": 1, "remove": 1, "inspect": 1}
@@ -566,19 +500,19 @@ def cmd_network(args: Args) -> int:
     if args.subnet is not None and action != "create":
         raise UsageError("--subnet goes with 'network create'")
     require_root()
-    root = state_root()
+    engine = _engine()
     if action == "create":
-        print(manager.create(root, names[0], args.subnet)["name"])
+        print(engine.create_network(names[0], args.subnet)["name"])
     elif action in ("rm", "remove"):
-        manager.remove(root, names[0])
+        engine.remove_network(names[0])
         print(names[0])
     elif action == "inspect":
         import json
 
-        print(json.dumps(manager.inspect(root, names[0]), indent=1))
+        print(json.dumps(engine.inspect_network(names[0]), indent=1))
     else:
         rows = [("NAME", "SUBNET", "GATEWAY", "BRIDGE", "CONTAINERS")]
-        for net in manager.list_networks(root):
+        for net in engine.networks():
             rows.append((net["name"], net["subnet"], net["gateway"], net["bridge"] if net["active"] else "-",
                          str(len(net["containers"]))))
         _print_table(rows)

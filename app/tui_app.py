@@ -612,8 +612,8 @@ class RustainerApp(App[None]):
 
     @work(exclusive=False, group="actions")
     async def action_new(self) -> None:
-        from rustainer.app.names import generate_name
         from rustainer.backend.container.config import available_cpus
+        from rustainer.backend.container.names import generate_name
 
         suggested = generate_name()
         from rustainer.backend.network.store import NetworkStore

@@ -1,1 +1,242 @@
-"""placeholder"""
+"""The engine: the one facade both front ends (the CLI and the dashboard) call.
+
+Every operation on containers and networks is a method here, taking plain values or a spec and
+returning records (``ContainerState``) or JSON-ready documents (``inspect``, ``stats``, networks),
+and raising ``RustainerError`` subclasses (``backend.errors``) whose message is one line a user can
+act on. Nothing here prints; what a front end shows is its own business.
+
+Importing this module costs nothing on the CLI's start path: every method imports what it needs
+when it is called (a ``rustainer run`` must not pay for ``stats`` or the network code).
+
+Thread safety: the dashboard calls the engine from worker threads. Starting a detached container
+then goes through the state root's launcher (the zygote), which forks the supervisor; the engine
+never forks a process that runs other threads (``fork_fallback=False``).
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, BinaryIO, TypeVar
+
+    from rustainer.backend.container.state import ContainerState, StateStore
+    from rustainer.backend.spec import ContainerSpec
+
+    T = TypeVar("T")
+
+
+class Engine:
+    """Containers and networks under one state root (``$RUSTAINER_ROOT`` or /var/lib/rustainer)."""
+
+    def __init__(self, root: str | None = None) -> None:
+        if root is None:
+            from rustainer.backend.util.paths import state_root
+
+            root = state_root()
+        self.root = root
+        self._store: StateStore | None = None
+
+    @property
+    def store(self) -> StateStore:
+        if self._store is None:
+            from rustainer.backend.container.state import StateStore
+
+            self._store = StateStore(self.root)
+        return self._store
+
+    # -- queries ----------------------------------------------------------------------------------
+    def containers(self, *, all: bool = True) -> list[ContainerState]:
+        """Every container (or only the running ones), reconciled like ``ps`` (no running ghosts),
+        oldest first. One unreadable entry never hides the others."""
+        from rustainer.backend.container.cleanup import reconcile
+        from rustainer.backend.container.state import RUNNING
+
+        states = sorted((reconcile(self.store, s) for s in self.store.list()), key=lambda s: s.created_at)
+        return [s for s in states if all or s.status == RUNNING]
+
+    def get(self, ref: str) -> ContainerState:
+        """One container by name, id or id prefix, reconciled."""
+        from rustainer.backend.container.cleanup import reconcile
+
+        return reconcile(self.store, self.store.find(ref))
+
+    def exists(self, name: str) -> bool:
+        from rustainer.backend.errors import ContainerNotFoundError
+
+        try:
+            self.store.find(name)
+        except ContainerNotFoundError:
+            return False
+        return True
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        from rustainer.backend.container.lifecycle import inspect
+
+        return inspect(self.store, ref)
+
+    def stats(self, refs: list[str] | None = None, interval: float = 1.0) -> list[dict[str, Any]]:
+        """CPU %, memory and pids of running containers, sampled over ``interval`` seconds."""
+        from rustainer.backend.container.lifecycle import sample_stats
+
+        return sample_stats(self.store, refs, interval)
+
+    def top(self, ref: str) -> list[dict[str, Any]]:
+        from rustainer.backend.container.lifecycle import top
+
+        return top(self.store, ref)
+
+    def running(self, ref: str, verb: str = "act on") -> ContainerState:
+        """The container, if it runs; else ContainerStateError ("cannot {verb} ... : not running")."""
+        from rustainer.backend.container.lifecycle import require_running
+
+        return require_running(self.store, ref, verb)
+
+    def alive(self, state: ContainerState) -> bool:
+        """Whether the container is really running (its PID 1 in its cgroup, same boot)."""
+        from rustainer.backend.container.liveness import is_alive
+
+        return is_alive(state)
+
+    def owner_alive(self, state: ContainerState) -> bool:
+        """Whether the supervisor (or foreground CLI) that records the container's end still runs."""
+        from rustainer.backend.container.liveness import owner_alive
+
+        return owner_alive(state)
+
+    # -- logs -------------------------------------------------------------------------------------
+    def log_path(self, ref: str) -> str:
+        """The container's log file; refused for a foreground run (its output was never logged)."""
+        from rustainer.backend.container.logs import require_log
+
+        state = self.get(ref)
+        require_log(state)
+        return self.store.log_path(state.id)
+
+    def logs(self, ref: str, tail: int | None = None) -> bytes:
+        """The recorded output (rotated copies first), or its last ``tail`` lines."""
+        from rustainer.backend.container.logs import tail_bytes
+
+        return tail_bytes(self.log_path(ref), tail)
+
+    def follow_logs(self, ref: str, out: BinaryIO) -> None:
+        """Write new output to ``out`` as it comes, until the container ends."""
+        from rustainer.backend.container.logs import follow
+
+        self.log_path(ref)
+        follow(self.store, self.get(ref), out)
+
+    def attach(self, ref: str, detach_keys: str | None = None) -> int:
+        """Attach this process's terminal to a detached container until detached or ended; the exit
+        code (the container's, or 0 on detach)."""
+        from rustainer.backend.container.config import require_root
+        from rustainer.backend.supervisor.client import DEFAULT_DETACH_KEYS, attach, parse_detach_keys
+
+        require_root()
+        keys = parse_detach_keys(detach_keys or DEFAULT_DETACH_KEYS)
+        return attach(self.store, self.get(ref), keys)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def run(self, spec: ContainerSpec, *,
+            on_started: Callable[[ContainerState], None] | None = None) -> tuple[int, ContainerState]:
+        """Run in the foreground, attached to this process's stdio; returns (exit code, final state).
+        A spec without a name gets a generated one."""
+        from rustainer.backend.container.launch import run_foreground
+
+        return self._named(spec, lambda s: run_foreground(s, self.store, on_started=on_started))
+
+    def start_detached(self, spec: ContainerSpec, *, fork_fallback: bool = True) -> ContainerState:
+        """Start in the background under its own supervisor; returns once it runs. Without
+        ``fork_fallback`` (a caller with threads) a missing launcher is an error, not a fork."""
+        from rustainer.backend.supervisor.spawn import run_detached
+
+        return self._named(spec, lambda s: run_detached(s, self.store, fork_fallback=fork_fallback))
+
+    def restart(self, ref: str, *, fork_fallback: bool = True) -> ContainerState:
+        """An ended container started again from its spec, with a new id (``docker restart`` of an
+        exited container): the old record is removed first, so the name is free."""
+        from rustainer.backend.errors import ContainerStateError
+
+        state = self.get(ref)
+        if state.status == "running":
+            raise ContainerStateError(f"container {state.name} is running: stop it first")
+        self.remove(state.id)
+        return self.start_detached(state.spec, fork_fallback=fork_fallback)
+
+    def stop(self, ref: str, timeout: float | None = None) -> ContainerState | None:
+        """SIGTERM, then SIGKILL to every process after ``timeout`` seconds (default 10, docker's);
+        None if ``--rm`` removed it."""
+        from rustainer.backend.container.lifecycle import DEFAULT_STOP_TIMEOUT, stop
+
+        return stop(self.store, ref, DEFAULT_STOP_TIMEOUT if timeout is None else timeout)
+
+    def kill(self, ref: str, signal: int | str = 9) -> ContainerState:
+        from rustainer.backend.container.lifecycle import kill, parse_signal
+
+        return kill(self.store, ref, parse_signal(signal) if isinstance(signal, str) else signal)
+
+    def remove(self, ref: str, *, force: bool = False) -> None:
+        from rustainer.backend.container.lifecycle import remove
+
+        remove(self.store, ref, force=force)
+
+    def exec(self, ref: str, argv: list[str], *, interactive: bool = False, tty: bool = False,
+             workdir: str | None = None, env: tuple[tuple[str, str], ...] = ()) -> int:
+        """Run a command in a running container, attached to this process's stdio; its exit code."""
+        from rustainer.backend.container.exec import exec_in
+
+        return exec_in(self.store, ref, argv, interactive=interactive, tty=tty, workdir=workdir, env=env)
+
+    def update(self, ref: str, *, memory: str | None = None, cpus: str | None = None,
+               cpu_quota: str | None = None, pids_limit: str | None = None) -> ContainerState:
+        from rustainer.backend.container.lifecycle import update
+
+        return update(self.store, ref, memory=memory, cpus=cpus, cpu_quota=cpu_quota, pids_limit=pids_limit)
+
+    # -- networks ---------------------------------------------------------------------------------
+    def networks(self) -> list[dict[str, Any]]:
+        from rustainer.backend.container import networks
+
+        return networks.list_networks(self.root)
+
+    def network_names(self) -> list[str]:
+        """Names of the networks made here (no reconciling: cheap enough for a dialog)."""
+        from rustainer.backend.network.store import NetworkStore
+
+        return list(NetworkStore(self.root).names())
+
+    def create_network(self, name: str, subnet: str | None = None) -> dict[str, Any]:
+        from rustainer.backend.container import networks
+
+        return networks.create(self.root, name, subnet)
+
+    def remove_network(self, name: str) -> None:
+        from rustainer.backend.container import networks
+
+        networks.remove(self.root, name)
+
+    def inspect_network(self, name: str) -> dict[str, Any]:
+        from rustainer.backend.container import networks
+
+        return networks.inspect(self.root, name)
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _named(self, spec: ContainerSpec, start: Callable[[ContainerSpec], T]) -> T:
+        """``start(spec)``; a generated name that turns out to be taken is drawn again, a given one
+        is not."""
+        from rustainer.backend.container.config import require_root
+
+        require_root()
+        if spec.name:
+            return start(spec)
+        from rustainer.backend.container.names import generate_name
+        from rustainer.backend.errors import NameInUseError
+        from rustainer.backend.util.record import replace
+
+        for attempt in range(5):
+            try:
+                return start(replace(spec, name=generate_name()))
+            except NameInUseError:
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")

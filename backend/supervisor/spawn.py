@@ -15,13 +15,17 @@ if TYPE_CHECKING:
     from rustainer.backend.spec import ContainerSpec
 
 
-def run_detached(spec: ContainerSpec, store: StateStore) -> ContainerState:
-    """Returns once the container runs under its own supervisor (or raises why it could not)."""
+def run_detached(spec: ContainerSpec, store: StateStore, *, fork_fallback: bool = True) -> ContainerState:
+    """Returns once the container runs under its own supervisor (or raises why it could not).
+
+    The supervisor is forked by the root's launcher (zygote); if none can be had, by this process,
+    unless ``fork_fallback`` is False (a caller running threads, such as the dashboard, must never
+    fork: the child would inherit locks other threads held)."""
     require_root()
     validate(spec)
     launch = Launch.new(store, spec)
     state = launch.state
-    report = _through_zygote(store, state.id)
+    report = _through_zygote(store, state.id, required=not fork_fallback)
     if report is None:
         report = _fork_supervisor(launch, launch.child_config())
     if report != b"ok":
@@ -56,15 +60,18 @@ def _clean_after_failure(store: StateStore, launch: Launch) -> None:
         launch.discard()
 
 
-def _through_zygote(store: StateStore, cid: str) -> bytes | None:
-    """The report of a supervisor forked by the root's zygote; None if no zygote can be had."""
-    if os.environ.get("RUSTAINER_NO_ZYGOTE"):
+def _through_zygote(store: StateStore, cid: str, *, required: bool = False) -> bytes | None:
+    """The report of a supervisor forked by the root's zygote; None if no zygote can be had (with
+    ``required``, the reason, as a failed report: the launch is then undone like any failure)."""
+    if os.environ.get("RUSTAINER_NO_ZYGOTE") and not required:
         return None
     from rustainer.backend.supervisor.zygote import request
 
     try:
         return request(store.root, cid)
-    except ZygoteUnavailable:
+    except ZygoteUnavailable as err:
+        if required:
+            return f"125\0the supervisor launcher is not available: {err}".encode()
         return None
 
 

@@ -136,8 +136,8 @@ def test_not_root(rroot: Path, tmp_path: Path, argv: list[str]) -> None:
             os.chdir(tmp_path)
             # Imported while still root: nobody cannot read the interpreter's library under /root.
             import rustainer.app.cli
-            import rustainer.app.names
             import rustainer.backend.container.launch
+            import rustainer.backend.container.names
             import rustainer.backend.container.state  # noqa: F401
 
             os.setgroups([])

@@ -94,7 +94,7 @@ def test_the_container_start_path_stays_lean() -> None:
     cost a fair part of a start (see README's benchmark). Counted are the modules these imports
     add to what the interpreter's start-up loaded (an editable install's finder loads ``re``
     itself; CI's regular install does not)."""
-    modules = ("rustainer.app.cli", "rustainer.app.names", "rustainer.backend.container.launch", "rustainer.backend.process.child",
+    modules = ("rustainer.app.cli", "rustainer.backend.engine", "rustainer.backend.container.names", "rustainer.backend.container.launch", "rustainer.backend.process.child",
                "rustainer.backend.cgroups.detect", "rustainer.backend.cgroups.v1", "rustainer.backend.process.relay",
                "rustainer.backend.linux.namespaces", "rustainer.backend.util.fsutil", "rustainer.backend.linux.seccomp")
     heavy = ("argparse", "typing", "json", "re", "enum", "dataclasses", "ctypes", "termios", "socket",
