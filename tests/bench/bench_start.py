@@ -1,6 +1,8 @@
 """Start latency: ``rustainer run --rm --rootfs BUSYBOX -m 64M -c 0 -- true`` against the floor.
 
-Run by hand as root (not collected by pytest):  .venv/bin/python tests/bench/bench_start.py [N]
+Run by hand as root (not collected by pytest):  .venv/bin/python tests/bench/bench_start.py [N] [--baseline VENV]
+``--baseline VENV`` adds the same cases for another install (say a venv of an earlier commit), in the
+same interleaved run, so a change is measured against what it replaces under the same noise.
 The floor is ``unshare --pid --fork --mount-proc --mount --uts --ipc --net true``, measured in the
 same run, interleaved, so a noisy machine moves both; the figure that counts is the ratio of medians.
 Reference ratios measured on this kind of machine (the issue's): runc 10.5x, crun 4.4x,
@@ -36,7 +38,13 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 40
+    args = sys.argv[1:]
+    baseline = None
+    if "--baseline" in args:
+        at = args.index("--baseline")
+        baseline = os.path.join(args[at + 1], "bin", "rustainer")
+        del args[at:at + 2]
+    n = int(args[0]) if args else 40
     rustainer = os.path.join(os.path.dirname(sys.executable), "rustainer")
     with tempfile.TemporaryDirectory() as tmp:
         rootfs = make_busybox_rootfs(os.path.join(tmp, "rootfs"))
@@ -51,6 +59,10 @@ def main() -> None:
                 rustainer, "run", "--rm", "--no-init", "--rootfs", rootfs, "-m", "64M", "-c", "0", "--", "true"],
             "rustainer run --rm -- true (host view)": [rustainer, "run", "--rm", "--", "true"],
         }
+        if baseline is not None:
+            cases["baseline: run --rm --rootfs BB -m 64M -c 0 -- true"] = [
+                baseline, "run", "--rm", "--rootfs", rootfs, "-m", "64M", "-c", "0", "--", "true"]
+            cases["baseline: run --rm -- true (host view)"] = [baseline, "run", "--rm", "--", "true"]
         samples: dict[str, list[float]] = {k: [] for k in cases}
         for argv in cases.values():  # warm the page cache
             timed(argv, env)
