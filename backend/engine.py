@@ -159,7 +159,7 @@ class Engine:
 
         state = self.get(ref)
         if state.status == "running":
-            raise ContainerStateError(f"container {state.name} is running: stop it first")
+            raise ContainerStateError(f"container {state.name} is running: stop it first", container=state.name)
         self.remove(state.id)
         return self.start_detached(state.spec, fork_fallback=fork_fallback)
 

@@ -145,7 +145,7 @@ def read_self_cgroup(proc_self_cgroup: str | None) -> dict[str, str]:
             with open("/proc/self/cgroup") as fh:
                 proc_self_cgroup = fh.read()
         except OSError as err:
-            raise CgroupError(f"cannot read /proc/self/cgroup to find our own cgroup: {err.strerror}") from err
+            raise CgroupError(f"cannot read /proc/self/cgroup to find our own cgroup: {err.strerror}", errno=err.errno) from err
     return parse_proc_cgroup(proc_self_cgroup)
 
 
@@ -176,7 +176,7 @@ def read_text(path: str) -> str:
         with open(path) as fh:
             return fh.read().strip()
     except OSError as err:
-        raise CgroupError(f"cannot read {path}: {err.strerror}") from err
+        raise CgroupError(f"cannot read {path}: {err.strerror}", path=str(path), errno=err.errno) from err
 
 
 def read_optional(path: str) -> str | None:
@@ -186,7 +186,7 @@ def read_optional(path: str) -> str | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as err:
-        raise CgroupError(f"cannot read {path}: {err.strerror}") from err
+        raise CgroupError(f"cannot read {path}: {err.strerror}", path=str(path), errno=err.errno) from err
 
 
 def read_int(path: str) -> int | None:
@@ -212,7 +212,7 @@ def write_value(path: str, value: str, what: str) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     except OSError as err:
-        raise CgroupError(f"cannot open {path} to set {what}: {err.strerror}") from err
+        raise CgroupError(f"cannot open {path} to set {what}: {err.strerror}", path=str(path), errno=err.errno) from err
     try:
         os.write(fd, value.encode())
     except OSError as err:
@@ -243,7 +243,7 @@ def make_dir(path: str, name: str) -> None:
             "behind; remove that container (or rmdir the empty cgroup) or choose another name"
         ) from None
     except OSError as err:
-        raise CgroupError(f"cannot create cgroup {path}: {err.strerror}") from err
+        raise CgroupError(f"cannot create cgroup {path}: {err.strerror}", path=str(path), errno=err.errno) from err
 
 
 def make_parents(path: str, made: list[str], on_new: Callable[[str], None] | None = None) -> list[str]:
@@ -261,7 +261,7 @@ def make_parents(path: str, made: list[str], on_new: Callable[[str], None] | Non
         except FileExistsError:
             continue
         except OSError as err:
-            raise CgroupError(f"cannot create cgroup parent {d}: {err.strerror}") from err
+            raise CgroupError(f"cannot create cgroup parent {d}: {err.strerror}", errno=err.errno) from err
         made.append(d)
         created.append(d)
         if on_new is not None:
@@ -300,7 +300,7 @@ def remove_dir(path: str, procs_name: str = "cgroup.procs", timeout: float | Non
             return
         except OSError as err:
             if err.errno != errno.EBUSY:
-                raise CgroupError(f"cannot remove cgroup {path}: {err.strerror}") from err
+                raise CgroupError(f"cannot remove cgroup {path}: {err.strerror}", path=str(path), errno=err.errno) from err
             if time.monotonic() >= deadline:
                 pids = read_pids(path + "/" + procs_name)
                 if pids:

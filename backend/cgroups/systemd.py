@@ -156,7 +156,7 @@ class SystemdManager(CgroupManager):
         except FileNotFoundError as err:
             raise CgroupError("busctl is not installed: the systemd cgroup driver needs it (or use --cgroup-driver v1/v2)") from err
         except OSError as err:
-            raise CgroupError(f"cannot run busctl to {what}: {err.strerror}") from err
+            raise CgroupError(f"cannot run busctl to {what}: {err.strerror}", errno=err.errno) from err
         if done.returncode != 0:
             message = (done.stderr or done.stdout or "").strip().splitlines()
             raise CgroupError(f"systemd could not {what} {self.unit}: {message[-1] if message else 'busctl failed'}")

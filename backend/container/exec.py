@@ -81,7 +81,7 @@ def exec_in(store: StateStore, ref: str, argv: list[str], *, interactive: bool =
                 from err
         # The pid may have been reused between the lookup and the opens: it must still be PID 1 of ours.
         if state.pid not in manager.pids():
-            raise ContainerStateError(f"cannot exec in container {state.name}: it is not running")
+            raise ContainerStateError(f"cannot exec in container {state.name}: it is not running", container=state.name)
         from rustainer.backend.container.config import open_join_files
 
         join_fds = open_join_files(manager)

@@ -86,7 +86,7 @@ class Launch:
             try:
                 os.makedirs(spec.directory, 0o755)
             except OSError as err:
-                raise InvalidSpecError(f"cannot create directory {spec.directory}: {err.strerror}") from err
+                raise InvalidSpecError(f"cannot create directory {spec.directory}: {err.strerror}", errno=err.errno) from err
             self.state = replace(self.state, directory_created=True)
             if self.reserved:
                 self.store.save(self.state)

@@ -48,7 +48,7 @@ def require_running(store: StateStore, ref: str, verb: str) -> ContainerState:
 
     state = resolve(store, ref)
     if not is_alive(state):
-        raise ContainerStateError(f"cannot {verb} container {state.name}: it is not running ({state.status})")
+        raise ContainerStateError(f"cannot {verb} container {state.name}: it is not running ({state.status})", container=state.name)
     return state
 
 
@@ -57,7 +57,7 @@ def manager_of(state: ContainerState) -> CgroupManager:
 
     manager = reopen_cgroup(state)
     if manager is None:
-        raise ContainerStateError(f"container {state.name} has no cgroup")
+        raise ContainerStateError(f"container {state.name} has no cgroup", container=state.name)
     return manager
 
 
@@ -177,7 +177,7 @@ def remove(store: StateStore, ref: str, *, force: bool = False) -> None:
     state = resolve(store, ref)
     if is_alive(state):
         if not force:
-            raise ContainerStateError(f"container {state.name} is running: stop it first or use rm -f")
+            raise ContainerStateError(f"container {state.name} is running: stop it first or use rm -f", container=state.name)
         ended = _kill_and_wait(store, state, owner_pid(state), manager_of(state))
         if ended is None:
             return  # it was a --rm container: its owner removed it

@@ -197,7 +197,7 @@ class StateStore:
             with open(os.path.join(self.container_dir(cid), "state.json")) as f:
                 return state_from_dict(json.load(f))
         except FileNotFoundError:
-            raise ContainerNotFoundError(f"no such container: {cid}") from None
+            raise ContainerNotFoundError(f"no such container: {cid}", container=cid) from None
         except (ValueError, TypeError, KeyError) as err:
             raise RustainerError(f"the state of container {cid[:12]} is damaged ({err}); remove its folder "
                                  f"{self.container_dir(cid)}") from err
@@ -235,7 +235,7 @@ class StateStore:
             return matches[0]
         if len(matches) > 1:
             raise RustainerError(f"{ref!r} matches several containers; give more of the id")
-        raise ContainerNotFoundError(f"no such container: {ref}")
+        raise ContainerNotFoundError(f"no such container: {ref}", container=ref)
 
     def delete(self, state: ContainerState) -> None:
         """Forget a container: its folder (state, mount point, writable layer) goes."""

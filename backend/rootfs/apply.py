@@ -30,7 +30,7 @@ def apply_plan(root: str, ops: list[Op]) -> None:
             except RootfsError:
                 raise
             except OSError as err:
-                raise RootfsError(f"setting up {op.target} in the container ({op.action}) failed: {err.strerror}") from err
+                raise RootfsError(f"setting up {op.target} in the container ({op.action}) failed: {err.strerror}", path=op.target, errno=err.errno) from err
     finally:
         os.umask(old_umask)
         if root_fd >= 0:
@@ -42,7 +42,7 @@ def _root_op(root: str, op: Op) -> None:
         syscalls.mount(op.source, root, op.fstype, op.flags, op.data)
     except OSError as err:
         what = "the overlay root" if op.fstype == "overlay" else "the container root"
-        raise RootfsError(f"mounting {what} failed: {err.strerror}") from err
+        raise RootfsError(f"mounting {what} failed: {err.strerror}", errno=err.errno) from err
 
 
 def _exists(root_fd: int, path: str) -> bool:

@@ -42,7 +42,7 @@ def parse_detach_keys(spec: str) -> bytes:
 
 def connect(store: StateStore, state: ContainerState) -> socket.socket:
     if state.status != "running":
-        raise ContainerStateError(f"container {state.name} is not running ({state.status})")
+        raise ContainerStateError(f"container {state.name} is not running ({state.status})", container=state.name)
     if not state.detached:
         raise ContainerStateError(
             f"container {state.name} runs in the foreground of another rustainer; only containers "
@@ -53,7 +53,7 @@ def connect(store: StateStore, state: ContainerState) -> socket.socket:
             sock.connect(path)
     except OSError as err:
         sock.close()
-        raise ContainerStateError(f"cannot reach the supervisor of {state.name}: {err.strerror}") from err
+        raise ContainerStateError(f"cannot reach the supervisor of {state.name}: {err.strerror}", container=state.name) from err
     return sock
 
 
