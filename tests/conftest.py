@@ -75,6 +75,13 @@ _BASETEMP: Path | None = None
 def pytest_sessionstart(session: pytest.Session) -> None:
     global _BASETEMP
     _BASETEMP = session.config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    # A suite started in the background by a non-interactive shell (``cmd &``) inherits SIGINT and
+    # SIGQUIT ignored, and so would every CLI it runs (an ignored signal survives exec): Ctrl-C in
+    # a test's pty would then do nothing. Users' shells do not do that to their commands.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 def rustainer_mounts() -> set[str]:
