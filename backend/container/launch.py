@@ -11,9 +11,9 @@ import os
 import time
 
 from rustainer.backend.container.config import require_root, validate
-from rustainer.backend.container.liveness import process_start
 from rustainer.backend.container.state import EXITED, RUNNING, ContainerState, StateStore
 from rustainer.backend.errors import CommandFailed, Interrupted, InvalidSpecError, RustainerError
+from rustainer.backend.linux.procfs import start_time
 from rustainer.backend.process.handshake import READY, encode_go, read_all, split_report
 from rustainer.backend.spec import ContainerSpec
 from rustainer.backend.util.record import replace
@@ -190,7 +190,7 @@ class Launch:
             os.close(sync_w)
             # Recorded while the child pivots and execs; a failed exec undoes the whole launch.
             self.state = self.store.update(self.state, status=RUNNING, pid=pid, started_at=time.time(),
-                                           owner_pid=os.getpid(), owner_start=process_start(os.getpid()))
+                                           owner_pid=os.getpid(), owner_start=start_time(os.getpid()))
             if console is not None:
                 self.console = _receive_console(console)
             else:
