@@ -93,3 +93,7 @@ class ProtocolError(RustainerError):
 class ZygoteUnavailable(RustainerError):
     """The root's supervisor launcher could not be reached or started; the caller falls back to
     forking the supervisor itself."""
+
+
+class InjectedFault(RustainerError):
+    """A failure the test suite asked for (``RUSTAINER_FAULT=step``, see ``util.rollback``)."""

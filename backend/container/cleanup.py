@@ -84,5 +84,4 @@ def remove_container(store: StateStore, state: ContainerState, *, force: bool = 
     launch.cgroup = reopen_cgroup(state)
     if launch.cgroup is not None and not launch.cgroup.exists():
         launch.cgroup = None
-    launch.release()
-    launch.discard()
+    launch.remove_everything()

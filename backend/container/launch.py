@@ -17,12 +17,15 @@ from rustainer.backend.linux.procfs import start_time
 from rustainer.backend.process.handshake import READY, encode_go, read_all, split_report
 from rustainer.backend.spec import ContainerSpec
 from rustainer.backend.util.record import replace
+from rustainer.backend.util.rollback import Rollback, fault
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
 if TYPE_CHECKING:
     import socket
+    from collections.abc import Callable
 
     from rustainer.backend.cgroups.base import CgroupManager
+    from rustainer.backend.network.portmap import Forwarder
     from rustainer.backend.process.child import ChildConfig
 
 TIOCGWINSZ = 0x5413  # asm-generic, as child.TIOCSWINSZ
@@ -42,6 +45,9 @@ class Launch:
         self.reserved = True  # the state is on disk (False between ``new(early=True)`` and ``start``)
         self.pid: int | None = None
         self.console: int | None = None  # the pty master, with a terminal
+        self.forwarder: Forwarder | None = None  # published ports, while they are bound
+        # What this launch made, each with its undo, so a failure at any step undoes all of it.
+        self.undo = Rollback()
 
     @classmethod
     def new(cls, store: StateStore, spec: ContainerSpec, *, early: bool = False) -> Launch:
@@ -68,26 +74,27 @@ class Launch:
 
     def reserve(self) -> None:
         """Take the name and write the state (see ``StateStore.reserve``)."""
+        fault("state")
         self.store.reserve(self.state)
         self.reserved = True
+        self.undo.push("state", self._forget)
 
     def abandon(self) -> None:
-        """Undo a launch that did not get going: its process, cgroup, folders and state entry."""
-        try:
-            self.kill_and_reap()
-            self.release()
-        finally:
-            self.discard()
+        """Undo a launch that did not get going: every step it made, newest first (each undo runs
+        even if another failed; the caller raises the error that caused this)."""
+        self.undo.unwind()
 
     # -- preparation ------------------------------------------------------------------------------
     def make_dirs(self) -> None:
         spec = self.state.spec
         if spec.directory is not None and not os.path.exists(spec.directory):
+            fault("folder")
             try:
                 os.makedirs(spec.directory, 0o755)
             except OSError as err:
                 raise InvalidSpecError(f"cannot create directory {spec.directory}: {err.strerror}", errno=err.errno) from err
             self.state = replace(self.state, directory_created=True)
+            self.undo.push("folder", lambda: remove_directory(self.state))
             if self.reserved:
                 self.store.save(self.state)
 
@@ -102,9 +109,12 @@ class Launch:
         from rustainer.backend.cgroups.detect import open_manager
 
         spec = self.state.spec
+        fault("cgroup")
         manager = open_manager(self.state.short_id, driver=spec.cgroup_driver, parent=spec.cgroup_parent)
         manager.create(spec.resources)
         self.cgroup = manager
+        self.undo.push("cgroup", self._remove_cgroup)
+        fault("cgroup-recorded")
         self.state = self.store.update(self.state, cgroup_driver=manager.driver,
                                        cgroup_paths=tuple(sorted(manager.paths().items())))
 
@@ -155,6 +165,7 @@ class Launch:
         os.close(sync_r)
         os.close(err_w)
         self.pid = pid
+        self.undo.push("process", self.kill_and_reap)
         early = b""
         try:
             try:
@@ -164,6 +175,7 @@ class Launch:
                     self.create_cgroup()
                 assert self.cgroup is not None
                 join_files = self.cgroup.self_join_files()
+                fault("cgroup-join")
                 if not join_files:
                     self.cgroup.add(pid)
                 if spec.network not in ("none", "host"):
@@ -184,10 +196,15 @@ class Launch:
                 os.close(sync_w)
                 raise
             try:
+                fault("go")
                 os.write(sync_w, encode_go(_window_size() if console is not None else b"", join_files))
             except BrokenPipeError:
                 pass  # the child is gone already: its report below says why
+            except BaseException:
+                os.close(sync_w)
+                raise
             os.close(sync_w)
+            fault("record")
             # Recorded while the child pivots and execs; a failed exec undoes the whole launch.
             self.state = self.store.update(self.state, status=RUNNING, pid=pid, started_at=time.time(),
                                            owner_pid=os.getpid(), owner_start=start_time(os.getpid()))
@@ -216,9 +233,15 @@ class Launch:
         from rustainer.backend.network.portmap import Forwarder
 
         spec = self.state.spec
-        self.forwarder: Forwarder | None = Forwarder(spec.publish) if spec.publish else None
+        if spec.publish:
+            fault("ports")
+            self.forwarder = Forwarder(spec.publish)
+            self.undo.push("ports", self._close_ports)
         member = Member(self.state.id, self.state.name, spec.effective_hostname, spec.network, spec.nat)
+        fault("network")
         address = join(self.store.root, member, pid)
+        self.undo.push("network", self._leave_network)
+        fault("network-recorded")
         self.state = self.store.update(self.state, network_address=address)
         if self.forwarder is not None:
             self.forwarder.start(address)
@@ -277,25 +300,55 @@ class Launch:
             return False
 
     def release(self) -> None:
-        """Undo everything but the state entry: the cgroup, published ports and network. (The root and
-        its writable layer live in the container's own mount namespace: they went with it.)"""
-        forwarder = getattr(self, "forwarder", None)
-        if forwarder is not None:
-            forwarder.close()  # published ports are free again before the call returns
+        """Undo everything but the state entry, from what the state records: the cgroup, published
+        ports and network (the root and its writable layer live in the container's own mount
+        namespace: they went with it). Each part is released even if another fails; the first
+        failure is raised afterwards."""
+        _all_or_first_error((("network", self._leave_network), ("cgroup", self._remove_cgroup),
+                             ("ports", self._close_ports)))
+
+    def discard(self) -> None:
+        """Forget the container entirely (for --rm, or a start that failed)."""
+        _all_or_first_error((("state", self._forget), ("folder", lambda: remove_directory(self.state))))
+
+    def remove_everything(self) -> None:
+        """Undo all the container holds, whoever made it: what this launch did (its undo stack),
+        then what the state records (cgroup, ports, network), then the state entry and folder.
+        Every part is attempted; the first failure is raised afterwards."""
+        _all_or_first_error((("discard", self.discard), ("release", self.release), ("undo", self.abandon)))
+
+    # -- the undo of each step (also the parts of release and discard) ------------------------------
+    def _close_ports(self) -> None:
+        if self.forwarder is not None:
+            self.forwarder.close()  # published ports are free again before the call returns
             self.forwarder = None
+
+    def _remove_cgroup(self) -> None:
         if self.cgroup is not None:
             self.cgroup.remove()
             self.cgroup = None
+
+    def _leave_network(self) -> None:
         if self.state.spec.network not in ("none", "host"):
             from rustainer.backend.network.manager import leave
 
             leave(self.store.root, self.state.spec.network, self.state.id)
 
-    def discard(self) -> None:
-        """Forget the container entirely (for --rm, or a start that failed)."""
-        remove_directory(self.state)
+    def _forget(self) -> None:
         if self.reserved:
             self.store.delete(self.state)
+            self.reserved = False
+
+
+def _all_or_first_error(steps: tuple[tuple[str, Callable[[], object]], ...]) -> None:
+    """Run every step (the first given runs last, as an undo stack would), then raise the first
+    failure, if any."""
+    undo = Rollback()
+    for step, action in steps:
+        undo.push(step, action)
+    failed = undo.unwind()
+    if failed:
+        raise failed[0][1]
 
 
 def remove_directory(state: ContainerState) -> None:

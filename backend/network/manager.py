@@ -13,6 +13,7 @@ import os
 from rustainer.backend.errors import NetworkError
 from rustainer.backend.network import DEFAULT_NETWORK, ipam
 from rustainer.backend.network.store import NetworkStore, new_record
+from rustainer.backend.util.rollback import fault
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ def _bring_up(root: str, store: NetworkStore, data: dict[str, Any], ipr: Any, na
     data.update(active=True, masquerade=masquerade)
     store.save(data)  # "active" and the lease first: a failure below is then undone by _leave_locked
     create_bridge(ipr, bridge, data["gateway"], subnet.prefixlen)
+    fault("network-nat-table")
     nat.create_table(ipam.nft_table(root, name), bridge, str(subnet), masquerade, natted)
 
 
@@ -119,10 +121,14 @@ def join(root: str, member: Member, pid: int) -> str:
                 data["leases"][address] = {"id": member.id, "name": member.name, "hostname": member.hostname}
                 data["cursor"] = cursor
                 if first:  # the first member's address goes into the new table in the same transaction
+                    fault("network-bridge")
                     _bring_up(root, store, data, ipr, (address,) if member.nat else ())
+                fault("network-lease")
                 store.save(data)  # the lease is on disk before the veth exists: release() finds both
+                fault("network-veth")
                 plug(ipr, pid, ipam.veth_name(member.id), bridge, address, subnet.prefixlen, data["gateway"])
                 if member.nat and data.get("masquerade") and not first:
+                    fault("network-nat")
                     nat.add_masquerade(ipam.nft_table(root, member.network), address)
                 _refresh_hosts(root, data)
             except BaseException:

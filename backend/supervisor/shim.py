@@ -355,9 +355,10 @@ def _supervise(launch: Launch, cfg: object, report_fd: int) -> int:
         log = RotatingLog(store.log_path(cid))
         launch.start((0, 1, 2), cfg)  # type: ignore[arg-type]
     except BaseException:
-        launch.kill_and_reap()
-        launch.release()
-        launch.discard()
+        try:
+            launch.remove_everything()
+        except BaseException:  # noqa: BLE001, S110 - the start's error is the one to report
+            pass
         raise
     master = launch.console
     assert master is not None

@@ -54,10 +54,7 @@ def _clean_after_failure(store: StateStore, launch: Launch) -> None:
     launch.cgroup = reopen_cgroup(state)
     if launch.cgroup is not None and not launch.cgroup.exists():
         launch.cgroup = None
-    try:
-        launch.release()
-    finally:
-        launch.discard()
+    launch.remove_everything()
 
 
 def _through_zygote(store: StateStore, cid: str, *, required: bool = False) -> bytes | None:

@@ -1,0 +1,68 @@
+"""Undo stacks: a multi-step operation is all or nothing.
+
+Each step that succeeds pushes how to undo it; when a later step fails, ``unwind`` runs every undo
+in reverse order at once, in the same command - each one even if an earlier undo failed, and never
+hiding the error that caused the unwinding. Nothing is left for a later ``ps`` to find.
+
+``fault(step)`` is the test suite's seam: ``RUSTAINER_FAULT=step`` makes that step fail as if the
+system had refused it (``RUSTAINER_FAULT=list`` records every step reached in
+``$RUSTAINER_FAULT_LOG``, so a test can enumerate them). It costs one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import os
+
+from rustainer.backend.errors import InjectedFault
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def fault(step: str) -> None:
+    """Fail here if the tests asked for it (see the module's docstring)."""
+    wanted = os.environ.get("RUSTAINER_FAULT")
+    if wanted is None:
+        return
+    if wanted == step:
+        raise InjectedFault(f"injected fault at step {step!r}")
+    if wanted == "list":
+        log = os.environ.get("RUSTAINER_FAULT_LOG")
+        if log:
+            with open(log, "a") as f:
+                f.write(step + "\n")
+
+
+class Rollback:
+    """An undo stack (see the module's docstring)."""
+
+    __slots__ = ("_steps",)
+
+    def __init__(self) -> None:
+        self._steps: list[tuple[str, Callable[[], object]]] = []
+
+    def push(self, step: str, undo: Callable[[], object]) -> None:
+        self._steps.append((step, undo))
+
+    def drop(self, step: str) -> None:
+        """Forget the newest undo of ``step`` (its resource was handed over or released normally)."""
+        for i in range(len(self._steps) - 1, -1, -1):
+            if self._steps[i][0] == step:
+                del self._steps[i]
+                return
+
+    def steps(self) -> list[str]:
+        return [step for step, _ in self._steps]
+
+    def unwind(self) -> list[tuple[str, BaseException]]:
+        """Run every undo, newest first; returns the ones that failed (the caller is already
+        raising the error that matters)."""
+        failed: list[tuple[str, BaseException]] = []
+        while self._steps:
+            step, undo = self._steps.pop()
+            try:
+                undo()
+            except BaseException as err:  # noqa: BLE001 - every undo must get its turn
+                failed.append((step, err))
+        return failed
