@@ -154,11 +154,21 @@ class StateStore:
                     f"the name {state.name!r} is already in use by container {holder[:12]}: "
                     "remove it or choose another name")
             os.mkdir(self.container_dir(state.id), 0o700)
-            self.save(state)
             name_file = os.path.join(self.names, state.name)
-            with open(f"{name_file}.tmp", "w") as f:
-                f.write(state.id)
-            os.rename(f"{name_file}.tmp", name_file)
+            try:
+                self.save(state)
+                with open(f"{name_file}.tmp", "w") as f:
+                    f.write(state.id)
+                os.rename(f"{name_file}.tmp", name_file)
+            except BaseException:  # half-way (a full disk, say): undo this step's own part
+                from rustainer.backend.util.fsutil import remove_tree
+
+                remove_tree(self.container_dir(state.id))
+                try:
+                    os.unlink(f"{name_file}.tmp")
+                except OSError:
+                    pass
+                raise
         finally:
             os.close(lock)
 
