@@ -46,6 +46,11 @@ class NameInUseError(RustainerError):
     """Another container already holds that name."""
 
 
+class DamagedStateError(RustainerError):
+    """A container's state file cannot be read or parsed; the container is listed as damaged and can
+    still be removed."""
+
+
 class ContainerStateError(RustainerError):
     """The container is in the wrong state for the request (e.g. attach to a stopped one)."""
 

@@ -17,9 +17,10 @@ from rustainer.backend.container.liveness import (
     supervisor_of,
     wait_until_exited,
 )
-from rustainer.backend.container.state import EXITED, RUNNING, ContainerState, StateStore, boot_id
+from rustainer.backend.container.state import DAMAGED, EXITED, RUNNING, ContainerState, StateStore, boot_id
 from rustainer.backend.errors import RustainerError
 from rustainer.backend.util.record import replace
+from rustainer.backend.util.rollback import Rollback
 
 
 def reconcile(store: StateStore, state: ContainerState) -> ContainerState:
@@ -63,6 +64,9 @@ def _stop_through_supervisor(store: StateStore, state: ContainerState) -> bool:
 
 def remove_container(store: StateStore, state: ContainerState, *, force: bool = False) -> None:
     """``rm``: refuse a live container unless forced; release what is left; forget it."""
+    if state.status == DAMAGED:
+        _remove_damaged(store, state, force=force)
+        return
     state = reconcile(store, state)
     if is_alive(state):
         if not force:
@@ -85,3 +89,37 @@ def remove_container(store: StateStore, state: ContainerState, *, force: bool = 
     if launch.cgroup is not None and not launch.cgroup.exists():
         launch.cgroup = None
     launch.remove_everything()
+
+
+def _remove_damaged(store: StateStore, state: ContainerState, *, force: bool) -> None:
+    """A container whose state cannot be read: what it may hold is found where rustainer puts it by
+    default (its cgroup ``rustainer-<id>`` beside ours, its leases by id). Processes still running
+    in that cgroup are ended only with ``-f``."""
+    from rustainer.backend.cgroups.detect import open_manager
+    from rustainer.backend.network import manager as networks
+    from rustainer.backend.network.store import NetworkStore
+
+    def end_cgroup() -> None:
+        cgroup = open_manager(state.short_id)
+        if not cgroup.exists():
+            return
+        if cgroup.pids() and not force:
+            raise RustainerError(f"container {state.name} (damaged state) still has processes: use rm -f",
+                                 container=state.name)
+        cgroup.kill_all(9)
+        cgroup.remove()
+
+    def leave_networks() -> None:
+        net_store = NetworkStore(store.root)
+        for name in net_store.names():
+            if state.id in networks.member_ids(store.root, name):
+                networks.leave(store.root, name, state.id)
+
+    end_cgroup()  # refused while it runs and -f was not given: then nothing else is touched
+    undo = Rollback()
+    undo.push("state", lambda: store.delete(state))
+    undo.push("network", leave_networks)
+    failed = undo.unwind()
+    if failed:
+        raise failed[0][1]
+

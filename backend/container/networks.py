@@ -21,7 +21,7 @@ def prune(root: str, name: str) -> None:
     states = StateStore(root)
     for cid in manager.member_ids(root, name):
         try:
-            reconcile(states, states.load(cid))
+            reconcile(states, states.load_or_damaged(cid))
         except ContainerNotFoundError:
             manager.leave(root, name, cid)
 

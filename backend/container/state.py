@@ -18,7 +18,7 @@ import fcntl
 import os
 import time
 
-from rustainer.backend.errors import ContainerNotFoundError, NameInUseError, RustainerError
+from rustainer.backend.errors import ContainerNotFoundError, DamagedStateError, NameInUseError, RustainerError
 from rustainer.backend.spec import ContainerSpec, Resources
 from rustainer.backend.util.record import asdict, record, replace
 
@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from typing import Any
 
 CREATED, RUNNING, EXITED = "created", "running", "exited"
+# An entry whose state file cannot be read or parsed: listed (so it can be seen and removed), never
+# acted on as if it ran. ``rm`` of it ends whatever still runs in its cgroup.
+DAMAGED = "damaged"
 
 
 @record
@@ -203,14 +206,46 @@ class StateStore:
     def load(self, cid: str) -> ContainerState:
         import json
 
+        path = os.path.join(self.container_dir(cid), "state.json")
         try:
-            with open(os.path.join(self.container_dir(cid), "state.json")) as f:
+            with open(path) as f:
                 return state_from_dict(json.load(f))
         except FileNotFoundError:
             raise ContainerNotFoundError(f"no such container: {cid}", container=cid) from None
-        except (ValueError, TypeError, KeyError) as err:
-            raise RustainerError(f"the state of container {cid[:12]} is damaged ({err}); remove its folder "
-                                 f"{self.container_dir(cid)}") from err
+        except OSError as err:
+            raise DamagedStateError(f"the state of container {cid[:12]} cannot be read ({err.strerror}): "
+                                    f"'rustainer rm -f {cid[:12]}' removes it", container=cid, path=path,
+                                    errno=err.errno) from err
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
+            raise DamagedStateError(f"the state of container {cid[:12]} is damaged ({err}): "
+                                    f"'rustainer rm -f {cid[:12]}' removes it", container=cid, path=path) from err
+
+    def load_or_damaged(self, cid: str) -> ContainerState:
+        """``load``, but a damaged entry comes back as a placeholder with status DAMAGED (its name
+        from the names folder), so one broken file never hides or blocks the others."""
+        try:
+            return self.load(cid)
+        except DamagedStateError as err:
+            name = next((n for n in self._names_of(cid)), cid[:12])
+            try:
+                created = os.stat(self.container_dir(cid)).st_mtime
+            except OSError:
+                created = 0.0
+            return ContainerState(id=cid, name=name, spec=ContainerSpec(name=name), status=DAMAGED,
+                                  created_at=created, error=str(err))
+
+    def _names_of(self, cid: str) -> Iterator[str]:
+        try:
+            names = os.listdir(self.names)
+        except FileNotFoundError:
+            return
+        for name in names:
+            try:
+                with open(os.path.join(self.names, name)) as f:
+                    if f.read().strip() == cid:
+                        yield name
+            except OSError:
+                continue
 
     def ids(self) -> Iterator[str]:
         try:
@@ -225,7 +260,7 @@ class StateStore:
         states = []
         for cid in self.ids():
             try:
-                states.append(self.load(cid))
+                states.append(self.load_or_damaged(cid))
             except ContainerNotFoundError:
                 continue  # removed while we listed
         return states
@@ -235,7 +270,7 @@ class StateStore:
         if "/" not in ref and ref not in ("", ".", ".."):
             holder = self._name_holder(ref)
             if holder is not None:
-                return self.load(holder)
+                return self.load_or_damaged(holder)
         states = self.list()
         for state in states:
             if state.name == ref or state.id == ref:
