@@ -52,6 +52,11 @@ RUN_OPTS = [
     Opt("--no-init", "run COMMAND itself as PID 1 (it then has to reap the orphans it adopts itself)"),
     Opt("--rootfs", "root filesystem folder, used through overlayfs so it is never modified "
         "(default: a read-only view of the host's system folders)", takes="DIR"),
+    Opt("--image", "an image from the store ('rustainer images'): its layers as the root, its Entrypoint, "
+        "Cmd, Env, WorkingDir and User applied as docker does", takes="IMAGE"),
+    Opt("-w,--workdir", "with --image: working directory inside (default: the image's, or /)", takes="DIR"),
+    Opt("-u,--user", "with --image: USER[:GROUP] or UID[:GID] to run as (default: the image's User)",
+        takes="USER"),
     *_limit_opts(seed_defaults=False),
     Opt("--cpu-quota", "share of CPU time, e.g. 0.5 or 1.5 CPUs", takes="F"),
     Opt("--pids-limit", "most processes the container may have", takes="N"),
@@ -112,6 +117,28 @@ COMMANDS = {
         Opt("--cpu-quota", "share of CPU time, e.g. 0.5 or 1.5 CPUs", takes="F"),
         Opt("--pids-limit", "most processes the container may have", takes="N")],
         positional="NAME...", min_positional=1),
+    "pull": Command("pull", "Pull an image from a registry (verified blob by blob) into the store.", [
+        Opt("--insecure", "allow plain HTTP (and an unverified certificate) for this registry"),
+        Opt("--platform", "OS/ARCH[/VARIANT] to pick from a multi-platform image (default: this host's)",
+            takes="PLATFORM")], positional="REF", min_positional=1),
+    "push": Command("push", "Push a local image to a registry under REF.", [
+        Opt("--insecure", "allow plain HTTP (and an unverified certificate) for this registry")],
+        positional="IMAGE REF", min_positional=2),
+    "images": Command("images", "List the images in the store.", [
+        Opt("--format", "table (default) or json", takes="FORMAT", default="table")]),
+    "image": Command("image", "Manage images: inspect IMAGE, import FILE [NAME[:TAG]], export IMAGE FILE, "
+                     "prune [-a], rm IMAGE..., ls.", [
+        Opt("-a,--all", "prune: every image no container uses, not only unnamed ones"),
+        Opt("--platform", "import: OS/ARCH to pick from a multi-platform archive", takes="PLATFORM")],
+        positional="ACTION [ARG...]", min_positional=1),
+    "rmi": Command("rmi", "Remove images (refused while a container uses one; shared layers stay).", [],
+                   positional="IMAGE...", min_positional=1),
+    "login": Command("login", "Log in to a registry: the credentials are checked, then kept in a root-only "
+                     "file ($RUSTAINER_ROOT/auth.json).", [
+        Opt("-u,--username", "user name (default: asked on the terminal)", takes="USER"),
+        Opt("--password-stdin", "read the password from stdin"),
+        Opt("--insecure", "allow plain HTTP (and an unverified certificate) for this registry")],
+        positional="HOST", min_positional=1),
     "network": Command("network", "Manage bridge networks: create [--subnet CIDR] NAME, ls, rm NAME, "
                        "inspect NAME.", [
         Opt("--subnet", "create: the network's IPv4 subnet (default: a free /24 from 10.213.0.0 up)",
@@ -225,6 +252,12 @@ def cmd_run(args: Args) -> int:
         _refuse_it_without_a_terminal(args)
     spec = _spec_from_args(args, name=args.name, remove=args.rm, tty=bool(args.detach) or os.isatty(0),
                            command=tuple(command))
+    if args.image is not None:
+        if args.rootfs is not None:
+            raise UsageError("--image and --rootfs both name the root: give one")
+        spec = _engine().image_spec(spec, args.image, workdir=args.workdir, user=args.user)
+    elif args.workdir is not None or args.user is not None:
+        raise UsageError("-w/--workdir and -u/--user go with --image")
     if args.detach:
         return _run_detached(spec)
     return _run(spec)
@@ -286,7 +319,7 @@ def cmd_ps(args: Args) -> int:
     for s in states:
         r = s.spec.resources
         status = s.status if s.status != "exited" else f"exited ({s.exit_code}){' OOM' if s.oom_killed else ''}"
-        rows.append((s.name, s.short_id, status, uptime(s), s.spec.rootfs or "host view",
+        rows.append((s.name, s.short_id, status, uptime(s), s.spec.image_name or s.spec.rootfs or "host view",
                      format_cpus(r.cpus) if r.cpus else "all", format_size(r.memory) if r.memory else "-",
                      str(s.pid or "-")))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -476,7 +509,9 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_default(args)
         return {"run": cmd_run, "ps": cmd_ps, "rm": cmd_rm, "attach": cmd_attach, "logs": cmd_logs,
                 "exec": cmd_exec, "stop": cmd_stop, "kill": cmd_kill, "inspect": cmd_inspect, "stats": cmd_stats,
-                "top": cmd_top, "update": cmd_update, "network": cmd_network}[verb](args)
+                "top": cmd_top, "update": cmd_update, "network": cmd_network, "pull": cmd_pull,
+                "push": cmd_push, "images": cmd_images, "image": cmd_image, "rmi": cmd_rmi,
+                "login": cmd_login}[verb](args)
     except UsageError as err:
         print(f"rustainer: {err} (see 'rustainer --help')", file=sys.stderr)
         return ENGINE_ERROR
@@ -516,6 +551,116 @@ def cmd_network(args: Args) -> int:
             rows.append((net["name"], net["subnet"], net["gateway"], net["bridge"] if net["active"] else "-",
                          str(len(net["containers"]))))
         _print_table(rows)
+    return 0
+
+
+def _image_root() -> None:
+    from rustainer.backend.container.config import require_root
+
+    require_root()
+
+
+def cmd_pull(args: Args) -> int:
+    _image_root()
+    image = _engine().pull(args.args[0], platform=args.platform, insecure=args.insecure,
+                           progress=sys.stderr if sys.stderr.isatty() else None)
+    print(image.id)
+    return 0
+
+
+def cmd_push(args: Args) -> int:
+    _image_root()
+    if len(args.args) != 2:
+        raise UsageError("'push' takes IMAGE and REF")
+    print(_engine().push(args.args[0], args.args[1], insecure=args.insecure))
+    return 0
+
+
+def cmd_images(args: Args) -> int:
+    from rustainer.backend.images.reference import short_name
+
+    engine = _engine()
+    images = engine.images()
+    store = engine.image_store
+    if args.format == "json":
+        import json
+
+        print(json.dumps([{"id": i.id, "names": list(i.names), "created": i.created, "platform": i.platform,
+                           "size": store.disk_usage(i), "layers": len(i.layers)} for i in images], indent=1))
+        return 0
+    if args.format != "table":
+        raise UsageError(f"unknown format {args.format!r}: use table or json")
+    from rustainer.backend.spec import format_size
+
+    rows = [("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "PLATFORM", "SIZE")]
+    for image in images:
+        size = format_size(store.disk_usage(image))
+        for name in image.names or ("<none>:<none>",):
+            repo, tag = short_name(name) if name != "<none>:<none>" else ("<none>", "<none>")
+            rows.append((repo, tag, image.short_id, image.created[:19] or "-", image.platform or "-", size))
+    _print_table(rows)
+    return 0
+
+
+def cmd_rmi(args: Args) -> int:
+    _image_root()
+    for line in _engine().remove_images(list(args.args)):
+        print(line)
+    return 0
+
+
+def cmd_image(args: Args) -> int:
+    """``image inspect|import|export|prune|rm|ls``: ACTION is positional, as for ``network``."""
+    action, rest = args.args[0], list(args.args[1:])
+    counts = {"inspect": (1, 99), "import": (1, 2), "export": (2, 2), "prune": (0, 0), "rm": (1, 99),
+              "ls": (0, 0)}
+    if action not in counts:
+        raise UsageError(f"unknown image action {action!r}: use inspect, import, export, prune, rm or ls")
+    low, high = counts[action]
+    if not low <= len(rest) <= high:
+        raise UsageError(f"wrong number of arguments for 'image {action}'")
+    if action == "ls":
+        return cmd_images(args)
+    _image_root()
+    engine = _engine()
+    if action == "inspect":
+        import json
+
+        print(json.dumps([engine.inspect_image(ref) for ref in rest], indent=1))
+    elif action == "import":
+        for image in engine.import_image(rest[0], rest[1] if len(rest) > 1 else None, args.platform):
+            print(image.id)
+    elif action == "export":
+        engine.export_image(rest[0], rest[1])
+    elif action == "rm":
+        for line in engine.remove_images(rest):
+            print(line)
+    else:
+        for line in engine.prune_images(all=bool(args.all)):
+            print(line)
+    return 0
+
+
+def cmd_login(args: Args) -> int:
+    _image_root()
+    host = args.args[0]
+    user = args.username
+    if args.password_stdin:
+        if user is None:
+            raise UsageError("--password-stdin needs --username")
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        if not sys.stdin.isatty():
+            raise UsageError("no terminal to ask for the password on: use --username and --password-stdin")
+        import getpass
+
+        if user is None:
+            user = input("Username: ")
+        password = getpass.getpass("Password: ")
+    if not user or not password:
+        raise UsageError("a user name and a password are needed")
+    path = _engine().login(host, user, password, insecure=args.insecure)
+    print(f"Login succeeded (credentials kept in {path})")
     return 0
 
 

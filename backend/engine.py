@@ -18,9 +18,11 @@ from __future__ import annotations
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any, BinaryIO, TypeVar
+    from typing import Any, BinaryIO, TextIO, TypeVar
 
     from rustainer.backend.container.state import ContainerState, StateStore
+    from rustainer.backend.images.store import ImageRecord
+    from rustainer.backend.images.store import Store as ImageStore
     from rustainer.backend.spec import ContainerSpec
 
     T = TypeVar("T")
@@ -219,6 +221,109 @@ class Engine:
         from rustainer.backend.container import networks
 
         return networks.inspect(self.root, name)
+
+    # -- images -----------------------------------------------------------------------------------
+    @property
+    def image_store(self) -> ImageStore:
+        from rustainer.backend.images.store import Store
+
+        return Store(self.root)
+
+    def images_in_use(self) -> dict[str, str]:
+        """Image id -> the name of a container (of any state) made from it: such images stay."""
+        return {s.spec.image: s.name for s in self.store.list() if s.spec.image}
+
+    def pull(self, ref: str, *, platform: str | None = None, insecure: bool = False,
+             progress: TextIO | None = None) -> ImageRecord:
+        from rustainer.backend.images.auth import credentials_for
+        from rustainer.backend.images.pull import pull
+        from rustainer.backend.images.reference import parse_reference
+
+        parsed = parse_reference(ref)
+        return pull(self.image_store, parsed, platform=platform, insecure=insecure,
+                    credentials=credentials_for(parsed.domain, self.root), progress_out=progress)
+
+    def push(self, image: str, ref: str, *, insecure: bool = False) -> str:
+        """Push a local image to ``ref``; -> the manifest digest the registry holds."""
+        from rustainer.backend.images.auth import credentials_for
+        from rustainer.backend.images.push import push
+        from rustainer.backend.images.reference import parse_reference
+
+        parsed = parse_reference(ref)
+        store = self.image_store
+        return push(store, store.resolve(image), parsed, insecure=insecure,
+                    credentials=credentials_for(parsed.domain, self.root))
+
+    def login(self, host: str, user: str, password: str, *, insecure: bool = False) -> str:
+        """Check the credentials against the registry, then keep them (root-only file); -> its path."""
+        from rustainer.backend.images.auth import save
+        from rustainer.backend.images.reference import parse_reference
+        from rustainer.backend.images.registry import Registry
+
+        ref = parse_reference(f"{host}/x")
+        Registry(ref.api_host, insecure=insecure, credentials=(user, password)).ping()
+        return save(ref.domain, user, password, self.root)
+
+    def images(self) -> list[ImageRecord]:
+        return self.image_store.images()
+
+    def image(self, ref: str) -> ImageRecord:
+        return self.image_store.resolve(ref)
+
+    def inspect_image(self, ref: str) -> dict[str, Any]:
+        store = self.image_store
+        image = store.resolve(ref)
+        config = store.config(image)
+        return {"Id": image.id, "RepoTags": list(image.names), "Manifest": image.manifest,
+                "ManifestMediaType": image.manifest_media_type, "Created": image.created,
+                "Platform": image.platform, "Size": store.disk_usage(image),
+                "Config": config.get("config") or {}, "RootFS": config.get("rootfs") or {},
+                "Layers": [layer.to_json() for layer in image.layers]}
+
+    def remove_images(self, refs: list[str]) -> list[str]:
+        store = self.image_store
+        out: list[str] = []
+        for ref in refs:
+            out += store.remove(ref, self.images_in_use)
+        return out
+
+    def prune_images(self, *, all: bool = False) -> list[str]:
+        return self.image_store.prune(self.images_in_use, all=all)
+
+    def import_image(self, path: str, name: str | None = None, platform: str | None = None) -> list[ImageRecord]:
+        from rustainer.backend.images.archive import import_image
+        from rustainer.backend.images.pull import host_platform
+
+        return import_image(self.image_store, path, name, platform or host_platform())
+
+    def export_image(self, ref: str, path: str) -> None:
+        from rustainer.backend.images.archive import export_image
+
+        store = self.image_store
+        image = store.resolve(ref)
+        name = ref if image.names and not ref.startswith("sha256:") and ref not in image.id else None
+        if name is None and image.names:
+            name = image.names[0]
+        export_image(store, image, path, name)
+
+    def image_spec(self, spec: ContainerSpec, image_ref: str, *, workdir: str | None = None,
+                   user: str | None = None) -> ContainerSpec:
+        """``spec`` made to run the image: its layers, and its config's Entrypoint, Cmd, Env,
+        WorkingDir and User applied as docker does (see images/runconfig.py)."""
+        import os
+
+        from rustainer.backend.images.runconfig import run_settings
+        from rustainer.backend.util.record import replace
+
+        store = self.image_store
+        image = store.resolve(image_ref)
+        layers = tuple(store.lower_dirs(image))
+        dirs = [os.path.realpath(os.path.join(store.root, layer)) for layer in layers]  # our own links
+        settings = run_settings(store.config(image), command=spec.command, env=spec.env, workdir=workdir,
+                                user=user, layer_dirs=dirs)
+        return replace(spec, image=image.id, image_name=image.names[0] if image.names else image.short_id,
+                       layers=layers, command=settings["command"], env=settings["env"],
+                       workdir=settings["workdir"], user=settings["user"])
 
     # -- helpers ----------------------------------------------------------------------------------
     def _named(self, spec: ContainerSpec, start: Callable[[ContainerSpec], T]) -> T:

@@ -102,3 +102,27 @@ class ZygoteUnavailable(RustainerError):
 
 class InjectedFault(RustainerError):
     """A failure the test suite asked for (``RUSTAINER_FAULT=step``, see ``util.rollback``)."""
+
+
+class ImageError(RustainerError):
+    """An image operation failed: a store, archive or registry problem the user can act on."""
+
+
+class ImageNotFoundError(ImageError):
+    """No image with that name, tag or id in the local store."""
+
+
+class InvalidReferenceError(ImageError):
+    """An image reference (``alpine:3.20``, ``host:5000/ns/name@sha256:...``) that does not parse."""
+
+
+class RegistryError(ImageError):
+    """A registry was unreachable, refused the request, or sent something that failed verification."""
+
+
+class LayerError(ImageError):
+    """A layer tarball was refused (hostile entries, too large, corrupt) or failed its digest."""
+
+
+class ImageInUseError(ImageError):
+    """The image (or a layer of it) is used by a container or another image."""

@@ -46,6 +46,13 @@ class ContainerSpec:
     init: bool = True  # a small PID 1 that reaps orphans and forwards signals (--no-init: the command is PID 1)
     publish: tuple[tuple[str, int, int, str], ...] = ()  # -p: (host ip, host port, container port, tcp|udp)
     nat: bool = True  # masquerade outbound traffic from a bridge network (--no-nat: off)
+    # run --image: the image's id, the name it was asked by, its layers as overlay lower folders
+    # (``l/<short id>``, top first, relative to the image store), and what its config asks for
+    image: str | None = None
+    image_name: str | None = None
+    layers: tuple[str, ...] = ()
+    workdir: str | None = None  # the working directory inside (created if missing); None: -d or /
+    user: tuple[int, int, tuple[int, ...]] | None = None  # uid, gid, supplementary gids; None: root
 
     @property
     def effective_hostname(self) -> str:

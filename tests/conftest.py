@@ -208,6 +208,17 @@ def started(cli, busybox_rootfs: Path):  # type: ignore[no-untyped-def]
         cli("rm", "-f", name)
 
 
+@pytest.fixture
+def registry(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real OCI registry (Debian's docker-registry) on 127.0.0.1 at a free port, with its own config
+    and storage under the test's folder; stopped at the end."""
+    from imagetools import RegistryServer
+
+    server = RegistryServer(tmp_path / "registry")
+    yield server
+    server.stop()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if is_root():
         return

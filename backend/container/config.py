@@ -56,6 +56,18 @@ def validate(spec: ContainerSpec) -> ContainerSpec:
         raise InvalidSpecError(f"directory {spec.directory!r} must be an absolute path")
     if spec.directory is not None and os.path.exists(spec.directory) and not os.path.isdir(spec.directory):
         raise InvalidSpecError(f"directory {spec.directory} exists and is not a folder")
+    if spec.layers:
+        from rustainer.backend.images.store import Store
+        from rustainer.backend.util.paths import state_root
+
+        images = Store(state_root()).root
+        for layer in spec.layers:
+            if not os.path.isdir(os.path.join(images, layer)):
+                raise RootfsError(f"a layer of image {spec.image_name or spec.image} is missing from the image "
+                                  "store: pull or import the image again")
+        if not spec.command:
+            raise InvalidSpecError(f"image {spec.image_name or spec.image} has no command (no Entrypoint or Cmd): "
+                                   "give a COMMAND to run")
     if not spec.command:
         from rustainer.backend.errors import RootfsError as _RootfsError
 
@@ -122,7 +134,13 @@ def child_config(state: ContainerState, *, root: str, layer_dir: str, cdir: str,
     spec = state.spec
     init_binary = find_init() if spec.init else None
     upper = work = layer = None
-    if spec.rootfs is not None:
+    layers_cwd = None
+    if spec.layers:
+        from rustainer.backend.images.store import Store
+        from rustainer.backend.util.paths import state_root
+
+        layers_cwd = Store(state_root()).root
+    if spec.rootfs is not None or spec.layers:
         layer = layer_dir
         upper, work = os.path.join(layer, "upper"), os.path.join(layer, "work")
     hosts = None
@@ -139,6 +157,9 @@ def child_config(state: ContainerState, *, root: str, layer_dir: str, cdir: str,
         ssh_keys=_ssh_host_keys() if spec.rootfs is None else (),
         hosts=hosts,
         init_binary=init_binary,
+        layers=spec.layers,
+        layers_cwd=layers_cwd,
+        workdir=spec.workdir,
     )
     argv = spec.command or (default_shell(spec.rootfs) or "/bin/sh",)
     env = {"PATH": DEFAULT_PATH, "HOME": "/root", "HOSTNAME": spec.effective_hostname, "container": "rustainer"}
@@ -147,7 +168,7 @@ def child_config(state: ContainerState, *, root: str, layer_dir: str, cdir: str,
     env.update(dict(spec.env))
     return ChildConfig(
         root=root, ops=tuple(ops), hostname=spec.effective_hostname, argv=tuple(argv),
-        env=tuple(env.items()), workdir=spec.directory or "/", new_netns=spec.network != "host",
+        env=tuple(env.items()), workdir=spec.workdir or spec.directory or "/", user=spec.user, new_netns=spec.network != "host",
         caps=mask(DEFAULT_CAPS), last_cap=last_cap(), tty=spec.tty, init=spec.init, layer=layer,
         init_program=INIT_PATH if init_binary is not None else None,
     )

@@ -40,7 +40,8 @@ class Launch:
         self.cdir = store.container_dir(state.id)
         # The host view mounts its tmpfs root straight onto the shared mount folder; an image's root
         # is an overlay inside the layer's tmpfs there (see child.make_layer).
-        self.root = store.mnt if state.spec.rootfs is None else os.path.join(store.mnt, "root")
+        image_root = state.spec.rootfs is not None or bool(state.spec.layers)
+        self.root = os.path.join(store.mnt, "root") if image_root else store.mnt
         self.cgroup: CgroupManager | None = None
         self.reserved = True  # the state is on disk (False between ``new(early=True)`` and ``start``)
         self.pid: int | None = None

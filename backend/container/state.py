@@ -78,6 +78,10 @@ def spec_from_dict(data: dict[str, Any]) -> ContainerSpec:
     data["command"] = tuple(data.get("command", ()))
     data["env"] = tuple(tuple(kv) for kv in data.get("env", ()))
     data["publish"] = tuple(tuple(p) for p in data.get("publish", ()))
+    data["layers"] = tuple(data.get("layers", ()))
+    if data.get("user") is not None:
+        uid, gid, groups = data["user"]
+        data["user"] = (int(uid), int(gid), tuple(int(g) for g in groups))
     return ContainerSpec(**data)
 
 

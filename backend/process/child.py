@@ -57,6 +57,7 @@ class ChildConfig:
     init: bool = False  # an init as PID 1 (reaping orphans, forwarding signals), the command as PID 2
     init_program: str | None = None  # the init to exec (tini, bound into the root); None: stay as it
     layer: str | None = None  # with an image: mount the writable layer's tmpfs here (see make_layer)
+    user: tuple[int, int, tuple[int, ...]] | None = None  # uid, gid, groups to run as (an image's User)
 
 
 def run_child(make_config: Callable[[], ChildConfig], stdio: tuple[int, int, int], sync_fd: int,
@@ -92,6 +93,12 @@ def run_child(make_config: Callable[[], ChildConfig], stdio: tuple[int, int, int
         syscalls.unshare(syscalls.CLONE_NEWCGROUP)
         install_filter()
         restrict_to(cfg.caps, cfg.last_cap)
+        if cfg.user is not None:
+            # An image's User (docker's order: groups, gid, uid); leaving uid 0 clears the capabilities.
+            uid, gid, groups = cfg.user
+            os.setgroups(list(groups))
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
         _close_fds(err_fd)
         os.chdir(cfg.workdir)
         code, message = 127, ""

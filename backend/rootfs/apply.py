@@ -39,6 +39,8 @@ def apply_plan(root: str, ops: list[Op]) -> None:
 
 def _root_op(root: str, op: Op) -> None:
     try:
+        if op.cwd is not None:
+            os.chdir(op.cwd)  # relative lower folders (an image's short links) resolve from here
         syscalls.mount(op.source, root, op.fstype, op.flags, op.data)
     except OSError as err:
         what = "the overlay root" if op.fstype == "overlay" else "the container root"

@@ -53,6 +53,7 @@ class Op:
     mode: int = 0o755
     device: tuple[int, int] | None = None
     optional: bool = False  # skip quietly when the target does not exist
+    cwd: str | None = None  # mount: change to this folder first (an image's relative lower dirs)
 
 
 @record
@@ -87,15 +88,22 @@ def host_secret_masks(ssh_keys: tuple[str, ...]) -> list[Op]:
     return [Op("mask_file", path, optional=True) for path in (*HOST_SECRETS, *ssh_keys)]
 
 
-def overlay_root(lower: str, upper: str, work: str) -> list[Op]:
-    """An image folder as the root through overlayfs: the folder itself is never written."""
-    for path in (lower, upper, work):
+def overlay_root(lower: str | tuple[str, ...], upper: str, work: str, cwd: str | None = None) -> list[Op]:
+    """A rootfs folder, or an image's layers (top first, relative to ``cwd``: the image store's short
+    links keep many layers inside the one page mount options may fill), as the root through
+    overlayfs: the lower folders themselves are never written."""
+    lowers = (lower,) if isinstance(lower, str) else lower
+    for path in (*lowers, upper, work):
         if any(c in path for c in ",:\\"):
             from rustainer.backend.errors import RootfsError
 
             raise RootfsError(f"rootfs path {path!r} contains ',', ':' or '\\', which overlayfs cannot take")
-    data = f"lowerdir={lower},upperdir={upper},workdir={work}"
-    ops = [Op("mount", "/", "overlay", "overlay", MS_NODEV, data)]
+    data = f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work}"
+    if len(data) >= 4096:
+        from rustainer.backend.errors import RootfsError
+
+        raise RootfsError(f"the image has too many layers ({len(lowers)}) for one overlay mount")
+    ops = [Op("mount", "/", "overlay", "overlay", MS_NODEV, data, cwd=cwd)]
     for path in ("/proc", "/sys", "/dev", "/tmp"):
         ops.append(Op("mkdir", path))
     return ops
@@ -159,9 +167,18 @@ def build_plan(
     ssh_keys: tuple[str, ...] = (),
     hosts: str | None = None,
     init_binary: str | None = None,
+    layers: tuple[str, ...] = (),
+    layers_cwd: str | None = None,
+    workdir: str | None = None,
 ) -> list[Op]:
-    """The whole list of operations for one container, in the order they must run."""
-    if rootfs is None:
+    """The whole list of operations for one container, in the order they must run. ``layers`` (an
+    image's lower folders, top first, relative to ``layers_cwd``) take the place of ``rootfs``."""
+    if layers:
+        if upper is None or work is None:
+            raise ValueError("an overlay root needs upper and work folders")
+        ops = overlay_root(layers, upper, work, cwd=layers_cwd)
+        rootfs = rootfs or "image"
+    elif rootfs is None:
         ops = host_view_root(host_entries)
     else:
         if upper is None or work is None:
@@ -174,6 +191,8 @@ def build_plan(
         ops += directory_bind(directory)
     if hosts is not None:
         ops += hosts_bind(hosts, image=rootfs is not None)
+    if workdir is not None and workdir != "/" and rootfs is not None:
+        ops.append(Op("mkdir", workdir))  # an image's WorkingDir, made in the writable layer if missing
     if rootfs is None:
         # Nothing else may be created at the top of the host view: make the tmpfs root read-only.
         ops.append(Op("remount", "/", flags=MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV))
