@@ -54,6 +54,7 @@ def test_capabilities_are_dockers_default_set(cli, view: tuple[str, ...]) -> Non
     for key in ("CapBnd", "CapEff", "CapPrm"):
         assert caps[key] == [DOCKER_MASK, DOCKER_MASK], (key, [hex(v) for v in caps[key]])
     assert caps["CapAmb"] == [0, 0]
+    assert caps["CapInh"] == [0, 0]  # as docker: nothing a file capability could pick up (CVE-2022-24769)
 
 
 def test_proc_sys_sysrq_and_sys_are_read_only(cli, view: tuple[str, ...]) -> None:
