@@ -519,5 +519,28 @@ def cmd_network(args: Args) -> int:
     return 0
 
 
+def exit_status() -> int:
+    """``main()`` as the process's exit status, with stdio flushed: ``--help``'s SystemExit included,
+    and a reader that went away (``rustainer --help | head -1``) ends it quietly with 141, as SIGPIPE
+    would end a program in a shell's pipeline. Whatever could not be written is dropped (stdout and
+    stderr then point at /dev/null), so that the interpreter's own flush at exit has nothing to
+    complain about ("Exception ignored ... BrokenPipeError", exit 120)."""
+    try:
+        code = main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    except BrokenPipeError:
+        code = 141
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            code = code or 141
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status())
