@@ -286,6 +286,8 @@ def cmd_attach(args: Args) -> int:
 
 
 def cmd_logs(args: Args) -> int:
+    if args.follow:
+        _until_interrupted()  # before anything is shown: a Ctrl-C may come as soon as it is
     engine, ref = _engine(), _one(args)
     tail = None
     if args.tail is not None:
@@ -407,6 +409,8 @@ def cmd_stats(args: Args) -> int:
     require_root()
     engine = _engine()
     named = [(s.name, s.short_id) for s in (engine.running(ref, "show stats of") for ref in args.args)]
+    if not args.no_stream:
+        _until_interrupted()
     try:
         while True:
             rows = _sample_named(engine, named) if named else engine.stats(None)
@@ -432,6 +436,17 @@ def cmd_stats(args: Args) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+
+
+def _until_interrupted() -> None:
+    """A stream that runs until Ctrl-C (``stats``, ``logs -f``) takes SIGINT even when it started
+    with it ignored, which Python then leaves ignored: a background job of a shell without job
+    control (``cmd &`` in a script) and all it starts begin so. Docker's CLI does the same (Go's
+    signal.Notify un-ignores it)."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _sample_named(engine: Engine, named: list[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -664,5 +679,28 @@ def cmd_login(args: Args) -> int:
     return 0
 
 
+def exit_status() -> int:
+    """``main()`` as the process's exit status, with stdio flushed: ``--help``'s SystemExit included,
+    and a reader that went away (``rustainer --help | head -1``) ends it quietly with 141, as SIGPIPE
+    would end a program in a shell's pipeline. Whatever could not be written is dropped (stdout and
+    stderr then point at /dev/null), so that the interpreter's own flush at exit has nothing to
+    complain about ("Exception ignored ... BrokenPipeError", exit 120)."""
+    try:
+        code = main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    except BrokenPipeError:
+        code = 141
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            code = code or 141
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status())

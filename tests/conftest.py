@@ -127,7 +127,19 @@ def leaks_since(before: dict[str, set], deadline_s: float = 5.0) -> dict[str, se
 
 
 @pytest.fixture(scope="session", autouse=True)
-def session_leak_check() -> Iterator[None]:
+def users_environment() -> Iterator[None]:
+    """The suite's subprocesses (the CLI, pexpect and tmux sessions) see what users see: none of the
+    machine's PYTHON* (PYTHONUNBUFFERED, PYTHONDONTWRITEBYTECODE...) or PIP_* variables, which
+    would change stdio buffering and more from what the CLI meets for real."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith(("PYTHON", "PIP_"))}
+    for key in saved:
+        del os.environ[key]
+    yield
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_leak_check(users_environment: None) -> Iterator[None]:
     before = snapshot()
     yield
     leaked = leaks_since(before)

@@ -12,6 +12,7 @@ import time
 from rustainer.backend.container.launch import Launch
 from rustainer.backend.container.liveness import (
     is_alive,
+    is_starting,
     owner_alive,
     reopen_cgroup,
     supervisor_of,
@@ -68,7 +69,7 @@ def remove_container(store: StateStore, state: ContainerState, *, force: bool = 
         _remove_damaged(store, state, force=force)
         return
     state = reconcile(store, state)
-    if is_alive(state):
+    if is_alive(state) or is_starting(state):
         if not force:
             raise RustainerError(f"container {state.name} is running: stop it first or use rm -f")
         if _stop_through_supervisor(store, state):

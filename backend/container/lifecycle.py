@@ -172,10 +172,10 @@ def remove(store: StateStore, ref: str, *, force: bool = False) -> None:
     """``rm``; with ``force`` a running container is killed first and its owner left to record the end,
     so the owner never writes to an entry that has gone from under it."""
     from rustainer.backend.container.cleanup import remove_container
-    from rustainer.backend.container.liveness import is_alive
+    from rustainer.backend.container.liveness import is_alive, is_starting
 
     state = resolve(store, ref)
-    if is_alive(state):
+    if is_alive(state) or is_starting(state):
         if not force:
             raise ContainerStateError(f"container {state.name} is running: stop it first or use rm -f", container=state.name)
         ended = _kill_and_wait(store, state, owner_pid(state), manager_of(state))

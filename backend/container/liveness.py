@@ -40,6 +40,15 @@ def is_alive(state: ContainerState) -> bool:
         return False
 
 
+def is_starting(state: ContainerState) -> bool:
+    """Recorded running, but its PID 1 has not joined its cgroup yet: with cgroup v1 it joins itself
+    once its root is built, after the owner recorded it running. Not a dead container: the owner is
+    alive and the pid is still its child (so not a reused pid)."""
+    if state.status != RUNNING or state.pid is None or not owner_alive(state):
+        return False
+    return procfs.parent(state.pid) == state.owner_pid and procfs.running(state.pid)
+
+
 def process_start(pid: int) -> int | None:
     """Start time of a process in clock ticks since boot (recorded to recognise it later)."""
     return procfs.start_time(pid)

@@ -1,12 +1,19 @@
-"""Container state under RUSTAINER_ROOT: one JSON file per container, written atomically.
+"""Container state under RUSTAINER_ROOT: one JSON file per container, written atomically and durably
+(fsync'ed before it is renamed into place, its folder after: a host reboot is survived, see
+``util.jsonfile.write_durably``).
 
 Layout::
 
     $RUSTAINER_ROOT/lock                    flock'ed while names are reserved or released
     $RUSTAINER_ROOT/names/<name>            the id holding that name (an O(1) uniqueness check)
+    $RUSTAINER_ROOT/mnt/                    one empty folder every container mounts its own root over,
+                                            in its own mount namespace (nothing of it on the host)
     $RUSTAINER_ROOT/containers/<id>/state.json
-    $RUSTAINER_ROOT/containers/<id>/rootfs  the mount point that becomes the container's /
-    $RUSTAINER_ROOT/containers/<id>/upper, work   the overlay's writable layer (--rootfs only)
+    $RUSTAINER_ROOT/containers/<id>/container.log, .1, .2...   a detached container's output
+    $RUSTAINER_ROOT/containers/<id>/attach.sock   its supervisor's attach endpoint
+    $RUSTAINER_ROOT/containers/<id>/hosts   bridge networks: bound onto the container's /etc/hosts
+    $RUSTAINER_ROOT/networks/, zygote.*     the network records (network.store) and the supervisors'
+                                            launcher (supervisor.zygote)
 
 Names are unique per root: reserving one happens under an exclusive flock, so two ``run --name x``
 started at the same moment cannot both win. Two different roots share nothing (cgroup names use ids).
@@ -20,6 +27,7 @@ import time
 
 from rustainer.backend.errors import ContainerNotFoundError, DamagedStateError, NameInUseError, RustainerError
 from rustainer.backend.spec import ContainerSpec, Resources
+from rustainer.backend.util.jsonfile import sync_folder, write, write_durably
 from rustainer.backend.util.record import asdict, record, replace
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
@@ -161,20 +169,14 @@ class StateStore:
                     f"the name {state.name!r} is already in use by container {holder[:12]}: "
                     "remove it or choose another name")
             os.mkdir(self.container_dir(state.id), 0o700)
-            name_file = os.path.join(self.names, state.name)
+            sync_folder(self.containers)  # the new folder's entry, before anything is written in it
             try:
                 self.save(state)
-                with open(f"{name_file}.tmp", "w") as f:
-                    f.write(state.id)
-                os.rename(f"{name_file}.tmp", name_file)
+                write_durably(os.path.join(self.names, state.name), state.id.encode())
             except BaseException:  # half-way (a full disk, say): undo this step's own part
                 from rustainer.backend.util.fsutil import remove_tree
 
                 remove_tree(self.container_dir(state.id))
-                try:
-                    os.unlink(f"{name_file}.tmp")
-                except OSError:
-                    pass
                 raise
         finally:
             os.close(lock)
@@ -191,16 +193,8 @@ class StateStore:
         return None
 
     def save(self, state: ContainerState) -> None:
-        from rustainer.backend.util.jsonfile import dumps
-
-        path = os.path.join(self.container_dir(state.id), "state.json")
-        tmp = f"{path}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, dumps(asdict(state)).encode())
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
+        """Durably: after a crash or power loss, state.json is the old state or the new one, whole."""
+        write(os.path.join(self.container_dir(state.id), "state.json"), asdict(state))
 
     def update(self, state: ContainerState, **changes: Any) -> ContainerState:
         new = replace(state, **changes)
@@ -287,7 +281,7 @@ class StateStore:
         raise ContainerNotFoundError(f"no such container: {ref}", container=ref)
 
     def delete(self, state: ContainerState) -> None:
-        """Forget a container: its folder (state, mount point, writable layer) goes."""
+        """Forget a container: its folder (state, log, attach socket, hosts file) goes."""
         from rustainer.backend.util.fsutil import remove_tree
 
         lock = self._lock()

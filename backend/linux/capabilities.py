@@ -39,7 +39,9 @@ def last_cap() -> int:
 
 
 def restrict_to(keep: int, last: int) -> None:
-    """Drop every capability outside ``keep`` from the bounding, ambient and thread sets."""
+    """Drop every capability outside ``keep`` from the bounding, ambient and thread sets, and leave the
+    inheritable set empty, as docker does: an inheritable capability would be granted again by any
+    file carrying it in its inheritable file capabilities (the pattern of CVE-2022-24769)."""
     for cap in range(last + 1):
         if not keep & (1 << cap):
             syscalls.prctl(syscalls.PR_CAPBSET_DROP, cap)
@@ -47,4 +49,4 @@ def restrict_to(keep: int, last: int) -> None:
         syscalls.prctl(syscalls.PR_CAP_AMBIENT, syscalls.PR_CAP_AMBIENT_CLEAR_ALL)
     except OSError:
         pass  # kernels before 4.3 have no ambient set
-    syscalls.capset(keep, keep, keep)
+    syscalls.capset(keep, keep, 0)

@@ -5,7 +5,8 @@ Dropping CAP_SYS_ADMIN already makes ``mount`` and most ``unshare`` calls fail, 
 with it mount, more namespaces and a large kernel attack surface). Docker's default profile blocks it;
 so do we, with the few rules that matter: user namespaces through unshare/clone, clone3 (whose flags
 a filter cannot see; glibc falls back to clone on ENOSYS), and the keyring calls (keys are not
-namespaced). Syscalls of a foreign architecture (32-bit compat) get ENOSYS rather than a way around.
+namespaced). Syscalls of a foreign architecture (32-bit compat) get ENOSYS rather than a way around;
+x32 calls (the native architecture, numbers with bit 30 set) get EPERM, whatever the call.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ _ARCH = {
     "x86_64": (0xC000003E, 272, 56, 435, 250, 248, 249),
     "aarch64": (0xC00000B7, 97, 220, 435, 219, 217, 218),
 }
-_LD_W_ABS, _JEQ_K, _JSET_K, _RET_K = 0x20, 0x15, 0x45, 0x06
+_LD_W_ABS, _JEQ_K, _JGE_K, _JSET_K, _RET_K = 0x20, 0x15, 0x35, 0x45, 0x06
+_X32_SYSCALL_BIT = 0x40000000
 _ALLOW = 0x7FFF0000
 _ERRNO = 0x00050000
 _EPERM, _ENOSYS = 1, 38
@@ -45,19 +47,22 @@ def build_program(machine: str) -> bytes | None:
         _insn(_JEQ_K, 1, 0, arch),  # 1: native? skip the next
         _insn(_RET_K, 0, 0, _ERRNO | _ENOSYS),  # 2
         _insn(_LD_W_ABS, 0, 0, 0),  # 3: A = nr
-        _insn(_JEQ_K, 6, 0, unshare),  # 4 -> 11
-        _insn(_JEQ_K, 5, 0, clone),  # 5 -> 11
-        _insn(_JEQ_K, 7, 0, clone3),  # 6 -> 14
-        _insn(_JEQ_K, 7, 0, keyctl),  # 7 -> 15
-        _insn(_JEQ_K, 6, 0, add_key),  # 8 -> 15
-        _insn(_JEQ_K, 5, 0, request_key),  # 9 -> 15
-        _insn(_RET_K, 0, 0, _ALLOW),  # 10
-        _insn(_LD_W_ABS, 0, 0, 16),  # 11: A = low word of args[0] (flags)
-        _insn(_JSET_K, 2, 0, syscalls.CLONE_NEWUSER),  # 12: flag set -> 15
-        _insn(_RET_K, 0, 0, _ALLOW),  # 13
-        # 14: clone3 answers ENOSYS so that libc falls back to clone, whose flags we can check.
+        # 4: x32 (x86_64's AUDIT_ARCH with bit 30 in the number) and anything above: refused, as in
+        # docker's profile, or unshare/clone would pass by another number on a kernel with x32
+        _insn(_JGE_K, 11, 0, _X32_SYSCALL_BIT),  # 4 -> 16
+        _insn(_JEQ_K, 6, 0, unshare),  # 5 -> 12
+        _insn(_JEQ_K, 5, 0, clone),  # 6 -> 12
+        _insn(_JEQ_K, 7, 0, clone3),  # 7 -> 15
+        _insn(_JEQ_K, 7, 0, keyctl),  # 8 -> 16
+        _insn(_JEQ_K, 6, 0, add_key),  # 9 -> 16
+        _insn(_JEQ_K, 5, 0, request_key),  # 10 -> 16
+        _insn(_RET_K, 0, 0, _ALLOW),  # 11
+        _insn(_LD_W_ABS, 0, 0, 16),  # 12: A = low word of args[0] (flags)
+        _insn(_JSET_K, 2, 0, syscalls.CLONE_NEWUSER),  # 13: flag set -> 16
+        _insn(_RET_K, 0, 0, _ALLOW),  # 14
+        # 15: clone3 answers ENOSYS so that libc falls back to clone, whose flags we can check.
         _insn(_RET_K, 0, 0, _ERRNO | _ENOSYS),
-        _insn(_RET_K, 0, 0, deny_eperm),  # 15
+        _insn(_RET_K, 0, 0, deny_eperm),  # 16
     ]
     return b"".join(prog)
 

@@ -22,8 +22,27 @@ def _nft(script: str, *, check: bool = True) -> subprocess.CompletedProcess[str]
     except FileNotFoundError:
         raise NetworkError("nft (nftables) is not installed: bridge networks need it") from None
     if check and proc.returncode != 0:
-        raise NetworkError(f"nftables refused the network's rules: {proc.stderr.strip().splitlines()[-1:]}")
+        raise NetworkError(f"nftables refused the network's rules: {nft_error(proc.stderr)}")
     return proc
+
+
+def nft_error(stderr: str) -> str:
+    """nft's first complaint as one line: its error text and the statement it refused.
+
+    nft writes ``/dev/stdin:1:18-39: Error: No such file or directory``, then the statement, then a
+    line of carets under the faulty part: that becomes ``No such file or directory (add element
+    ...)``."""
+    lines = [line.strip() for line in stderr.splitlines()]
+    for i, line in enumerate(lines):
+        _, found, text = line.partition("Error: ")
+        if found:
+            text = text.strip() or "error"
+            statement = lines[i + 1] if i + 1 < len(lines) else ""
+            if statement and statement.strip("^~ "):
+                return f"{text} ({statement})"
+            return text
+    meaningful = [line for line in lines if line.strip("^~ ")]
+    return meaningful[-1] if meaningful else "no reason given"
 
 
 def table_script(table: str, bridge: str, subnet: str, masquerade: bool, natted: tuple[str, ...] = ()) -> str:

@@ -9,13 +9,19 @@ Living in the owner means the listeners can never outlive it: the owner's death 
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import threading
+import time
 
 from rustainer.backend.errors import PortInUseError
 
 CONNECT_TIMEOUT = 5.0
 CHUNK = 65536
+# UDP has no end: a peer (source address) silent this long is forgotten, its socket and thread
+# released (docker-proxy's is 90 s); and at most this many are relayed at once per published port.
+UDP_IDLE_TIMEOUT = 60.0
+UDP_MAX_PEERS = 1024
 
 
 class Forwarder:
@@ -28,6 +34,9 @@ class Forwarder:
         self.open: set[socket.socket] = set()
         self.listeners: list[tuple[socket.socket, int, str]] = []
         self.threads: list[threading.Thread] = []
+        # RUSTAINER_UDP_IDLE_TIMEOUT (seconds) and RUSTAINER_UDP_MAX_PEERS override the defaults
+        self.udp_idle = _env_number("RUSTAINER_UDP_IDLE_TIMEOUT", UDP_IDLE_TIMEOUT)
+        self.udp_max_peers = max(1, int(_env_number("RUSTAINER_UDP_MAX_PEERS", UDP_MAX_PEERS)))
         try:
             for host_ip, host_port, container_port, proto in publish:
                 self.listeners.append((_bind(host_ip, host_port, proto), container_port, proto))
@@ -116,7 +125,11 @@ class Forwarder:
 
     # -- udp -------------------------------------------------------------------------------------
     def _udp_loop(self, listener: socket.socket, port: int) -> None:
-        peers: dict[tuple[str, int], socket.socket] = {}
+        """One upstream socket (and reply thread) per source address, as docker-proxy does; a peer
+        idle for ``udp_idle`` seconds is dropped by its reply thread, and past ``udp_max_peers``
+        the least recently used one makes room for a newcomer."""
+        peers: dict[tuple[str, int], _UdpPeer] = {}
+        lock = threading.Lock()
         while not self.closed:
             try:
                 data, addr = listener.recvfrom(CHUNK)
@@ -126,9 +139,14 @@ class Forwarder:
                 continue
             if self.closed:
                 return
-            upstream = peers.get(addr)
-            if upstream is None:
-                upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            with lock:
+                peer = peers.get(addr)
+                if peer is not None and not peer.gone:
+                    peer.last = time.monotonic()
+                else:
+                    peer = None
+            if peer is None:
+                upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
                 if not self._track(upstream):
                     return
                 try:
@@ -136,27 +154,74 @@ class Forwarder:
                 except OSError:
                     self._forget(upstream)
                     continue
-                peers[addr] = upstream
-                threading.Thread(target=self._udp_replies, args=(upstream, listener, addr), daemon=True).start()
+                peer = _UdpPeer(upstream, addr)
+                with lock:
+                    while len(peers) >= self.udp_max_peers:
+                        oldest = min(peers.values(), key=lambda p: p.last)
+                        del peers[oldest.addr]
+                        oldest.drop()
+                    peers[addr] = peer
+                args = (peer, listener, peers, lock)
+                threading.Thread(target=self._udp_replies, args=args, name="rustainer-publish", daemon=True).start()
             try:
-                upstream.send(data)
+                peer.sock.send(data)
             except OSError:
                 continue
 
-    def _udp_replies(self, upstream: socket.socket, listener: socket.socket, addr: tuple[str, int]) -> None:
-        while not self.closed:
-            try:
-                data = upstream.recv(CHUNK)
-            except OSError as err:
-                if err.errno == errno.ECONNREFUSED and not self.closed:
+    def _udp_replies(self, peer: _UdpPeer, listener: socket.socket, peers: dict[tuple[str, int], _UdpPeer],
+                     lock: threading.Lock) -> None:
+        try:
+            while not self.closed and not peer.gone:
+                left = peer.last + self.udp_idle - time.monotonic()
+                if left <= 0:
+                    return
+                try:
+                    peer.sock.settimeout(left)
+                    data = peer.sock.recv(CHUNK)
+                except TimeoutError:
                     continue
-                return
-            if self.closed:
-                return
-            try:
-                listener.sendto(data, addr)
-            except OSError:
-                continue
+                except OSError as err:
+                    if err.errno == errno.ECONNREFUSED and not self.closed:
+                        continue
+                    return
+                if self.closed or peer.gone:
+                    return
+                peer.last = time.monotonic()
+                try:
+                    listener.sendto(data, peer.addr)
+                except OSError:
+                    continue
+        finally:
+            with lock:
+                peer.gone = True
+                if peers.get(peer.addr) is peer:
+                    del peers[peer.addr]
+            self._forget(peer.sock)
+
+
+class _UdpPeer:
+    """A source address relayed to the container: its own upstream socket, and when it last spoke."""
+
+    __slots__ = ("addr", "gone", "last", "sock")
+
+    def __init__(self, sock: socket.socket, addr: tuple[str, int]) -> None:
+        self.sock = sock
+        self.addr = addr
+        self.last = time.monotonic()
+        self.gone = False
+
+    def drop(self) -> None:
+        """Evicted: its reply thread wakes up (the socket is shut down), closes it and ends."""
+        self.gone = True
+        _shutdown(self.sock)
+
+
+def _env_number(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
 def _bind(host_ip: str, host_port: int, proto: str) -> socket.socket:

@@ -61,16 +61,9 @@ class NetworkStore:
         return data
 
     def save(self, data: dict[str, Any]) -> None:
-        from rustainer.backend.util.jsonfile import dumps
+        from rustainer.backend.util.jsonfile import write
 
-        path = self.path(data["name"])
-        tmp = f"{path}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, dumps(data).encode())
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
+        write(self.path(data["name"]), data)
 
     def delete(self, name: str) -> None:
         try:

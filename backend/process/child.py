@@ -87,6 +87,10 @@ def run_child(make_config: Callable[[], ChildConfig], stdio: tuple[int, int, int
         window_size, join_files = go
         join_fds = open_join_files(join_files)
         _enter(cfg, window_size)
+        if "RUSTAINER_TEST_JOIN_DELAY" in os.environ:  # tests only: widens the window before the join
+            import time
+
+            time.sleep(float(os.environ["RUSTAINER_TEST_JOIN_DELAY"]))
         # Join the cgroup (where we do it ourselves), and only then the cgroup namespace (rooted at
         # our new cgroup), the seccomp filter and the capability drop, which would forbid the unshare.
         join_cgroup(join_fds)

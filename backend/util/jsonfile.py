@@ -1,10 +1,13 @@
-"""Write plain data as JSON without importing ``json`` (which pulls in ``re``) on the start path.
+"""Write plain data as JSON without importing ``json`` (which pulls in ``re``) on the start path,
+and write files so that they survive a crash or a power loss whole.
 
 State is written several times while a container starts; reading it (``ps``, ``inspect``) uses the
 standard ``json`` module, which parses what this writes.
 """
 
 from __future__ import annotations
+
+import os
 
 _ESCAPES = {i: f"\\u{i:04x}" for i in range(0x20)}
 _ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"})
@@ -41,3 +44,37 @@ def dumps(value: object, indent: str = "") -> str:
             items.append(f"{inner}{dumps(key)}: {dumps(v, inner)}")
         return "{\n" + ",\n".join(items) + "\n" + indent + "}"
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def write(path: str, value: object) -> None:
+    """``value`` as JSON into ``path``, durably (see ``write_durably``)."""
+    write_durably(path, dumps(value).encode())
+
+
+def write_durably(path: str, data: bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``data`` so that after a crash or power loss it holds either its old
+    content or all of ``data``, never an empty or partial file: a temporary file beside it, fsync'ed,
+    renamed over it; then its folder fsync'ed, so that the rename itself is on disk."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    os.rename(tmp, path)
+    sync_folder(os.path.dirname(path))
+
+
+def sync_folder(path: str) -> None:
+    """fsync a folder: what was created, renamed or removed in it is on disk."""
+    fd = os.open(path or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

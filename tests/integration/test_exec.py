@@ -82,6 +82,8 @@ def test_same_cgroup_caps_and_seccomp(cli, started) -> None:  # type: ignore[no-
     for key in ("CapBnd", "CapEff", "CapPrm", "Seccomp"):
         assert status_field(inside, key) == status_field(host, key), key
     assert status_field(inside, "Seccomp") == "2"
+    assert status_field(inside, "CapInh") == status_field(host, "CapInh") == "0000000000000000"
+    assert status_field(inside, "CapAmb") == "0000000000000000"
     assert status_field(inside, "CapBnd") != status_field(Path("/proc/self/status").read_text(), "CapBnd")
 
 

@@ -127,3 +127,44 @@ def test_same_name_at_the_same_moment_one_wins(rroot: Path, tmp_path: Path, cli)
     assert [s["name"] for s in _ps_all(cli)] == ["same"] and len(entries(rroot)) == 1
     cli("rm", "same", check_rc=0)
     assert entries(rroot) == [] and not folders[winner].exists()
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_rm_sees_a_container_whose_pid1_has_not_joined_its_cgroup_yet(cli, rroot: Path, busybox_rootfs: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch, force: bool) -> None:
+    """With cgroup v1 the PID 1 joins its cgroup itself, after its owner recorded it running: in
+    that window a plain rm must see a starting container, not a dead one (RUSTAINER_TEST_JOIN_DELAY
+    widens the window; the supervisor inherits it through its launcher). rm -f ends it through its
+    owner, and nothing is left."""
+    from helpers import ps, wait_for
+
+    monkeypatch.setenv("RUSTAINER_TEST_JOIN_DELAY", "3")
+    run = subprocess.Popen([*CLI, "run", "--detach", "--name", "slow", "--rootfs", str(busybox_rootfs), "--",
+                            "sleep", "300"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+    try:
+        def recorded_running() -> bool:
+            for cid in entries(rroot):
+                try:
+                    if json.loads((rroot / "containers" / cid / "state.json").read_text())["status"] == "running":
+                        return True
+                except (OSError, ValueError):
+                    pass
+            return False
+
+        wait_for(recorded_running, what="the container to be recorded running")
+        if force:
+            cli("rm", "-f", "slow", check_rc=0)
+            run.communicate(timeout=60)
+            assert "slow" not in ps(cli) and entries(rroot) == []
+            return
+        proc = cli("rm", "slow")
+        assert proc.returncode == 125 and "is running" in proc.stderr, (proc.returncode, proc.stderr)
+        out, err = run.communicate(timeout=60)
+        assert run.returncode == 0, err
+        assert ps(cli)["slow"]["status"] == "running"
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+        cli("rm", "-f", "slow")

@@ -272,3 +272,84 @@ def test_fifty_bridge_runs_with_published_ports_leave_nothing(cli, busybox_rootf
     assert not listening(port)
     assert json.loads(cli("ps", "-a", "--format", "json", check_rc=0).stdout) == []
     assert not [n for n in os.listdir("/var/run/netns")] if os.path.isdir("/var/run/netns") else True
+
+
+UDP_ECHO = """
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 9999))
+while True:
+    data, addr = s.recvfrom(65536)
+    s.sendto(b"echo:" + data, addr)
+"""
+
+
+def udp_ask(client: socket.socket, port: int, payload: bytes) -> bytes:
+    """Send until the echo comes back (the server may still be starting; UDP may drop)."""
+
+    def attempt() -> bytes | None:
+        client.sendto(payload, ("127.0.0.1", port))
+        try:
+            return client.recv(65536)
+        except OSError:
+            return None
+
+    client.settimeout(0.2)
+    return wait_for(attempt, what=f"the echo of {payload!r}")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def udp_echo(cli) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """``start(port) -> supervisor pid``: a UDP echo server (host view's python3) in a bridged
+    container, its port 9999 published on 127.0.0.1:port/udp."""
+    names: list[str] = []
+
+    def start(port: int) -> int:
+        name = f"udp{len(names)}"
+        cli("run", "--detach", "--name", name, "--network", "bridge", "-p", f"127.0.0.1:{port}:9999/udp",
+            "--", "python3", "-c", UDP_ECHO, check_rc=0)
+        names.append(name)
+        state = next(s for s in json.loads(cli("ps", "--format", "json").stdout) if s["name"] == name)
+        return int(state["supervisor_pid"])
+
+    yield start
+    for name in names:
+        cli("rm", "-f", name)
+
+
+def test_udp_round_trip_through_a_published_port(udp_echo) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    udp_echo(port)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as b:
+        assert udp_ask(a, port, b"from a") == b"echo:from a"
+        assert udp_ask(b, port, b"from b") == b"echo:from b"  # each peer gets its own replies
+        a.settimeout(5)
+        a.sendto(b"again", ("127.0.0.1", port))
+        assert a.recv(65536) == b"echo:again"
+
+
+def test_udp_peers_expire_when_idle_and_are_bounded(udp_echo, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import psutil
+
+    monkeypatch.setenv("RUSTAINER_UDP_IDLE_TIMEOUT", "1")
+    monkeypatch.setenv("RUSTAINER_UDP_MAX_PEERS", "3")
+    port = free_port()
+    owner = psutil.Process(udp_echo(port))
+
+    def upstreams() -> int:
+        """The owner's sockets towards the container's port, one per peer it relays for."""
+        return sum(1 for c in owner.net_connections(kind="udp") if c.raddr and c.raddr.port == 9999)
+
+    clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(6)]
+    try:
+        for i, client in enumerate(clients):
+            assert udp_ask(client, port, b"%d" % i) == b"echo:%d" % i
+            # the least recently used peer makes room (its thread closes its socket as it ends)
+            wait_for(lambda: upstreams() <= 3, timeout=5, what="at most 3 UDP peers")
+        wait_for(lambda: upstreams() == 0, timeout=10, what="idle UDP peers to expire")
+        # an expired peer that comes back simply gets a new one
+        assert udp_ask(clients[0], port, b"back") == b"echo:back"
+        assert upstreams() == 1
+    finally:
+        for client in clients:
+            client.close()

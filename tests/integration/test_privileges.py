@@ -54,6 +54,7 @@ def test_capabilities_are_dockers_default_set(cli, view: tuple[str, ...]) -> Non
     for key in ("CapBnd", "CapEff", "CapPrm"):
         assert caps[key] == [DOCKER_MASK, DOCKER_MASK], (key, [hex(v) for v in caps[key]])
     assert caps["CapAmb"] == [0, 0]
+    assert caps["CapInh"] == [0, 0]  # as docker: nothing a file capability could pick up (CVE-2022-24769)
 
 
 def test_proc_sys_sysrq_and_sys_are_read_only(cli, view: tuple[str, ...]) -> None:
@@ -134,6 +135,17 @@ def test_user_namespace_is_blocked_by_seccomp_not_only_caps(cli) -> None:
             "print(open('/proc/self/status').read().split('Seccomp:')[1].split()[0])")
     out = sh(cli, f'python3 -c "{code}"').stdout.split()
     assert out == ["-1", "1", "2"], out  # EPERM, seccomp mode 2 (filter)
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="x32 is an x86_64 ABI")
+def test_x32_syscalls_are_refused_by_the_filter(cli) -> None:
+    """unshare, clone and even getpid through x32 numbers (nr | 0x40000000): EPERM from the filter
+    (a kernel without x32 would say ENOSYS, one with it would run them)."""
+    code = ("import ctypes; libc = ctypes.CDLL(None, use_errno=True); "
+            "[print(libc.syscall(0x40000000 | nr, 0x10000000, 0, 0, 0, 0), ctypes.get_errno()) "
+            "for nr in (272, 56, 39)]")
+    out = sh(cli, f'python3 -c "{code}"').stdout.split()
+    assert out == ["-1", "1"] * 3, out
 
 
 def test_loading_a_kernel_module_fails(cli) -> None:

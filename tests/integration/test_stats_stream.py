@@ -122,6 +122,25 @@ def test_stream_of_all_follows_containers_coming_and_going(cli, started) -> None
     assert proc.returncode == 130 and err == b""
 
 
+@pytest.mark.parametrize("verb", [("stats", "held"), ("logs", "-f", "held")])
+def test_ctrl_c_ends_a_stream_started_with_sigint_ignored(cli, started, verb: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    """A background job of a shell without job control (``cmd &`` in a script, and every process it
+    starts, a test run among them) begins with SIGINT ignored, which Python then leaves ignored:
+    the streams that run until Ctrl-C take it back, as docker's CLI does."""
+    started("held", "sh", "-c", "echo started; sleep 300")
+    stream = pexpect.spawn(CLI[0], [*CLI[1:], *verb], env=dict(os.environ), encoding="utf-8", timeout=15,
+                           dimensions=(24, 120), preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        stream.expect("NAME" if verb[0] == "stats" else "started")
+        stream.sendintr()
+        stream.expect(pexpect.EOF, timeout=10)
+    finally:
+        if stream.isalive():
+            stream.kill(signal.SIGKILL)
+        stream.close(force=True)
+    assert stream.exitstatus == 130 and "Traceback" not in (stream.before or "")
+
+
 def test_stream_into_a_closed_pipe_ends_quietly(cli, started) -> None:  # type: ignore[no-untyped-def]
     started("piped", "sleep", "300")
     stats = subprocess.Popen([*CLI, "stats", "piped"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)

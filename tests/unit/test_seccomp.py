@@ -43,7 +43,7 @@ def test_program_rules(machine: str) -> None:
     assert program is not None
 
     def run(nr: int, arg0: int = 0, arch_: int = arch) -> int:
-        data = struct.pack("<iIQ6Q", nr, arch_, 0, arg0, 0, 0, 0, 0, 0)
+        data = struct.pack("<IIQ6Q", nr, arch_, 0, arg0, 0, 0, 0, 0, 0)
         insns = decode(program)
         pc, acc = 0, 0
         while True:
@@ -54,6 +54,8 @@ def test_program_rules(machine: str) -> None:
                 pc += jt if acc == k else jf
             elif code == 0x45:
                 pc += jt if acc & k else jf
+            elif code == 0x35:
+                pc += jt if acc >= k else jf
             elif code == 0x06:
                 return k
             else:
@@ -71,6 +73,13 @@ def test_program_rules(machine: str) -> None:
     for nr in (keyctl, add_key, request_key):
         assert run(nr) == eperm
     assert run(0, arch_=0x40000003) == enosys  # i386 compat calls
+    # x32 calls carry the native AUDIT_ARCH with bit 30 set in the number: refused outright (as
+    # docker's profile does), whatever the call, so that unshare/clone cannot slip past by number
+    x32 = 0x40000000
+    for nr in (unshare, clone, clone3, keyctl, 0, 39):
+        assert run(x32 | nr, syscalls.CLONE_NEWUSER) == eperm, nr
+        assert run(x32 | nr, 0) == eperm, nr
+    assert run(0xFFFFFFFF) == eperm  # and any number past it
 
 
 def test_unknown_machine_has_no_program() -> None:

@@ -1,0 +1,66 @@
+"""State survives a crash or power loss: every file is fsync'ed before it is renamed into place, and
+its folder after (so that the rename itself is on disk), for containers, names and networks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rustainer.backend.container.state import RUNNING, StateStore
+from rustainer.backend.network.store import NetworkStore
+from rustainer.backend.spec import ContainerSpec
+
+
+@pytest.fixture
+def events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """("fsync", what the descriptor is) and ("rename", destination), in the order they happen."""
+    seen: list[tuple[str, str]] = []
+    real_fsync, real_rename = os.fsync, os.rename
+
+    def fsync(fd: int) -> None:
+        seen.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def rename(src: str, dst: str) -> None:
+        real_rename(src, dst)
+        seen.append(("rename", os.path.abspath(dst)))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "rename", rename)
+    return seen
+
+
+def assert_durable(events: list[tuple[str, str]]) -> None:
+    renames = [i for i, (kind, _) in enumerate(events) if kind == "rename"]
+    assert renames, events
+    for i in renames:
+        dst = events[i][1]
+        before = [what for kind, what in events[:i] if kind == "fsync"]
+        after = [what for kind, what in events[i + 1:] if kind == "fsync"]
+        # the temporary file that became dst was synced before the rename...
+        assert any(os.path.dirname(what) == os.path.dirname(dst) and what.endswith(".tmp") for what in before), (dst, events)
+        # ...and its folder after it
+        assert os.path.dirname(dst) in after, (dst, events)
+
+
+def test_container_state_and_name_are_written_durably(tmp_path: Path, events: list[tuple[str, str]]) -> None:
+    store = StateStore(str(tmp_path))
+    state = store.create(ContainerSpec(name="durable"))
+    state = store.update(state, status=RUNNING, pid=1)
+    assert_durable(events)
+    assert {what for kind, what in events if kind == "rename"} == {
+        os.path.join(store.container_dir(state.id), "state.json"), os.path.join(store.names, "durable")}
+    # the new container's own folder is on disk too: the folder holding it was synced after mkdir
+    assert ("fsync", store.containers) in events
+    assert store.load(state.id).status == RUNNING
+    assert not [p for p in Path(store.container_dir(state.id)).iterdir() if p.name.endswith(".tmp")]
+
+
+def test_network_records_are_written_durably(tmp_path: Path, events: list[tuple[str, str]]) -> None:
+    store = NetworkStore(str(tmp_path))
+    store.ensure()
+    store.save({"name": "n1", "subnet": "10.0.0.0/24"})
+    assert_durable(events)
+    assert store.load("n1") == {"name": "n1", "subnet": "10.0.0.0/24"}
