@@ -18,7 +18,9 @@ import struct
 import termios
 import time
 from collections import deque
-from typing import Any, Protocol
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NamedTuple, Protocol
 
 from rustainer.backend.errors import ProtocolError
 from rustainer.backend.supervisor import protocol as P
@@ -55,6 +57,15 @@ class SessionListener(Protocol):
         feeding breaks off then so that the frame is drawn on time."""
 
 
+class _LinkEvents(NamedTuple):
+    """What a link reports to its session, bound to one attach (the session ignores what a link it
+    has left behind still reports)."""
+
+    output: Callable[[bytes], None]  # bytes the program wrote
+    snapshot: Callable[[dict[str, Any]], None]  # the supervisor's snapshot of the screen
+    ended: Callable[[int | None], None]  # the byte stream ended (the exit code when known)
+
+
 class _Link:
     """One session's byte pipe (socket or pty)."""
 
@@ -69,9 +80,8 @@ class _Link:
 
 
 class _SocketProtocol(asyncio.Protocol):
-    def __init__(self, owner: TerminalSession, generation: int) -> None:
-        self.owner = owner
-        self.generation = generation
+    def __init__(self, events: _LinkEvents) -> None:
+        self.events = events
         self.decoder = P.Decoder()
         self.snapshot: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.exit_code: int | None = None
@@ -90,12 +100,12 @@ class _SocketProtocol(asyncio.Protocol):
             return
         for kind, payload in frames:
             if kind == P.OUTPUT:
-                self.owner._received(self.generation, payload)
+                self.events.output(payload)
             elif kind == P.SNAPSHOT:
                 # Installed here, not where attach_socket awaits: OUTPUT frames right behind it in
                 # this same read belong to the restored screen.
                 snap = json.loads(payload)
-                self.owner._restored(self.generation, snap)
+                self.events.snapshot(snap)
                 if not self.snapshot.done():
                     self.snapshot.set_result(snap)
             elif kind == P.EXIT:
@@ -107,7 +117,7 @@ class _SocketProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.snapshot.done():
             self.snapshot.set_exception(ConnectionError("the supervisor closed the connection"))
-        self.owner._ended(self.generation, self.exit_code)
+        self.events.ended(self.exit_code)
 
 
 class _SocketLink(_Link):
@@ -131,9 +141,8 @@ class _SocketLink(_Link):
 class _PtyLink(_Link):
     """A local pty master; the session owns the descriptor from attach to the end."""
 
-    def __init__(self, owner: TerminalSession, generation: int, fd: int, pid: int | None) -> None:
-        self.owner = owner
-        self.generation = generation
+    def __init__(self, events: _LinkEvents, fd: int, pid: int | None) -> None:
+        self.events = events
         self.fd = fd
         self.pid = pid
         self.out = bytearray()
@@ -155,12 +164,12 @@ class _PtyLink(_Link):
             if not data:
                 self._finish()
                 return
-            self.owner._received(self.generation, data)
+            self.events.output(data)
 
     def _finish(self) -> None:
         self.close(detach=False)
         if self.pid is None:
-            self.owner._ended(self.generation, None)
+            self.events.ended(None)
             return
         pid = self.pid
 
@@ -171,9 +180,8 @@ class _PtyLink(_Link):
                 return None
 
         future = self.loop.run_in_executor(None, reap)
-        generation = self.generation
-        future.add_done_callback(
-            lambda f: self.owner._ended(generation, None if f.exception() else f.result()))
+        ended = self.events.ended
+        future.add_done_callback(lambda f: ended(None if f.exception() else f.result()))
 
     def write(self, data: bytes) -> None:
         if self.closed:
@@ -276,10 +284,11 @@ class TerminalSession:
         self._reset()
         loop = asyncio.get_running_loop()
         generation = self._generation
+        events = self._link_events()
         self._told_size = (columns, lines)
         with P.SocketPath(socket_path) as path:
             transport, protocol = await loop.create_unix_connection(
-                lambda: _SocketProtocol(self, generation), path)
+                lambda: _SocketProtocol(events), path)
         assert isinstance(transport, asyncio.Transport)
         self._link = _SocketLink(transport)
         transport.write(P.hello(P.MODE_SNAPSHOT, lines, columns))
@@ -297,7 +306,7 @@ class TerminalSession:
         await self.close(detach=True)
         self._reset()
         self._install(Terminal(columns or 80, lines or 24, self.history_limit))
-        self._link = _PtyLink(self, self._generation, master_fd, pid)
+        self._link = _PtyLink(self._link_events(), master_fd, pid)
         self._told_size = (0, 0)
         if columns and lines:
             self.resize(columns, lines)
@@ -353,6 +362,11 @@ class TerminalSession:
         self._exited = False
         self.ended = False
         self.exit_code = None
+
+    def _link_events(self) -> _LinkEvents:
+        generation = self._generation
+        return _LinkEvents(partial(self._received, generation), partial(self._restored, generation),
+                           partial(self._ended, generation))
 
     def _install(self, term: Terminal) -> None:
         self.terminal = term
