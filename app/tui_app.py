@@ -38,7 +38,9 @@ from rustainer.backend.errors import RustainerError
 from rustainer.backend.spec import format_cpus
 from rustainer.widgets.container_list import ContainerList, ContainerRow
 from rustainer.widgets.log_view import read_log
-from rustainer.widgets.terminal import TerminalPane, TerminalSession, screen_lines
+from rustainer.widgets.terminal_pane import TerminalPane
+from rustainer.widgets.terminal_render import screen_lines
+from rustainer.widgets.terminal_session import TerminalSession
 
 RETRY_DELAY = 0.5
 POLL_INTERVAL = 1.0

@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from rustainer.widgets.log_view import LogView
-from rustainer.widgets.terminal import TerminalPane
+from rustainer.widgets.terminal_pane import TerminalPane
 
 
 class LogsScreen(Screen[None]):

@@ -6,8 +6,12 @@ Textual here.  Modules, one job each:
 * ``terminal``  -- :class:`Terminal`, the public API.
 * ``screen``    -- :class:`~.screen.CoreScreen`: stock pyte 0.8.2 plus alternate screen,
                    scrollback, resize like tmux.
-* ``fastpath``  -- the parser: regex tokens, bulk scrolling, cached escape handlers, falling back
-                   to pyte's own parser for everything else.
+* ``fastpath``  -- the parser: regex tokens, cached escape handlers, inlined redraw paths,
+                   falling back to pyte's own parser for everything else.
+* ``bulk``      -- bulk scrolling: whole lines that scroll away are never drawn; the screen rows
+                   it keeps aside, read in place or written back into pyte's buffer.
+* ``rowcache``  -- ready-made cells shared by every screen: blank rows, runs of text a redraw
+                   repeats.
 * ``history``   -- the bounded scrollback ring (compact rows, or raw blocks not yet looked at).
 * ``cells``     -- compact row form and cell caches.
 * ``sgr``       -- colon-separated SGR parameters.

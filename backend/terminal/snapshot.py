@@ -111,7 +111,7 @@ def take(term: Terminal) -> dict[str, Any]:
         "margins": list(screen.margins) if screen.margins is not None else None,
         "tabstops": sorted(screen.tabstops),
         "exact_rows": {k: v for k, v in exact_rows.items() if v},
-        "dropping": term._parser.dropping,
+        "dropping": term.dropping,
         "attrs": intern.table,
     }
 
@@ -159,6 +159,6 @@ def restore(cls: type[Terminal], snap: dict[str, Any]) -> Terminal:
     screen.icon_name = snap["icon_name"]
     screen.margins = Margins(*snap["margins"]) if snap["margins"] is not None else None
     screen.tabstops = set(snap["tabstops"])
-    term._parser.dropping = bool(snap.get("dropping", False))
+    term.dropping = bool(snap.get("dropping", False))
     screen.dirty.update(range(screen.lines))
     return term

@@ -110,6 +110,22 @@ class Terminal:
         return bool(self._screen.in_alt)
 
     @property
+    def dropping(self) -> bool:
+        """Parser state a snapshot keeps: the text run that ended the last feed followed a character
+        pyte refuses to draw, so pyte drops the text that continues it."""
+        return self._parser.dropping
+
+    @dropping.setter
+    def dropping(self, value: bool) -> None:
+        self._parser.dropping = value
+
+    @property
+    def rows_kept_aside(self) -> bool:
+        """Whether the bulk path keeps screen rows aside (see :mod:`.bulk`): :meth:`compact_line`
+        reads them where they are, :attr:`screen` writes them back into pyte's buffer first."""
+        return self._parser.rows_kept_aside
+
+    @property
     def dirty(self) -> set[int]:
         """Line numbers changed since :meth:`clear_dirty` (a live set; the caller may clear it)."""
         dirty: set[int] = self._screen.dirty
@@ -129,11 +145,11 @@ class Terminal:
         A pure read: unlike :attr:`screen`, :meth:`line` or :attr:`display` it does not write the
         rows the bulk path keeps aside back into pyte's buffer, so a front end drawing the screen
         while output floods in costs the parser nothing."""
-        return self._parser.compact_row(y)
+        return self._parser.bulk.compact_row(y)
 
     def compact_lines(self) -> list[CompactRow]:
         """Every screen line in compact form, as :meth:`compact_line` reads them."""
-        row = self._parser.compact_row
+        row = self._parser.bulk.compact_row
         return [row(y) for y in range(self._screen.lines)]
 
     @property

@@ -47,7 +47,7 @@ async def measure(root: str, rounds: int) -> tuple[list[float], list[float]]:
 
     from rustainer.app.tui_app import create_app
     from rustainer.app.tui_stats import FrozenStats
-    from rustainer.widgets.terminal import TerminalPane
+    from rustainer.widgets.terminal_pane import TerminalPane
 
     drawn: dict[int, float] = {}  # id(session) -> when the pane last drew one of its lines
     painted: list[tuple[float, set[int]]] = []  # (when, sessions whose lines the update holds)

@@ -35,7 +35,7 @@ from textual.app import App, ComposeResult
 from textual.strip import Strip
 
 from rustainer.backend.terminal.terminal import Terminal
-from rustainer.widgets.terminal import TerminalPane
+from rustainer.widgets.terminal_pane import TerminalPane
 
 
 def record(argv: list[str], columns: int, lines: int) -> bytes:

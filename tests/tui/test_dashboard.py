@@ -15,7 +15,7 @@ from rustainer.app.tui_app import RustainerApp, create_app
 from rustainer.app.tui_dialogs import ConfirmDialog, NewContainerDialog
 from rustainer.app.tui_views import ExecScreen, InspectScreen, LogsScreen
 from rustainer.widgets.container_list import ContainerCard, ContainerList
-from rustainer.widgets.terminal import TerminalPane
+from rustainer.widgets.terminal_pane import TerminalPane
 
 pytestmark = pytest.mark.root
 

@@ -29,7 +29,7 @@ from rustainer.app.tui_dialogs import ConfirmDialog
 from rustainer.app.tui_stats import FrozenStats
 from rustainer.app.tui_views import ExecScreen, InspectScreen, LogsScreen
 from rustainer.widgets.container_list import ContainerCard, ContainerList
-from rustainer.widgets.terminal import TerminalPane
+from rustainer.widgets.terminal_pane import TerminalPane
 
 pytestmark = pytest.mark.root
 

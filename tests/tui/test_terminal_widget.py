@@ -16,7 +16,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from rustainer.backend.container.state import StateStore
-from rustainer.widgets.terminal import TerminalPane
+from rustainer.widgets.terminal_pane import TerminalPane
 
 pytestmark = pytest.mark.root
 

@@ -95,10 +95,10 @@ def test_reading_mid_feed_returns_pyte_cells_and_changes_nothing(block: int) -> 
                 term.feed(chunk)
             if rng.random() >= p_read and i not in check_pyte:
                 continue
-            kept = reader._parser._lazy is not None
+            kept = reader.rows_kept_aside
             got = _read(reader, rng)
             # A read writes nothing back: the rows kept aside stay aside.
-            assert (reader._parser._lazy is not None) == kept, f"seed {seed}"
+            assert (reader.rows_kept_aside) == kept, f"seed {seed}"
             read_while_kept += kept
             buffer = synced.screen.buffer
             for y, crow in enumerate(got):
@@ -135,9 +135,9 @@ def test_reads_in_a_flood_leave_the_bulk_path_alone() -> None:
         chunk = data[i : i + 65536]
         term.feed(chunk)
         feeds += 1
-        assert term._parser._lazy is not None
+        assert term.rows_kept_aside
         lines = term.compact_lines()
-        assert term._parser._lazy is not None
+        assert term.rows_kept_aside
         ref = pyte_screen(data[max(0, i - 4000) : i + len(chunk)], 120, 40)
         assert lines == [row_to_compact(ref.buffer.get(y) or {}, 120) for y in range(40)]
     assert feeds > 5
@@ -150,5 +150,5 @@ def test_compact_line_after_sync_is_unchanged() -> None:
     term = Terminal(40, 10)
     feed_chunked(term, data, rng, 50)
     term.screen  # noqa: B018 - brings the kept rows in
-    assert term._parser._lazy is None
+    assert not term.rows_kept_aside
     assert term.compact_lines() == [row_to_compact(term.screen.buffer.get(y) or {}, 40) for y in range(10)]

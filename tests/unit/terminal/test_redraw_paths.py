@@ -19,7 +19,7 @@ import random
 import pyte
 import pytest
 
-from rustainer.backend.terminal import Terminal, fastpath
+from rustainer.backend.terminal import Terminal, fastpath, rowcache
 
 from .streams import (
     SEEDS,
@@ -67,35 +67,34 @@ def test_redraw_paths_under_any_chunking(block: int) -> None:
 def test_the_redraw_stream_exercises_the_fast_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     """Guard against tests that silently only reach the general paths."""
     calls = {"blank row": 0, "lines": 0, "kept run": 0}
-    fresh, draw_line = fastpath._fresh_row, fastpath._draw_line
+    fresh, draw_line = fastpath.fresh_row, fastpath.draw_line
 
     def counting_fresh(default: pyte.screens.Char) -> object:
         calls["blank row"] += 1
         return fresh(default)
 
     def counting_draw(row: object, key: object, cells: object) -> None:
-        before = len(fastpath._line_cells)
+        before = len(rowcache.LINE_CELLS)
         draw_line(row, key, cells)  # type: ignore[arg-type]
-        calls["kept run"] += len(fastpath._line_cells) > before
+        calls["kept run"] += len(rowcache.LINE_CELLS) > before
 
-    monkeypatch.setattr(fastpath, "_fresh_row", counting_fresh)
-    monkeypatch.setattr(fastpath, "_draw_line", counting_draw)
-    fastpath._line_cells.clear()
+    text_lines = fastpath.Parser._text_lines
+
+    def counting_lines(parser: fastpath.Parser, text: str, pos: int) -> int:
+        y = parser.screen.cursor.y
+        end = text_lines(parser, text, pos)
+        calls["lines"] += parser.screen.cursor.y - y > 1
+        return end
+
+    monkeypatch.setattr(fastpath, "fresh_row", counting_fresh)
+    monkeypatch.setattr(fastpath, "draw_line", counting_draw)
+    monkeypatch.setattr(fastpath.Parser, "_text_lines", counting_lines)
+    rowcache.LINE_CELLS.clear()
     for seed in range(8):
         data, columns, lines = _case(seed)
-        term = Terminal(columns, lines)
-        original = term._parser._text_lines
-
-        def counting_lines(text: str, pos: int, original: object = original, term: Terminal = term) -> int:
-            y = term._parser.screen.cursor.y
-            end = original(text, pos)  # type: ignore[operator]
-            calls["lines"] += term._parser.screen.cursor.y - y > 1
-            return end
-
-        term._parser._text_lines = counting_lines  # type: ignore[method-assign]
-        term.feed(data)
+        Terminal(columns, lines).feed(data)
     assert calls["blank row"] > 20 and calls["lines"] > 20 and calls["kept run"] > 5, calls
-    assert fastpath._line_cells, "repeated runs are drawn from kept cells"
+    assert rowcache.LINE_CELLS, "repeated runs are drawn from kept cells"
 
 
 def _written(screen: pyte.Screen) -> list[tuple[int, ...]]:
@@ -132,7 +131,7 @@ def test_erasing_rows_of_every_shape(erase: bytes) -> None:
 def test_kept_runs_depend_on_column_attributes_and_width() -> None:
     """The run cache is shared by every terminal: the same text drawn elsewhere, in other colours
     and on narrower screens (where it wraps) must still come out as pyte draws it."""
-    fastpath._line_cells.clear()
+    rowcache.LINE_CELLS.clear()
     run = b"shared run of text"
     for columns, prefix in [(80, b""), (80, b"\x1b[1;31m"), (80, b"\x1b[3;7H"), (20, b""), (12, b"\x1b[7m"),
                             (80, b""), (80, b"\x1b[3;7H\x1b[1;31m"), (20, b"\x1b[2;3H")]:
