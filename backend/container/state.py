@@ -1,6 +1,9 @@
 """Container state under RUSTAINER_ROOT: one JSON file per container, written atomically and durably
 (fsync'ed before it is renamed into place, its folder after: a host reboot is survived, see
-``util.jsonfile.write_durably``).
+``util.jsonfile.write_durably``). A ``--rm`` container's files are written atomically only: nothing
+of it outlives the host's next boot anyway (its processes, cgroup and mounts go with the boot, and
+its entry with its end), so it does not pay for the fsyncs on its start path; should a crash leave
+its file partial, the entry is listed as damaged and ``rm -f`` removes it.
 
 Layout::
 
@@ -169,10 +172,12 @@ class StateStore:
                     f"the name {state.name!r} is already in use by container {holder[:12]}: "
                     "remove it or choose another name")
             os.mkdir(self.container_dir(state.id), 0o700)
-            sync_folder(self.containers)  # the new folder's entry, before anything is written in it
+            durable = not state.spec.remove
+            if durable:
+                sync_folder(self.containers)  # the new folder's entry, before anything is written in it
             try:
                 self.save(state)
-                write_durably(os.path.join(self.names, state.name), state.id.encode())
+                write_durably(os.path.join(self.names, state.name), state.id.encode(), durable=durable)
             except BaseException:  # half-way (a full disk, say): undo this step's own part
                 from rustainer.backend.util.fsutil import remove_tree
 
@@ -193,8 +198,9 @@ class StateStore:
         return None
 
     def save(self, state: ContainerState) -> None:
-        """Durably: after a crash or power loss, state.json is the old state or the new one, whole."""
-        write(os.path.join(self.container_dir(state.id), "state.json"), asdict(state))
+        """Atomically (readers see the old state or the new one, whole) and, unless the container is
+        removed when it ends (``--rm``), durably: so also after a crash or power loss."""
+        write(os.path.join(self.container_dir(state.id), "state.json"), asdict(state), durable=not state.spec.remove)
 
     def update(self, state: ContainerState, **changes: Any) -> ContainerState:
         new = replace(state, **changes)

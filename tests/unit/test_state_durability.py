@@ -64,3 +64,14 @@ def test_network_records_are_written_durably(tmp_path: Path, events: list[tuple[
     store.save({"name": "n1", "subnet": "10.0.0.0/24"})
     assert_durable(events)
     assert store.load("n1") == {"name": "n1", "subnet": "10.0.0.0/24"}
+
+
+def test_a_removed_on_exit_container_is_written_atomically_without_fsyncs(tmp_path: Path,
+                                                                          events: list[tuple[str, str]]) -> None:
+    """``--rm``: nothing of it outlives the next boot, so its start does not pay for fsyncs."""
+    store = StateStore(str(tmp_path))
+    state = store.create(ContainerSpec(name="brief", remove=True))
+    state = store.update(state, status=RUNNING, pid=1)
+    assert [kind for kind, _ in events] == ["rename", "rename", "rename"]  # state, name, state again
+    assert store.load(state.id).status == RUNNING
+    assert not [p for p in Path(store.container_dir(state.id)).iterdir() if p.name.endswith(".tmp")]
