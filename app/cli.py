@@ -159,38 +159,16 @@ class Args:
 
 def _spec_from_args(args: Args, *, name: str | None, remove: bool, tty: bool,
                     command: tuple[str, ...]) -> ContainerSpec:
-    from rustainer.backend import spec as S
+    from rustainer.backend.spec import spec_from_options
 
     if args.init and args.no_init:
         raise UsageError("--init and --no-init contradict each other: give one")
-    cpus = S.parse_cpus(args.cpus) if args.cpus is not None else None
-    memory = S.parse_size(args.memory) if args.memory is not None else None
-    quota = S.parse_cpu_quota(args.cpu_quota, len(os.sched_getaffinity(0))) if args.cpu_quota is not None else None
-    pids = S.parse_pids_limit(args.pids_limit) if args.pids_limit is not None else None
-    hostname = S.validate_hostname(args.hostname) if args.hostname is not None else None
-    env = tuple(S.parse_env(e) for e in (args.env or []))
-    driver = S.parse_cgroup_driver(args.cgroup_driver) if args.cgroup_driver is not None else None
-    rootfs = args.rootfs
-    directory = os.path.abspath(args.directory) if args.directory else None
-    if name is not None:
-        S.validate_name(name)
-    return S.ContainerSpec(
-        name=name or "",
-        command=command,
-        rootfs=os.path.abspath(rootfs) if rootfs else None,
-        directory=directory,
-        hostname=hostname,
-        env=env,
-        resources=S.Resources(cpus=cpus, memory=memory, cpu_quota=quota, pids_limit=pids),
-        cgroup_driver=driver,
-        cgroup_parent=args.cgroup_parent,
-        network=args.network or "none",
-        publish=tuple(S.parse_publish(p) for p in (args.publish or [])),
-        nat=not args.no_nat,
-        remove=remove,
-        tty=tty,
-        init=not args.no_init,
-    )
+    return spec_from_options(
+        name=name, command=command, rootfs=args.rootfs, directory=args.directory, cpus=args.cpus,
+        memory=args.memory, cpu_quota=args.cpu_quota, pids_limit=args.pids_limit, hostname=args.hostname,
+        env=args.env or (), network=args.network, publish=args.publish or (), nat=not args.no_nat,
+        cgroup_driver=args.cgroup_driver, cgroup_parent=args.cgroup_parent, remove=remove, tty=tty,
+        init=not args.no_init)
 
 
 def _engine() -> Engine:

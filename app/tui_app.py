@@ -4,8 +4,13 @@ It is one more client of the per-container supervisors (like ``rustainer attach`
 container gets its own TerminalSession, attached in snapshot mode and kept alive (and parsed) in the
 background; one TerminalPane on the right draws the selected one. Switching only re-points that pane
 at another session and moves the list's highlight between two cards: no widget is mounted, hidden or
-laid out again. Quitting detaches every session and leaves the containers running. The list is rebuilt from the state store
-about once a second, so containers started or removed from the CLI come and go by themselves.
+laid out again. Quitting detaches every session and leaves the containers running. The list is
+asked of the engine about once a second (in a worker thread), so containers started or removed from
+the CLI come and go by themselves.
+
+This module is the app itself: composition, keys, polling, sessions and selection. What it does to
+containers is in tui_container_actions.py, its screens in tui_main_screen.py, tui_views.py and
+tui_dialogs.py; all it knows of the backend is the engine (tui_engine.py).
 """
 
 from __future__ import annotations
@@ -13,31 +18,27 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-import textwrap
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual import on
+from textual.app import SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.theme import Theme
-from textual.widgets import ContentSwitcher, Footer, Header, Label, Static
+from textual.widgets import ContentSwitcher, Header, Static
 
-from rustainer.app.tui_actions import NewContainer, run_args_from_spec, run_cli, spawn_exec_shell
-from rustainer.app.tui_dialogs import ConfirmDialog, NewContainerDialog
+from rustainer.app.tui_container_actions import ContainerActions
+from rustainer.app.tui_engine import DashboardEngine
+from rustainer.app.tui_main_screen import EndedNote, MainScreen
 from rustainer.app.tui_stats import CgroupStats, StatsSource
-from rustainer.app.tui_views import ExecScreen, InspectScreen, LogsScreen
-from rustainer.backend.container.logs import require_log
-from rustainer.backend.container.state import RUNNING, ContainerState, StateStore
+from rustainer.backend.container.state import RUNNING, ContainerState
 from rustainer.backend.errors import RustainerError
 from rustainer.backend.spec import format_cpus
 from rustainer.widgets.container_list import ContainerList, ContainerRow
-from rustainer.widgets.log_view import read_log
 from rustainer.widgets.terminal_pane import TerminalPane
 from rustainer.widgets.terminal_render import screen_lines
 from rustainer.widgets.terminal_session import TerminalSession
@@ -65,102 +66,18 @@ THEME = Theme(
 
 @dataclass(frozen=True)
 class Listed:
-    """One poll's view of a container: its reconciled state and the row the list shows."""
+    """One poll's view of a container: its reconciled state, the row the list shows, and whether its
+    supervisor (its owner) still runs: a session it ended without an exit code was then let go, not
+    ended by the container."""
 
     state: ContainerState
     row: ContainerRow
+    supervisor_runs: bool = False
 
 
-def supervisor_runs(state: ContainerState) -> bool:
-    """The container's supervisor (its owner) still runs: a session it ended without an exit code
-    was let go, not ended by the container."""
-    from rustainer.backend.container.liveness import (
-        owner_alive,  # imported already by the first poll's thread
-    )
-
-    return state.detached and owner_alive(state)
-
-
-class EndedNote(Static):
-    """How the selected container ended (exit code, OOM killer, what to do next) and, when the
-    dashboard saw it end, its last screen below: like a dead pane in tmux, the last output of a shell
-    that exited is often the part worth reading. The text is laid out for the note's width when it is
-    drawn: the sentences wrap, the screen's lines are cut (they were as wide as the pane), and the
-    screen's bottom lines are the ones kept when the note is short of lines."""
-
-    DEFAULT_CSS = """
-    EndedNote {
-        text-wrap: nowrap;
-        text-overflow: clip;
-    }
-    """
-
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__("", id=id, classes=classes)
-        self.info = ""
-        self.last_screen: list[Text] = []
-
-    def set_note(self, info: str, last_screen: list[Text]) -> None:
-        if info == self.info and last_screen is self.last_screen:
-            return
-        self.info = info
-        self.last_screen = last_screen
-        self.refresh()
-
-    def render(self) -> Text:
-        width = max(self.content_size.width, 20)
-        text = Text(no_wrap=True, overflow="crop", end="")
-        lines = [line for paragraph in self.info.split("\n")
-                 for line in (textwrap.wrap(paragraph, width) or [""])]
-        text.append("\n".join(lines))
-        if self.last_screen:
-            room = self.content_size.height - len(lines) - 2  # below a blank line and a rule
-            if room > 0:
-                text.append("\n\n")
-                text.append(" last screen ".center(width, "─"), style="dim")
-                for line in self.last_screen[-room:]:
-                    text.append("\n")
-                    text.append_text(line)
-        return text
-
-
-class MainScreen(Screen[None]):
-    """Header, list | terminal, footer."""
-
-    bindings_state: tuple[bool, ...] = ()  # what the footer's bindings were last refreshed for
-
-    def refresh_bindings(self) -> None:
-        app = self.app
-        if isinstance(app, RustainerApp):
-            self.bindings_state = app.binding_state()
-        super().refresh_bindings()
-
-    def on_resize(self) -> None:
-        app = self.app
-        if isinstance(app, RustainerApp):
-            app.refresh_footer()  # some keys are only labelled when the window is wide enough
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        with Horizontal(id="body"):
-            with Vertical(id="sidebar"):
-                yield ContainerList(id="containers")
-                yield Label("No containers yet: press ctrl+] then n to create one", id="empty-hint")
-            with ContentSwitcher(id="panes", initial="placeholder"):
-                yield Static("Select or create a container (ctrl+] then n)", id="placeholder",
-                             classes="placeholder")
-                yield EndedNote(id="note", classes="placeholder")  # how a container ended
-                yield TerminalPane(id="terminal")  # the selected container's session
-        yield Footer(compact=True)
-
-    def on_unmount(self) -> None:
-        app = self.app
-        if isinstance(app, RustainerApp):
-            app.close_sessions()
-
-
-class RustainerApp(App[None]):
-    """rustainer-tui; build it with :func:`create_app`."""
+class RustainerApp(ContainerActions):
+    """rustainer-tui; build it with :func:`create_app`. Its container actions are in
+    :class:`~rustainer.app.tui_container_actions.ContainerActions`."""
 
     CSS_PATH = "tui.tcss"
     TITLE = "rustainer"
@@ -199,12 +116,12 @@ class RustainerApp(App[None]):
     TERMINAL_ONLY_LABELS = frozenset({"command_key", "select_next", "select_previous"})
     WIDE = 96
 
-    def __init__(self, root: str, *, stats: StatsSource | None = None, poll: bool = True,
+    def __init__(self, engine: DashboardEngine, *, stats: StatsSource | None = None, poll: bool = True,
                  stop_timeout: int = 10) -> None:
         super().__init__()
-        self.root = root
-        self.store = StateStore(root)
-        self.stats = stats if stats is not None else CgroupStats()
+        self.engine = engine
+        self.root = engine.root
+        self.stats = stats if stats is not None else CgroupStats(engine)
         self.poll_enabled = poll
         self.stop_timeout = stop_timeout
         self.listed: dict[str, Listed] = {}
@@ -236,16 +153,8 @@ class RustainerApp(App[None]):
             await self.refresh_containers()
 
     def _collect(self) -> list[Listed]:
-        """Runs in a thread: the state store, reconciled like ``rustainer ps``, plus stats."""
-        from rustainer.backend.container.cleanup import reconcile
-
-        states: list[ContainerState] = []
-        for state in self.store.list():
-            try:
-                states.append(reconcile(self.store, state))
-            except RustainerError:
-                states.append(state)
-        states.sort(key=lambda s: s.created_at)
+        """Runs in a thread: the containers, reconciled like ``rustainer ps``, plus stats."""
+        states = self.engine.containers()
         samples = self.stats.sample([s for s in states if s.status == RUNNING])
         out = []
         for s in states:
@@ -258,11 +167,12 @@ class RustainerApp(App[None]):
                 memory_usage=sample.memory_usage if sample else None,
                 memory_limit=sample.memory_limit if sample else r.memory,
                 cpuset=format_cpus(cpus) if cpus else None, exit_code=s.exit_code, oom_killed=s.oom_killed,
-                network=s.spec.network, address=s.network_address)))
+                network=s.spec.network, address=s.network_address),
+                supervisor_runs=s.status == RUNNING and s.detached and self.engine.owner_alive(s)))
         return out
 
     async def refresh_containers(self) -> None:
-        """One poll: bring the list and the panes in line with the state store."""
+        """One poll: bring the list and the panes in line with the engine's containers."""
         async with self._polling:
             listed = await asyncio.to_thread(self._collect)
             await self._apply(listed)
@@ -290,10 +200,10 @@ class RustainerApp(App[None]):
         for cid, session in list(self.sessions.items()):
             item = self.listed.get(cid)
             if item is None:
-                await self._drop_session(cid)
+                await self.drop_session(cid)
             elif item.state.status != RUNNING:
                 await self._session_ended(cid, session)
-            elif session.ended and session.exit_code is None and supervisor_runs(item.state):
+            elif session.ended and session.exit_code is None and item.supervisor_runs:
                 # The supervisor let this dashboard go (it fell too far behind a flood of output) and
                 # goes on: attach again; the current screen comes with the attach.
                 await self._attach_session(item.state)
@@ -331,7 +241,7 @@ class RustainerApp(App[None]):
         self._ended_at.pop(cid, None)
         session.drain()
         self.last_screens[cid] = screen_lines(session.terminal)
-        await self._drop_session(cid)
+        await self.drop_session(cid)
 
     def refresh_footer(self) -> None:
         """Rebuild the footer's keys if what they depend on changed (not on every poll)."""
@@ -377,10 +287,10 @@ class RustainerApp(App[None]):
             self._show(state.id)
         cols, lines = self._view_size()
         try:
-            await session.attach_socket(self.store.socket_path(state.id), cols, lines)
+            await session.attach_socket(self.engine.socket_path(state.id), cols, lines)
         except (OSError, RustainerError) as err:
             if self.sessions.get(state.id) is session:
-                await self._drop_session(state.id)
+                await self.drop_session(state.id)
                 self.notify(f"cannot attach to {state.name}: {err}", severity="warning")
                 self._retry_refresh()  # a supervisor busy starting up: the next refresh attaches again
             return
@@ -394,7 +304,7 @@ class RustainerApp(App[None]):
         if not self.poll_enabled and self.is_running:
             self.set_timer(RETRY_DELAY, self._tick)
 
-    async def _drop_session(self, cid: str) -> None:
+    async def drop_session(self, cid: str) -> None:
         self.attached.discard(cid)
         session = self.sessions.pop(cid, None)
         if session is None:
@@ -599,161 +509,24 @@ class RustainerApp(App[None]):
         if self.screen_stack:  # not while the app is shutting down
             self.refresh_bindings()
 
-    # ---- actions ------------------------------------------------------------------------------------
+    # ---- what the container actions ask of the app ----------------------------------------------------
 
-    def _current(self) -> ContainerState | None:
+    def selected_state(self) -> ContainerState | None:
         listed = self.listed.get(self.selected or "")
         return listed.state if listed else None
 
-    def _name_taken(self, name: str) -> bool:
-        try:
-            self.store.find(name)
-        except RustainerError:
-            return False
-        return True
-
-    @work(exclusive=False, group="actions")
-    async def action_new(self) -> None:
-        from rustainer.backend.container.config import available_cpus
-        from rustainer.backend.container.names import generate_name
-
-        suggested = generate_name()
-        from rustainer.backend.network.store import NetworkStore
-
-        request = await self.push_screen_wait(NewContainerDialog(
-            available_cpus=available_cpus(), name_taken=self._name_taken, suggested_name=suggested,
-            networks=tuple(NetworkStore(self.root).names())))
-        if request is not None:
-            await self.create_container(request)
-
-    async def create_container(self, request: NewContainer) -> bool:
-        """Start it through the CLI, then show it in the terminal pane."""
-        self.notify(f"starting {request.name}…", timeout=2)
-        result = await run_cli(*request.run_args(), root=self.root)
-        if result.code != 0:
-            self.notify(f"cannot create {request.name}: {result.error}", severity="error", timeout=8)
-            return False
-        await self.refresh_containers()
-        created = next((cid for cid in self.order if self.listed[cid].state.name == request.name), None)
-        if created is not None:
-            await self.select(created)
-        return created is not None
-
-    async def _verb(self, verb: str, state: ContainerState, *args: str, done: str) -> bool:
-        if state.id in self.busy:
-            self.notify(f"{state.name}: another action is still under way", severity="warning")
-            return False
-        self.busy.add(state.id)
-        try:
-            result = await run_cli(verb, *args, state.name, root=self.root, timeout=self.stop_timeout + 30)
-        finally:
-            self.busy.discard(state.id)
-        if result.code != 0:
-            self.notify(f"{verb} {state.name}: {result.error}", severity="error", timeout=8)
-            return False
-        self.notify(f"{state.name} {done}", timeout=3)
-        await self.refresh_containers()
-        return True
-
-    @work(exclusive=False, group="actions")
-    async def action_stop(self) -> None:
-        state = self._current()
-        if state is not None:
-            await self._verb("stop", state, "-t", str(self.stop_timeout), done="stopped")
-
-    @work(exclusive=False, group="actions")
-    async def action_kill(self) -> None:
-        state = self._current()
-        if state is not None:
-            await self._verb("kill", state, done="killed")
-
-    @work(exclusive=False, group="actions")
-    async def action_remove(self) -> None:
-        state = self._current()
-        if state is None:
-            return
-        running = " (it is running: it will be killed)" if state.status == RUNNING else ""
-        if await self.push_screen_wait(ConfirmDialog(f"Remove container {state.name}{running}?")):
-            await self.remove_container(state)
-
-    async def remove_container(self, state: ContainerState) -> bool:
-        await self._drop_session(state.id)
-        return await self._verb("rm", state, "-f", done="removed")
-
-    @work(exclusive=False, group="actions")
-    async def action_restart(self) -> None:
-        state = self._current()
-        if state is not None:
-            await self.restart_container(state)
-
-    async def restart_container(self, state: ContainerState) -> bool:
-        """``rm -f`` then ``run --detach`` with the same spec (the same name, a new id)."""
-        if state.spec.remove:
-            self.notify(f"{state.name} was started with --rm: it cannot be restarted", severity="warning")
-            return False
-        await self._drop_session(state.id)
-        if not await self._verb("rm", state, "-f", done="removed for the restart"):
-            return False
-        result = await run_cli(*run_args_from_spec(state.spec), root=self.root)
-        if result.code != 0:
-            self.notify(f"restart {state.name}: {result.error}", severity="error", timeout=8)
-            return False
-        await self.refresh_containers()
-        new = next((cid for cid in self.order if self.listed[cid].state.name == state.name), None)
-        if new is not None:
-            await self.select(new)
-        return True
-
-    def action_logs(self) -> None:
-        state = self._current()
-        if state is None:
-            return
-        try:
-            require_log(state)
-        except RustainerError as err:
-            self.notify(str(err), severity="warning")
-            return
-        path = self.store.log_path(state.id)
-        self.push_screen(LogsScreen(state.name, read_log(path), reload=lambda: read_log(path)))
-
-    @work(exclusive=False, group="actions")
-    async def action_inspect(self) -> None:
-        from rustainer.backend.container.lifecycle import inspect
-
-        state = self._current()
-        if state is None:
-            return
-        try:
-            record = await asyncio.to_thread(inspect, self.store, state.id)
-        except RustainerError as err:
-            self.notify(str(err), severity="error")
-            return
-        await self.push_screen(InspectScreen(state.name, record))
-
-    @work(exclusive=False, group="actions")
-    async def action_exec(self) -> None:
-        state = self._current()
-        if state is None or state.status != RUNNING:
-            return
-        screen = ExecScreen(state.name)
-        await self.push_screen(screen)
-        pane = screen.query_one(TerminalPane)
-        size = pane.content_size  # below the header and the pane's title bar, above the footer
-        rows, cols = (size.height, size.width) if size.area else (max(self.size.height - 3, 2), max(self.size.width, 10))
-        proc, master = spawn_exec_shell(state.name, self.root, rows, cols)
-        try:
-            await pane.attach_pty(master, pid=proc.pid)
-            await screen.closed.wait()
-        finally:
-            await pane.detach()
-            await asyncio.to_thread(_reap, proc)
+    async def select_named(self, name: str) -> bool:
+        found = next((cid for cid in self.order if self.listed[cid].state.name == name), None)
+        if found is not None:
+            await self.select(found)
+        return found is not None
 
     # ---- palette ------------------------------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("New container", "Create a container and open its shell", self.action_new)
-        state = self._current()
+        state = self.selected_state()
         if state is None:
             return
         name = state.name
@@ -785,26 +558,12 @@ class RustainerApp(App[None]):
         self.exit()
 
 
-def _reap(proc: object) -> None:
-    """Wait for the exec'd CLI after its pty closed (it gets a hangup); kill its session if it lingers."""
-    import signal
-    import subprocess
+def create_app(root: str | None = None, *, engine: DashboardEngine | None = None, stats: StatsSource | None = None,
+               poll: bool = True, stop_timeout: int = 10) -> RustainerApp:
+    """The dashboard against ``root`` (default: $RUSTAINER_ROOT or /var/lib/rustainer), or against
+    ``engine`` (anything with the engine's methods: the tests' in-memory fake)."""
+    if engine is None:
+        from rustainer.backend.engine import Engine
 
-    assert isinstance(proc, subprocess.Popen)
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
-
-
-def create_app(root: str | None = None, *, stats: StatsSource | None = None, poll: bool = True,
-               stop_timeout: int = 10) -> RustainerApp:
-    """The dashboard against ``root`` (default: $RUSTAINER_ROOT or /var/lib/rustainer)."""
-    from rustainer.backend.util.paths import state_root
-
-    return RustainerApp(os.path.abspath(root) if root else state_root(), stats=stats, poll=poll,
-                        stop_timeout=stop_timeout)
+        engine = Engine(os.path.abspath(root) if root else None)
+    return RustainerApp(engine, stats=stats, poll=poll, stop_timeout=stop_timeout)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from textual import on
 from textual.app import ComposeResult
@@ -16,9 +17,29 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from rustainer.app.tui_actions import NewContainer
 from rustainer.backend import spec as S
 from rustainer.backend.errors import RustainerError
+
+
+@dataclass(frozen=True)
+class NewContainer:
+    """The new-container dialog's answer: already validated strings, ``None`` for "not given"."""
+
+    name: str
+    rootfs: str | None = None
+    directory: str | None = None
+    cpus: str | None = None
+    memory: str | None = None
+    cpu_quota: str | None = None
+    pids_limit: str | None = None
+    network: str | None = None
+
+    def spec(self, ncpus: int | None = None) -> S.ContainerSpec:
+        """The spec ``rustainer run --detach`` would build from the same options (the engine's own
+        parser); raises InvalidSpecError for a value that is not valid after all."""
+        return S.spec_from_options(name=self.name, rootfs=self.rootfs, directory=self.directory, cpus=self.cpus,
+                                   memory=self.memory, cpu_quota=self.cpu_quota, pids_limit=self.pids_limit,
+                                   network=self.network, tty=True, ncpus=ncpus)
 
 # field id, label, placeholder
 FIELDS = (

@@ -1,8 +1,8 @@
 """Where the dashboard's numbers come from: the containers' own cgroup counters, or a fixed source.
 
-The live source computes CPU % from cpuacct deltas between two polls (the same formula as
-``rustainer stats``: 100 % = one CPU busy) and reads limits back from the cgroup, so the list shows
-what the kernel enforces. Snapshot tests and screenshots use :class:`FrozenStats` so the picture
+The live source reads each container's counters through the engine (``Engine.counters``) and
+computes CPU % from the deltas between two polls (the same formula as ``rustainer stats``: 100 % =
+one CPU busy); the limits are read back from the cgroup, so the list shows what the kernel enforces. Snapshot tests and screenshots use :class:`FrozenStats` so the picture
 does not change from run to run.
 """
 
@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from rustainer.app.tui_engine import DashboardEngine
 from rustainer.backend.container.state import ContainerState
-from rustainer.backend.errors import RustainerError
 
 
 @dataclass(frozen=True)
@@ -32,35 +32,28 @@ class StatsSource(Protocol):
 
 
 class CgroupStats:
-    """Live numbers from each running container's cgroup."""
+    """Live numbers from each running container's cgroup, read through the engine."""
 
-    def __init__(self) -> None:
+    def __init__(self, engine: DashboardEngine) -> None:
+        self.engine = engine
         self._last: dict[str, tuple[float, int]] = {}  # id -> (monotonic ns, cpu usage ns)
 
     def sample(self, states: list[ContainerState]) -> dict[str, Sample]:
-        from rustainer.backend.container.liveness import reopen_cgroup
-
         out: dict[str, Sample] = {}
         seen: dict[str, tuple[float, int]] = {}
         for state in states:
-            manager = reopen_cgroup(state)
-            if manager is None:
-                continue
-            try:
-                stats = manager.stats()
-                limits = manager.read_limits()
-            except RustainerError:
-                continue  # it ended while we looked
+            counters = self.engine.counters(state)
+            if counters is None:
+                continue  # no cgroup, or it ended while we looked
             now = time.monotonic_ns()
             cpu = None
-            if stats.cpu_usage_ns is not None:
+            if counters.cpu_usage_ns is not None:
                 before = self._last.get(state.id)
                 if before is not None and now > before[0]:
-                    cpu = max(0.0, (stats.cpu_usage_ns - before[1]) / (now - before[0]) * 100)
-                seen[state.id] = (now, stats.cpu_usage_ns)
-            out[state.id] = Sample(cpu_percent=cpu, memory_usage=stats.memory_usage,
-                                   memory_limit=limits.memory if limits.memory is not None else stats.memory_limit,
-                                   cpuset=limits.cpus, pids=stats.pids_current)
+                    cpu = max(0.0, (counters.cpu_usage_ns - before[1]) / (now - before[0]) * 100)
+                seen[state.id] = (now, counters.cpu_usage_ns)
+            out[state.id] = Sample(cpu_percent=cpu, memory_usage=counters.memory_usage,
+                                   memory_limit=counters.memory_limit, cpuset=counters.cpus, pids=counters.pids)
         self._last = seen
         return out
 

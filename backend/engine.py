@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, BinaryIO, TextIO, TypeVar
 
+    from rustainer.backend.container.lifecycle import Counters
     from rustainer.backend.container.state import ContainerState, StateStore
     from rustainer.backend.images.store import ImageRecord
     from rustainer.backend.images.store import Store as ImageStore
@@ -50,11 +51,19 @@ class Engine:
     # -- queries ----------------------------------------------------------------------------------
     def containers(self, *, all: bool = True) -> list[ContainerState]:
         """Every container (or only the running ones), reconciled like ``ps`` (no running ghosts),
-        oldest first. One unreadable entry never hides the others."""
+        oldest first. One unreadable entry never hides the others: one that cannot be reconciled
+        (releasing what a dead one held failed) is listed as recorded."""
         from rustainer.backend.container.cleanup import reconcile
         from rustainer.backend.container.state import RUNNING
+        from rustainer.backend.errors import RustainerError
 
-        states = sorted((reconcile(self.store, s) for s in self.store.list()), key=lambda s: s.created_at)
+        states = []
+        for state in self.store.list():
+            try:
+                states.append(reconcile(self.store, state))
+            except RustainerError:
+                states.append(state)
+        states.sort(key=lambda s: s.created_at)
         return [s for s in states if all or s.status == RUNNING]
 
     def get(self, ref: str) -> ContainerState:
@@ -83,6 +92,13 @@ class Engine:
 
         return sample_stats(self.store, refs, interval)
 
+    def counters(self, state: ContainerState) -> Counters | None:
+        """One reading of a running container's cgroup counters and enforced limits (a front end
+        that polls computes rates from two readings); None when it has no cgroup (any more)."""
+        from rustainer.backend.container.lifecycle import read_counters
+
+        return read_counters(state)
+
     def top(self, ref: str) -> list[dict[str, Any]]:
         from rustainer.backend.container.lifecycle import top
 
@@ -105,6 +121,22 @@ class Engine:
         from rustainer.backend.container.liveness import owner_alive
 
         return owner_alive(state)
+
+    def available_cpus(self) -> tuple[int, ...]:
+        """The CPUs a container may be given here (a cpuset is a subset of them)."""
+        from rustainer.backend.container.config import available_cpus
+
+        return available_cpus()
+
+    def suggest_name(self) -> str:
+        """A generated name (adjective_noun_N) for a front end to offer; not reserved."""
+        from rustainer.backend.container.names import generate_name
+
+        return generate_name()
+
+    def socket_path(self, cid: str) -> str:
+        """The attach socket of a detached container's supervisor (``attach`` speaks to it)."""
+        return self.store.socket_path(cid)
 
     # -- logs -------------------------------------------------------------------------------------
     def log_path(self, ref: str) -> str:
@@ -154,15 +186,16 @@ class Engine:
 
         return self._named(spec, lambda s: run_detached(s, self.store, fork_fallback=fork_fallback))
 
-    def restart(self, ref: str, *, fork_fallback: bool = True) -> ContainerState:
+    def restart(self, ref: str, *, force: bool = False, fork_fallback: bool = True) -> ContainerState:
         """An ended container started again from its spec, with a new id (``docker restart`` of an
-        exited container): the old record is removed first, so the name is free."""
+        exited container): the old record is removed first, so the name is free. ``force``: a
+        running one is killed and removed first (``rm -f``) instead of refused."""
         from rustainer.backend.errors import ContainerStateError
 
         state = self.get(ref)
-        if state.status == "running":
+        if state.status == "running" and not force:
             raise ContainerStateError(f"container {state.name} is running: stop it first", container=state.name)
-        self.remove(state.id)
+        self.remove(state.id, force=force)
         return self.start_detached(state.spec, fork_fallback=fork_fallback)
 
     def stop(self, ref: str, timeout: float | None = None) -> ContainerState | None:

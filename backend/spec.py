@@ -9,6 +9,10 @@ from __future__ import annotations
 from rustainer.backend.errors import InvalidSpecError
 from rustainer.backend.util.record import record
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
@@ -245,3 +249,46 @@ def check_publish(publish: tuple[tuple[str, int, int, str], ...], network: str) 
         if clash:
             raise InvalidSpecError(f"host port {host_port}/{proto} is published twice")
         seen.add(key)
+
+
+def spec_from_options(*, name: str | None = None, command: tuple[str, ...] = (), rootfs: str | None = None,
+                      directory: str | None = None, cpus: str | None = None, memory: str | None = None,
+                      cpu_quota: str | None = None, pids_limit: str | None = None, hostname: str | None = None,
+                      env: Iterable[str] = (), network: str | None = None, publish: Iterable[str] = (),
+                      nat: bool = True, cgroup_driver: str | None = None, cgroup_parent: str | None = None,
+                      remove: bool = False, tty: bool = False, init: bool = True,
+                      ncpus: int | None = None) -> ContainerSpec:
+    """A spec from ``run``'s options as a person typed them (the CLI's flags, the dashboard's dialog):
+    ``None`` is "not given"; every value is checked by the parsers above, the first bad one raises
+    InvalidSpecError. Relative folders are made absolute (against the current directory). A CPU
+    quota is checked against ``ncpus`` (default: the CPUs this process may use)."""
+    import os
+
+    cpu_set = parse_cpus(cpus) if cpus is not None else None
+    memory_bytes = parse_size(memory) if memory is not None else None
+    quota = None
+    if cpu_quota is not None:
+        quota = parse_cpu_quota(cpu_quota, len(os.sched_getaffinity(0)) if ncpus is None else ncpus)
+    pids = parse_pids_limit(pids_limit) if pids_limit is not None else None
+    host = validate_hostname(hostname) if hostname is not None else None
+    variables = tuple(parse_env(e) for e in env)
+    driver = parse_cgroup_driver(cgroup_driver) if cgroup_driver is not None else None
+    if name is not None:
+        validate_name(name)
+    return ContainerSpec(
+        name=name or "",
+        command=command,
+        rootfs=os.path.abspath(rootfs) if rootfs else None,
+        directory=os.path.abspath(directory) if directory else None,
+        hostname=host,
+        env=variables,
+        resources=Resources(cpus=cpu_set, memory=memory_bytes, cpu_quota=quota, pids_limit=pids),
+        cgroup_driver=driver,
+        cgroup_parent=cgroup_parent,
+        network=network or "none",
+        publish=tuple(parse_publish(p) for p in publish),
+        nat=nat,
+        remove=remove,
+        tty=tty,
+        init=init,
+    )

@@ -20,6 +20,7 @@ from rustainer.backend.errors import (
     RustainerError,
 )
 from rustainer.backend.linux import procfs
+from rustainer.backend.util.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
 if TYPE_CHECKING:
@@ -278,6 +279,35 @@ def sample_stats(store: StateStore, refs: list[str] | None, interval: float = 1.
                      "memory_usage": after.memory_usage, "memory_limit": after.memory_limit,
                      "pids": after.pids_current, "oom_kills": after.oom_kills})
     return rows
+
+
+@record
+class Counters:
+    """One reading of a running container's cgroup: cumulative CPU time (a rate needs two readings),
+    memory in use and the limits the kernel enforces (read back, not taken from the spec)."""
+
+    cpu_usage_ns: int | None = None
+    memory_usage: int | None = None  # bytes
+    memory_limit: int | None = None  # bytes, None when unlimited
+    cpus: tuple[int, ...] | None = None  # the enforced cpuset, None when all
+    pids: int | None = None
+
+
+def read_counters(state: ContainerState) -> Counters | None:
+    """The container's counters now, or None when it has no cgroup (any more)."""
+    from rustainer.backend.container.liveness import reopen_cgroup
+
+    manager = reopen_cgroup(state)
+    if manager is None:
+        return None
+    try:
+        stats = manager.stats()
+        limits = manager.read_limits()
+    except RustainerError:
+        return None  # it ended while we looked
+    return Counters(cpu_usage_ns=stats.cpu_usage_ns, memory_usage=stats.memory_usage,
+                    memory_limit=limits.memory if limits.memory is not None else stats.memory_limit,
+                    cpus=limits.cpus, pids=stats.pids_current)
 
 
 def _stats_or_none(manager: CgroupManager) -> CgroupStats | None:

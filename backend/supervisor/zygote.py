@@ -86,10 +86,14 @@ def _connect(root: str) -> socket.socket | None:
 
 def _start(root: str) -> None:
     import subprocess
+    import threading
 
-    subprocess.Popen([sys.executable, "-m", "rustainer.backend.supervisor.zygote", root],
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     start_new_session=True, close_fds=True, cwd="/")
+    proc = subprocess.Popen([sys.executable, "-m", "rustainer.backend.supervisor.zygote", root],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True, close_fds=True, cwd="/")
+    # The zygote is this process's child until this process exits (the CLI does at once). A caller
+    # that lives on (the dashboard) reaps it when it ends (idle, or stopped), so no zombie is left.
+    threading.Thread(target=proc.wait, name="zygote-reaper", daemon=True).start()
 
 
 def stop(root: str) -> None:

@@ -214,41 +214,6 @@ def test_kill_shows_exit_code_and_restart_brings_it_back(containers, busybox_roo
     run(app, scenario)
 
 
-def test_new_container_dialog_validates_each_field(rroot: Path, containers) -> None:  # type: ignore[no-untyped-def]
-    containers("taken", "--", "sleep", "600")
-    app = create_app(str(rroot), poll=False)
-
-    async def scenario(pilot: Pilot[None]) -> None:
-        await pilot.press("ctrl+right_square_bracket", "n")
-        await until(pilot, lambda: isinstance(app.screen, NewContainerDialog), "the dialog")
-        dialog = app.screen
-
-        def error(field: str) -> str:
-            return str(dialog.query_one(f"#error-{field}", Static).render())
-
-        cases = {"name": ("-bad", "invalid container name"), "cpus": ("999", "not available"),
-                 "memory": ("12X", "invalid memory size"), "cpu_quota": ("0", "greater than zero"),
-                 "pids_limit": ("0", "at least 1"), "rootfs": ("/no/such/folder", "not a folder"),
-                 "network": ("no-such-net", "unknown network")}
-        for field, (text, message) in cases.items():
-            dialog.query_one(f"#field-{field}", Input).value = text
-            await until(pilot, lambda f=field, m=message: m in error(f), f"the error under {field}")  # type: ignore[misc]
-        await pilot.click("#create")
-        assert isinstance(app.screen, NewContainerDialog)  # nothing is created while a field is wrong
-        dialog.query_one("#field-name", Input).value = "taken"
-        await until(pilot, lambda: "already in use" in error("name"), "the name-in-use error")
-        for field in cases:
-            dialog.query_one(f"#field-{field}", Input).value = ""
-        dialog.query_one("#field-name", Input).value = "fine"
-        await until(pilot, lambda: all(not error(f) for f in cases), "every error cleared")
-        await pilot.press("escape")
-        await until(pilot, lambda: not isinstance(app.screen, NewContainerDialog), "the dialog cancelled")
-        assert names(app) == ["taken"]
-        await pilot.press("ctrl+q")
-
-    run(app, scenario, size=(80, 24))
-
-
 def test_a_container_on_a_bridge_network_shows_its_address(rroot: Path, containers,  # type: ignore[no-untyped-def]
                                                             busybox_rootfs: Path) -> None:
     """The dialog's network field reaches the engine; the list shows the network and the address."""

@@ -1,4 +1,5 @@
-"""Snapshot tests of the main screens (pytest-textual-snapshot), from real containers.
+"""Snapshot tests of the main screens (pytest-textual-snapshot), from real containers (the dialog's
+needs none: it runs against the in-memory engine, without root).
 
 What changes from run to run is held still: stats come from FrozenStats, the list is not polled
 (the app reads the state store once at start), names are fixed, and the shells' output is waited
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import type_text
+from fake_engine import FakeEngine
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -20,7 +22,6 @@ from rustainer.app.tui_app import RustainerApp, create_app
 from rustainer.app.tui_dialogs import NewContainerDialog
 from rustainer.app.tui_stats import FrozenStats
 
-pytestmark = pytest.mark.root
 pytest.importorskip("pytest_textual_snapshot")
 
 
@@ -45,6 +46,7 @@ def still_app(rroot: Path) -> RustainerApp:
     return create_app(str(rroot), stats=FrozenStats(), poll=False)
 
 
+@pytest.mark.root
 def test_list_with_two_live_shells(snap_compare, containers, busybox_rootfs: Path,  # type: ignore[no-untyped-def]
                                    rroot: Path) -> None:
     containers("web", "--rootfs", str(busybox_rootfs), "-c", "0", "-m", "128M", "--", "sh")
@@ -65,8 +67,8 @@ def test_list_with_two_live_shells(snap_compare, containers, busybox_rootfs: Pat
     assert snap_compare(app, terminal_size=(120, 30), run_before=run_before)
 
 
-def test_new_container_dialog(snap_compare, rroot: Path) -> None:  # type: ignore[no-untyped-def]
-    app = still_app(rroot)
+def test_new_container_dialog(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(engine=FakeEngine(), stats=FrozenStats(), poll=False)
 
     async def run_before(pilot: Pilot[None]) -> None:
         await pilot.press("ctrl+right_square_bracket", "n")
