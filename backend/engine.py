@@ -306,6 +306,47 @@ class Engine:
             name = image.names[0]
         export_image(store, image, path, name)
 
+    def commit(self, ref: str, name: str) -> ImageRecord:
+        """A running container's changes as one new layer on top of its image (a rootfs-folder
+        container: the folder as a first layer, then the changes); -> the new image, named ``name``.
+
+        The writable layer lives in the container's memory: an exited container's is gone, so only
+        a running one can be committed. The image's config is the base image's (a rootfs folder's:
+        PATH and ``/bin/sh``), with the new layer and a history entry added; the container is not
+        paused (what it writes during the commit may or may not be in the layer).
+        """
+        import os
+
+        from rustainer.backend.container.config import require_root
+        from rustainer.backend.errors import ImageError
+        from rustainer.backend.images.commit import commit
+        from rustainer.backend.images.reference import parse_reference
+        from rustainer.backend.rootfs.layer import open_upper
+
+        require_root()
+        parse_reference(name)  # a malformed name is refused before anything is done
+        state = self.get(ref)
+        spec = state.spec
+        if not spec.layers and spec.rootfs is None:
+            raise ImageError(f"container {state.name} runs in the host view, which is not an image: only a "
+                             "container started with --image or --rootfs can be committed")
+        state = self.running(state.id, "commit")
+        assert state.pid is not None
+        store = self.image_store
+        base = None
+        if spec.image is not None:
+            base = store.get(spec.image)
+        # A bridged container's /etc/hosts is a read-only mount of ours (its empty mount point in the
+        # writable layer is not a change the container made).
+        skip = frozenset() if spec.network in ("none", "host") else frozenset({"etc/hosts"})
+        upper = open_upper(state.pid)
+        try:
+            return commit(store, upper_fd=upper, name=name, base=base,
+                          rootfs=os.path.realpath(spec.rootfs) if spec.rootfs else None,
+                          container=state.name, skip=skip)
+        finally:
+            os.close(upper)
+
     def image_spec(self, spec: ContainerSpec, image_ref: str, *, workdir: str | None = None,
                    user: str | None = None) -> ContainerSpec:
         """``spec`` made to run the image: its layers, and its config's Entrypoint, Cmd, Env,
