@@ -354,15 +354,27 @@ class Engine:
         import os
 
         from rustainer.backend.images.runconfig import run_settings
+        from rustainer.backend.images.runfile import config_of, images_root, lookup
         from rustainer.backend.util.record import replace
 
-        store = self.image_store
-        image = store.resolve(image_ref)
-        layers = tuple(store.lower_dirs(image))
-        dirs = [os.path.realpath(os.path.join(store.root, layer)) for layer in layers]  # our own links
-        settings = run_settings(store.config(image), command=spec.command, env=spec.env, workdir=workdir,
+        # The start path: the image's precomputed run file, read without json or re; the store's
+        # records (and their error messages) when there is none or the name is not found that way.
+        found = lookup(self.root, image_ref)
+        if found is not None:
+            fields, names = found
+            image_id, layers, config = fields["id"][0], tuple(fields["layers"]), config_of(fields)
+            image_name = names[0] if names else image_id[7:19]
+            store_root = images_root(self.root)
+        else:
+            store = self.image_store
+            image = store.resolve(image_ref)
+            image_id, layers, config = image.id, tuple(store.lower_dirs(image)), store.config(image)
+            image_name = image.names[0] if image.names else image.short_id
+            store_root = store.root
+        dirs = [os.path.realpath(os.path.join(store_root, layer)) for layer in layers]  # our own links
+        settings = run_settings(config, command=spec.command, env=spec.env, workdir=workdir,
                                 user=user, layer_dirs=dirs)
-        return replace(spec, image=image.id, image_name=image.names[0] if image.names else image.short_id,
+        return replace(spec, image=image_id, image_name=image_name,
                        layers=layers, command=settings["command"], env=settings["env"],
                        workdir=settings["workdir"], user=settings["user"])
 
