@@ -93,8 +93,8 @@ def lookup(state_root: str, text: str) -> tuple[dict[str, list[str]], tuple[str,
         return None
     names: dict[str, str] = {}
     for line in index.splitlines():
-        name, _, image_id = line.partition(" ")
-        names[name] = image_id
+        name, _, target = line.partition(" ")
+        names[name] = target
     image_id = next((names[c] for c in _candidates(text) if c in names), None)
     if image_id is None or not image_id.startswith("sha256:") or len(image_id) != 71 \
             or not set(image_id[7:]) <= _HEX:
