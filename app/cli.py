@@ -131,6 +131,9 @@ COMMANDS = {
         Opt("-a,--all", "prune: every image no container uses, not only unnamed ones"),
         Opt("--platform", "import: OS/ARCH to pick from a multi-platform archive", takes="PLATFORM")],
         positional="ACTION [ARG...]", min_positional=1),
+    "commit": Command("commit", "A running container's changes (new, changed and deleted files) as a new "
+                      "image: one layer on top of its image (a --rootfs container: the folder, then the changes).",
+                      [], positional="CONTAINER NAME[:TAG]", min_positional=2),
     "rmi": Command("rmi", "Remove images (refused while a container uses one; shared layers stay).", [],
                    positional="IMAGE...", min_positional=1),
     "login": Command("login", "Log in to a registry: the credentials are checked, then kept in a root-only "
@@ -504,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
                 "exec": cmd_exec, "stop": cmd_stop, "kill": cmd_kill, "inspect": cmd_inspect, "stats": cmd_stats,
                 "top": cmd_top, "update": cmd_update, "network": cmd_network, "pull": cmd_pull,
                 "push": cmd_push, "images": cmd_images, "image": cmd_image, "rmi": cmd_rmi,
-                "login": cmd_login}[verb](args)
+                "login": cmd_login, "commit": cmd_commit}[verb](args)
     except UsageError as err:
         print(f"rustainer: {err} (see 'rustainer --help')", file=sys.stderr)
         return ENGINE_ERROR
@@ -592,6 +595,14 @@ def cmd_images(args: Args) -> int:
             repo, tag = short_name(name) if name != "<none>:<none>" else ("<none>", "<none>")
             rows.append((repo, tag, image.short_id, image.created[:19] or "-", image.platform or "-", size))
     _print_table(rows)
+    return 0
+
+
+def cmd_commit(args: Args) -> int:
+    if len(args.args) != 2:
+        raise UsageError("'commit' takes CONTAINER and NAME[:TAG]")
+    _image_root()
+    print(_engine().commit(args.args[0], args.args[1]).id)
     return 0
 
 

@@ -339,6 +339,47 @@ class Engine:
             name = image.names[0]
         export_image(store, image, path, name)
 
+    def commit(self, ref: str, name: str) -> ImageRecord:
+        """A running container's changes as one new layer on top of its image (a rootfs-folder
+        container: the folder as a first layer, then the changes); -> the new image, named ``name``.
+
+        The writable layer lives in the container's memory: an exited container's is gone, so only
+        a running one can be committed. The image's config is the base image's (a rootfs folder's:
+        PATH and ``/bin/sh``), with the new layer and a history entry added; the container is not
+        paused (what it writes during the commit may or may not be in the layer).
+        """
+        import os
+
+        from rustainer.backend.container.config import require_root
+        from rustainer.backend.errors import ImageError
+        from rustainer.backend.images.commit import commit
+        from rustainer.backend.images.reference import parse_reference
+        from rustainer.backend.rootfs.layer import open_upper
+
+        require_root()
+        parse_reference(name)  # a malformed name is refused before anything is done
+        state = self.get(ref)
+        spec = state.spec
+        if not spec.layers and spec.rootfs is None:
+            raise ImageError(f"container {state.name} runs in the host view, which is not an image: only a "
+                             "container started with --image or --rootfs can be committed")
+        state = self.running(state.id, "commit")
+        assert state.pid is not None
+        store = self.image_store
+        base = None
+        if spec.image is not None:
+            base = store.get(spec.image)
+        # A bridged container's /etc/hosts is a read-only mount of ours (its empty mount point in the
+        # writable layer is not a change the container made).
+        skip = frozenset() if spec.network in ("none", "host") else frozenset({"etc/hosts"})
+        upper = open_upper(state.pid)
+        try:
+            return commit(store, upper_fd=upper, name=name, base=base,
+                          rootfs=os.path.realpath(spec.rootfs) if spec.rootfs else None,
+                          container=state.name, skip=skip)
+        finally:
+            os.close(upper)
+
     def image_spec(self, spec: ContainerSpec, image_ref: str, *, workdir: str | None = None,
                    user: str | None = None) -> ContainerSpec:
         """``spec`` made to run the image: its layers, and its config's Entrypoint, Cmd, Env,
@@ -346,15 +387,27 @@ class Engine:
         import os
 
         from rustainer.backend.images.runconfig import run_settings
+        from rustainer.backend.images.runfile import config_of, images_root, lookup
         from rustainer.backend.util.record import replace
 
-        store = self.image_store
-        image = store.resolve(image_ref)
-        layers = tuple(store.lower_dirs(image))
-        dirs = [os.path.realpath(os.path.join(store.root, layer)) for layer in layers]  # our own links
-        settings = run_settings(store.config(image), command=spec.command, env=spec.env, workdir=workdir,
+        # The start path: the image's precomputed run file, read without json or re; the store's
+        # records (and their error messages) when there is none or the name is not found that way.
+        found = lookup(self.root, image_ref)
+        if found is not None:
+            fields, names = found
+            image_id, layers, config = fields["id"][0], tuple(fields["layers"]), config_of(fields)
+            image_name = names[0] if names else image_id[7:19]
+            store_root = images_root(self.root)
+        else:
+            store = self.image_store
+            image = store.resolve(image_ref)
+            image_id, layers, config = image.id, tuple(store.lower_dirs(image)), store.config(image)
+            image_name = image.names[0] if image.names else image.short_id
+            store_root = store.root
+        dirs = [os.path.realpath(os.path.join(store_root, layer)) for layer in layers]  # our own links
+        settings = run_settings(config, command=spec.command, env=spec.env, workdir=workdir,
                                 user=user, layer_dirs=dirs)
-        return replace(spec, image=image.id, image_name=image.names[0] if image.names else image.short_id,
+        return replace(spec, image=image_id, image_name=image_name,
                        layers=layers, command=settings["command"], env=settings["env"],
                        workdir=settings["workdir"], user=settings["user"])
 

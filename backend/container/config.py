@@ -57,10 +57,10 @@ def validate(spec: ContainerSpec) -> ContainerSpec:
     if spec.directory is not None and os.path.exists(spec.directory) and not os.path.isdir(spec.directory):
         raise InvalidSpecError(f"directory {spec.directory} exists and is not a folder")
     if spec.layers:
-        from rustainer.backend.images.store import Store
+        from rustainer.backend.images.runfile import images_root
         from rustainer.backend.util.paths import state_root
 
-        images = Store(state_root()).root
+        images = images_root(state_root())
         for layer in spec.layers:
             if not os.path.isdir(os.path.join(images, layer)):
                 raise RootfsError(f"a layer of image {spec.image_name or spec.image} is missing from the image "
@@ -136,10 +136,10 @@ def child_config(state: ContainerState, *, root: str, layer_dir: str, cdir: str,
     upper = work = layer = None
     layers_cwd = None
     if spec.layers:
-        from rustainer.backend.images.store import Store
+        from rustainer.backend.images.runfile import images_root
         from rustainer.backend.util.paths import state_root
 
-        layers_cwd = Store(state_root()).root
+        layers_cwd = images_root(state_root())
     if spec.rootfs is not None or spec.layers:
         layer = layer_dir
         upper, work = os.path.join(layer, "upper"), os.path.join(layer, "work")

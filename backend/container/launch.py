@@ -79,6 +79,17 @@ class Launch:
         self.store.reserve(self.state)
         self.reserved = True
         self.undo.push("state", self._forget)
+        spec = self.state.spec
+        if spec.image is not None:
+            # The state now names the image, so rmi refuses it from here on; one that got in before
+            # (between resolving the image and this point) has removed it: stop here.
+            from rustainer.backend.images.runfile import still_there
+
+            if not still_there(self.store.root, spec.image, spec.layers):
+                from rustainer.backend.errors import ImageNotFoundError
+
+                raise ImageNotFoundError(f"image {spec.image_name or spec.image} was removed while the container "
+                                         "was starting")
 
     def abandon(self) -> None:
         """Undo a launch that did not get going: every step it made, newest first (each undo runs

@@ -9,7 +9,9 @@ images/
   l/<26 chars>           -> ../layers/<hex>/diff: short links keep a many-layer mount's options
                          inside one page (containers/storage's trick), ~28 bytes a layer
   records/<hex>.json     one image, by its id (the digest of its config)
+  records/<hex>.run      what run --image needs of it, read without json (see runfile.py)
   names.json             {"docker.io/library/alpine:3.20": "sha256:<image id>"}
+  names.idx              the same as lines "NAME ID" (runfile.py)
   locks/                 flock files: one per blob and per layer, meta (metadata writes) and gc
   tmp/                   downloads and unpacks in progress (partial downloads are resumed)
 ```
@@ -284,6 +286,20 @@ class Store:
 
     def _write_names(self, names: dict[str, str]) -> None:
         _fsync_write(self.path("names.json"), json.dumps(names, indent=1, sort_keys=True).encode())
+        _fsync_write(self.path("names.idx"), "".join(f"{n} {i}\n" for n, i in sorted(names.items())).encode())
+
+    def _write_run(self, record: ImageRecord) -> None:
+        """The run file (``runfile.py``) of a recorded image: layers and config without json."""
+        from rustainer.backend.images.runfile import encode
+
+        conf = self.config(record).get("config")
+        data = encode(record.id, self.lower_dirs(record), conf if isinstance(conf, dict) else {})
+        _fsync_write(self.path("records", digest_hex(record.id) + ".run"), data)
+
+    def _unlink_record(self, image_id: str) -> None:
+        os.unlink(self.path("records", digest_hex(image_id) + ".json"))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path("records", digest_hex(image_id) + ".run"))
 
     def add_image(self, record: ImageRecord, names: list[str]) -> ImageRecord:
         """Record an image whose blobs and layers are all in the store, and point ``names`` at it."""
@@ -291,6 +307,7 @@ class Store:
             if not self.has_layer(layer.diff_id):
                 raise ImageError(f"layer {layer.diff_id} is not in the store")
         with self.lock("meta"):
+            self._write_run(record)
             _fsync_write(self.path("records", digest_hex(record.id) + ".json"),
                          json.dumps(record.to_json(), indent=1).encode())
             all_names = self._names()
@@ -388,7 +405,7 @@ class Store:
                     names.pop(name)
                     done.append(f"Untagged: {name}")
                 self._write_names(names)
-                os.unlink(self.path("records", digest_hex(image.id) + ".json"))
+                self._unlink_record(image.id)
             done.append(f"Deleted: {image.id}")
             self._gc()
             return done
@@ -408,7 +425,7 @@ class Store:
                         continue
                     for name in [n for n, i in names.items() if i == image.id]:
                         names.pop(name)
-                    os.unlink(self.path("records", digest_hex(image.id) + ".json"))
+                    self._unlink_record(image.id)
                     removed.append(f"Deleted: {image.id}")
                 self._write_names(names)
             self._gc()

@@ -38,6 +38,11 @@ BIND_RO = MS_RDONLY | MS_NOSUID | MS_NODEV
 # The init (tini, docker's --init) is bound from the host into the container's own /dev: a folder
 # of ours in every root, so an image's files (and symlinks) are never written to for it.
 INIT_PATH = "/dev/rustainer-init"
+# An overlay root's writable layer (the overlay's upper folder), bound read-only here and covered by
+# an empty read-only tmpfs: the container (without CAP_SYS_ADMIN) sees an empty folder and cannot
+# unmount the cover; ``commit`` unmounts it in a private copy of the container's mount namespace
+# and reads the changes there (see rootfs/layer.py).
+LAYER_PATH = "/dev/.rustainer-layer"
 
 
 @record
@@ -109,8 +114,9 @@ def overlay_root(lower: str | tuple[str, ...], upper: str, work: str, cwd: str |
     return ops
 
 
-def kernel_filesystems(init_binary: str | None = None) -> list[Op]:
-    """/proc, /sys and /dev with runc's masks and read-only paths (and the init at INIT_PATH)."""
+def kernel_filesystems(init_binary: str | None = None, upper: str | None = None) -> list[Op]:
+    """/proc, /sys and /dev with runc's masks and read-only paths (and the init at INIT_PATH; an
+    overlay root's ``upper`` folder, covered, at LAYER_PATH)."""
     ops = [
         Op("mount", "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC),
         Op("mount", "/sys", "sysfs", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY),
@@ -129,6 +135,9 @@ def kernel_filesystems(init_binary: str | None = None) -> list[Op]:
     ]
     if init_binary is not None:  # a mount of its own: /dev's noexec does not apply to it
         ops += [Op("touch", INIT_PATH, mode=0o755), Op("bind", INIT_PATH, init_binary, flags=BIND_RO)]
+    if upper is not None:
+        ops += [Op("mkdir", LAYER_PATH, mode=0o700), Op("bind", LAYER_PATH, upper, flags=BIND_RO),
+                Op("mask_dir", LAYER_PATH)]
     ops += [
         # Populated: freeze /dev so nothing new (a mknod'ed host disk) can appear in it.
         Op("remount", "/dev", flags=MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC),
@@ -184,7 +193,7 @@ def build_plan(
         if upper is None or work is None:
             raise ValueError("an overlay root needs upper and work folders")
         ops = overlay_root(rootfs, upper, work)
-    ops += kernel_filesystems(init_binary)
+    ops += kernel_filesystems(init_binary, upper if rootfs is not None or layers else None)
     if rootfs is None:
         ops += host_secret_masks(ssh_keys)
     if directory is not None:

@@ -11,6 +11,7 @@ from rustainer.backend.rootfs.plan import (
     HOST_SECRETS,
     HOST_VIEW_DIRS,
     INIT_PATH,
+    LAYER_PATH,
     MASKED_DIRS,
     MASKED_FILES,
     READONLY_PATHS,
@@ -159,7 +160,13 @@ def test_overlay_plan() -> None:
     assert plan[0] == Op("mount", "/", "overlay", "overlay", MS_NODEV, "lowerdir=/img,upperdir=/c/upper,workdir=/c/work")
     for path in ("/proc", "/sys", "/dev", "/tmp"):
         assert ops_for(plan, path, "mkdir")
-    assert not [op for op in plan if op.action == "bind" and op.flags & MS_RDONLY]
+    # the only read-only bind: the writable layer (for commit), covered by an empty read-only tmpfs
+    # before /dev is frozen
+    assert [op.target for op in plan if op.action == "bind" and op.flags & MS_RDONLY] == [LAYER_PATH]
+    layer = ops_for(plan, LAYER_PATH)
+    assert [op.action for op in layer] == ["mkdir", "bind", "mask_dir"] and layer[1].source == "/c/upper"
+    assert plan.index(layer[2]) < plan.index(ops_for(plan, "/dev", "remount")[0])
+    assert not ops_for(host_plan(), LAYER_PATH)
     assert ops_for(plan, "/d", "bind")
     with pytest.raises(ValueError):
         build_plan(rootfs="/img", upper=None, work=None, directory=None)

@@ -96,13 +96,58 @@ def test_the_container_start_path_stays_lean() -> None:
     itself; CI's regular install does not)."""
     modules = ("rustainer.app.cli", "rustainer.backend.engine", "rustainer.backend.container.names", "rustainer.backend.container.launch", "rustainer.backend.process.child",
                "rustainer.backend.cgroups.detect", "rustainer.backend.cgroups.v1", "rustainer.backend.process.relay",
-               "rustainer.backend.linux.namespaces", "rustainer.backend.util.fsutil", "rustainer.backend.linux.seccomp")
+               "rustainer.backend.linux.namespaces", "rustainer.backend.util.fsutil", "rustainer.backend.linux.seccomp",
+               "rustainer.backend.images.runfile", "rustainer.backend.images.runconfig")
     heavy = ("argparse", "typing", "json", "re", "enum", "dataclasses", "ctypes", "termios", "socket",
              "subprocess", "inspect", "signal", "pickle", "struct", "textual", "rich", "pyte")
     code = (f"import sys; before = set(sys.modules); import {', '.join(modules)}; "
             f"print(sorted(m for m in set(sys.modules) - before if m.split('.')[0] in {heavy!r}))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[]", proc.stdout
+
+
+HEAVY = ("argparse", "typing", "json", "re", "enum", "dataclasses", "ctypes", "termios", "socket",
+         "subprocess", "inspect", "pickle", "struct", "hashlib", "shutil", "tempfile", "textual", "rich")
+
+
+def test_the_image_start_path_stays_lean(tmp_path: Path) -> None:
+    """``run --image``: resolving the image by name (its precomputed run file and names index) and
+    checking the spec import none of the heavy modules (json and re were a third of a start)."""
+    import json
+
+    from rustainer.backend.images.store import ImageRecord, LayerInfo, Store
+
+    store = Store(str(tmp_path)).ensure()
+    work = store.tmpdir("layer-")
+    os.mkdir(os.path.join(work, "diff"))
+    diff_id = "sha256:" + "ab" * 32
+    store._install(work, diff_id, 0)
+    config = {"config": {"Entrypoint": ["/bin/sh", "-c"], "Cmd": ["echo hi"], "Env": ["A=b=c", "PATH=/bin"],
+                         "WorkingDir": "/w"}, "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
+    config_id = store.put_blob(json.dumps(config).encode())
+    store.add_image(ImageRecord(config_id, config_id, "m", [LayerInfo("sha256:" + "cd" * 32, "t", 1, diff_id)]),
+                    ["docker.io/lean/img:1", "docker.io/library/alpine:latest"])
+    code = ("import sys; before = set(sys.modules)\n"
+            "from rustainer.backend.engine import Engine\n"
+            "from rustainer.backend.spec import ContainerSpec\n"
+            "from rustainer.backend.container.config import validate\n"
+            f"e = Engine({str(tmp_path)!r})\n"
+            "for name in ('lean/img:1', 'alpine', 'docker.io/library/alpine'):\n"
+            "    s = validate(e.image_spec(ContainerSpec(name='x', command=('true',)), name))\n"
+            "    print(s.command, s.env, s.workdir, s.image_name)\n"
+            f"print(sorted(m for m in set(sys.modules) - before if m.split('.')[0] in {HEAVY!r}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, RUSTAINER_ROOT=str(tmp_path)))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[-1] == "[]"
+    assert lines[0] == ("('/bin/sh', '-c', 'true') (('A', 'b=c'), ('PATH', '/bin')) /w docker.io/lean/img:1")
+    assert lines[1].endswith(" docker.io/lean/img:1") and lines[1] == lines[2]  # its names sorted: the first
+    # the slow path (no run file: a store from before them) gives the same spec
+    os.unlink(store.path("records", config_id[7:] + ".run"))
+    slow = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, RUSTAINER_ROOT=str(tmp_path)))
+    assert slow.stdout.splitlines()[:3] == lines[:3]
 
 
 @pytest.mark.slow
