@@ -156,7 +156,7 @@ def _preload() -> None:
     warm = launch.Launch(StateStore("/nonexistent"), dummy)
     cfg = warm.child_config(term="xterm-256color")
     pickle.loads(pickle.dumps((dummy, None, cfg), pickle.HIGHEST_PROTOCOL))  # as _prepare does
-    protocol.Decoder().feed(protocol.hello(protocol.MODE_SNAPSHOT, 24, 80))
+    protocol.Decoder(protocol.FROM_CLIENT).feed(protocol.hello(protocol.MODE_SNAPSHOT, 24, 80))
 
 
 def serve(root: str) -> None:
