@@ -46,8 +46,9 @@ IDLE_TIMEOUT = 600.0  # seconds without a request before the zygote leaves
 START_TIMEOUT = 10.0
 REQUEST_LIMIT = 64 << 10
 SIGCHLD = 17  # Linux's number, like the constants of backend/signals.py
-# What a start reads from the environment (container/config.py: find_init, child_config's TERM).
-START_ENV = ("RUSTAINER_TINI", "TERM")
+# What a start reads from the environment (container/config.py: find_init, child_config's TERM;
+# util/rollback.py: the tests' fault seam).
+START_ENV = ("RUSTAINER_TINI", "TERM", "RUSTAINER_FAULT", "RUSTAINER_FAULT_LOG")
 DEFAULT_TERM = "xterm-256color"  # a detached container's TERM when its caller has none: the
 # supervisor's terminal core is one
 STALE = b"stale"
@@ -335,6 +336,7 @@ def _fork_supervisor(root: str, listener: socket.socket, conn: socket.socket, ci
         signals.set_handler(SIGCHLD, signals.SIG_DFL)
         signals.set_handler(signals.SIGTERM, signals.SIG_DFL)
         conn.settimeout(None)
+        _adopt(env)
         report = conn.detach()
         prepared = _prepare(root, cid, env, report)
         if prepared is not None:
@@ -343,6 +345,18 @@ def _fork_supervisor(root: str, listener: socket.socket, conn: socket.socket, ci
             become_supervisor(*prepared, report)
     finally:
         os._exit(0)
+
+
+def _adopt(env: dict[str, str]) -> None:
+    """The caller's START_ENV instead of the zygote's, in a supervisor (and so in its helper)."""
+    for name in START_ENV:
+        value = env.get(name)
+        if os.environ.get(name) == value:
+            continue
+        if value is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = value
 
 
 def _prepare(root: str, cid: str, env: dict[str, str], report_fd: int) -> tuple[Launch, ChildConfig] | None:
@@ -377,9 +391,7 @@ def _prepare(root: str, cid: str, env: dict[str, str], report_fd: int) -> tuple[
 
 
 def _compute(root: str, cid: str, env: dict[str, str], report_fd: int, out_fd: int) -> None:
-    """In the helper: load, configure, write the pickle (or tell the CLI what went wrong). The
-    configuration sees the caller's START_ENV, not the zygote's (the helper's environment dies
-    with it)."""
+    """In the helper: load, configure, write the pickle (or tell the CLI what went wrong)."""
     import pickle
 
     from rustainer.backend.container.launch import Launch
@@ -391,11 +403,6 @@ def _compute(root: str, cid: str, env: dict[str, str], report_fd: int, out_fd: i
         state = store.load(cid)
         launch = Launch(store, state)
         cgroup = reopen_cgroup(state)
-        for name in START_ENV:
-            if name in env:
-                os.environ[name] = env[name]
-            else:
-                os.environ.pop(name, None)
         cfg = launch.child_config(term=container_term(env))
         data = pickle.dumps((launch.state, cgroup, cfg), pickle.HIGHEST_PROTOCOL)
     except BaseException as err:  # noqa: BLE001 - the CLI must hear about it
