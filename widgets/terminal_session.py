@@ -82,7 +82,7 @@ class _Link:
 class _SocketProtocol(asyncio.Protocol):
     def __init__(self, events: _LinkEvents) -> None:
         self.events = events
-        self.decoder = P.Decoder()
+        self.decoder = P.Decoder(P.FROM_SUPERVISOR)
         self.snapshot: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.exit_code: int | None = None
         self.transport: asyncio.Transport | None = None
@@ -93,26 +93,34 @@ class _SocketProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         try:
-            frames = self.decoder.feed(data)
-        except ProtocolError:
+            for kind, payload in self.decoder.feed(data):
+                if kind == P.OUTPUT:
+                    self.events.output(payload)
+                elif kind == P.SNAPSHOT:
+                    # Installed here, not where attach_socket awaits: OUTPUT frames right behind it
+                    # in this same read belong to the restored screen.
+                    snap = self._restore(payload)
+                    if not self.snapshot.done():
+                        self.snapshot.set_result(snap)
+                elif kind == P.EXIT:
+                    self.exit_code = P.parse_exit(payload)
+        except ProtocolError as err:
+            # A supervisor that breaks the protocol: the session ends (attach_socket raises it).
+            if not self.snapshot.done():
+                self.snapshot.set_exception(err)
             if self.transport is not None:
                 self.transport.close()
-            return
-        for kind, payload in frames:
-            if kind == P.OUTPUT:
-                self.events.output(payload)
-            elif kind == P.SNAPSHOT:
-                # Installed here, not where attach_socket awaits: OUTPUT frames right behind it in
-                # this same read belong to the restored screen.
-                snap = json.loads(payload)
-                self.events.snapshot(snap)
-                if not self.snapshot.done():
-                    self.snapshot.set_result(snap)
-            elif kind == P.EXIT:
-                try:
-                    self.exit_code = int(payload or b"0")
-                except ValueError:
-                    self.exit_code = None
+
+    def _restore(self, payload: bytes) -> dict[str, Any]:
+        """Install the screen a SNAPSHOT carries; ProtocolError unless it is one."""
+        try:
+            snap = json.loads(payload)
+            if not isinstance(snap, dict):
+                raise TypeError("not an object")
+            self.events.snapshot(snap)
+        except (ValueError, TypeError, KeyError, IndexError) as err:
+            raise ProtocolError(f"the supervisor sent a snapshot that is none: {err}") from None
+        return snap
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.snapshot.done():
@@ -126,7 +134,8 @@ class _SocketLink(_Link):
 
     def write(self, data: bytes) -> None:
         if not self.transport.is_closing():
-            self.transport.write(P.frame(P.INPUT, data))
+            for start in range(0, len(data), P.MAX_INPUT):  # a huge paste: frames the protocol allows
+                self.transport.write(P.frame(P.INPUT, data[start:start + P.MAX_INPUT]))
 
     def resize(self, rows: int, cols: int) -> None:
         if not self.transport.is_closing():

@@ -13,7 +13,7 @@ import signal
 import socket
 import struct
 
-from rustainer.backend.errors import ContainerStateError, InvalidSpecError
+from rustainer.backend.errors import ContainerStateError, InvalidSpecError, ProtocolError
 from rustainer.backend.supervisor import protocol as P
 
 TYPE_CHECKING = False
@@ -113,7 +113,7 @@ def attach(store: StateStore, state: ContainerState, detach_keys: bytes) -> int:
     resized = [False]
     old_winch = signal.signal(signal.SIGWINCH, lambda *_: resized.__setitem__(0, True))
     matcher = DetachMatcher(detach_keys)
-    decoder = P.Decoder()
+    decoder = P.Decoder(P.FROM_SUPERVISOR)
     brought = False  # the connection brought something (a repaint at least)
     stdin_open = True
     try:
@@ -143,14 +143,19 @@ def attach(store: StateStore, state: ContainerState, detach_keys: bytes) -> int:
                     again = attach_again(store, state, size if brought else None)
                     if isinstance(again, int):
                         return again
-                    sock, decoder, brought = again, P.Decoder(), False
+                    sock, decoder, brought = again, P.Decoder(P.FROM_SUPERVISOR), False
                     continue
                 brought = True
-                for kind, payload in decoder.feed(data):
+                try:
+                    frames = decoder.feed(data)
+                except ProtocolError as err:
+                    raise ProtocolError(f"the supervisor of {state.name} broke the attach protocol: {err}",
+                                        container=state.name) from None
+                for kind, payload in frames:
                     if kind == P.OUTPUT:
                         os.write(1, payload)
                     elif kind == P.EXIT:
-                        return int(payload or b"0")
+                        return P.parse_exit(payload)
             if 0 in ready:
                 data = os.read(0, 65536)
                 if not data:
@@ -216,5 +221,5 @@ def _drain_until_closed(sock: socket.socket, decoder: P.Decoder) -> None:
             for kind, payload in decoder.feed(data):
                 if kind == P.OUTPUT:
                     os.write(1, payload)
-    except OSError:
+    except (OSError, ProtocolError):
         pass

@@ -46,7 +46,7 @@ class Client:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.decoder = P.Decoder()
+        self.decoder = P.Decoder(P.FROM_CLIENT)
         self.out = bytearray()
         self.ready = False  # output flows only after HELLO
 
@@ -219,26 +219,28 @@ class Supervisor:
             self._drop(client)
             return
         try:
-            frames = client.decoder.feed(data)
+            self._serve(client, client.decoder.feed(data))
         except P.ProtocolError:
-            self._drop(client)
-            return
+            self._drop(client)  # a broken client goes; the container and the others stay
+        except Exception:  # noqa: BLE001 - whatever a client's request runs into, it never ends the
+            self._drop(client)  # supervisor (the container would lose its terminal with it)
+
+    def _serve(self, client: Client, frames: list[tuple[bytes, bytes]]) -> None:
+        """Carry out a client's frames (the decoder checked them)."""
         for kind, payload in frames:
-            if kind == P.HELLO:
-                self._hello(client, payload)
-            elif kind == P.INPUT:
+            if kind == P.INPUT:
                 if len(self.to_master) + len(payload) <= INPUT_LIMIT:
                     self.to_master += payload
             elif kind == P.RESIZE:
                 self._resize(*P.parse_size(payload))
+            elif kind == P.HELLO:
+                self._hello(client, *P.parse_hello(payload))
             elif kind == P.DETACH:
                 self._flush_client_blocking(client)
                 self._drop(client)
                 return
 
-    def _hello(self, client: Client, payload: bytes) -> None:
-        mode = payload[:1]
-        rows, cols = P.parse_size(payload[1:5]) if len(payload) >= 5 else (0, 0)
+    def _hello(self, client: Client, mode: bytes, rows: int, cols: int) -> None:
         if rows and cols:
             self._resize(rows, cols)
         if mode == P.MODE_REPAINT:

@@ -27,7 +27,9 @@ def run_detached(spec: ContainerSpec, store: StateStore, *, fork_fallback: bool 
     state = launch.state
     report = _through_zygote(store, state.id, required=not fork_fallback)
     if report is None:
-        report = _fork_supervisor(launch, launch.child_config())
+        from rustainer.backend.supervisor.zygote import container_term
+
+        report = _fork_supervisor(launch, launch.child_config(term=container_term(os.environ)))
     if report != b"ok":
         _clean_after_failure(store, launch)
         code, _, message = report.decode(errors="replace").partition("\0")
@@ -62,10 +64,10 @@ def _through_zygote(store: StateStore, cid: str, *, required: bool = False) -> b
     ``required``, the reason, as a failed report: the launch is then undone like any failure)."""
     if os.environ.get("RUSTAINER_NO_ZYGOTE") and not required:
         return None
-    from rustainer.backend.supervisor.zygote import request
+    from rustainer.backend.supervisor.zygote import request, start_env
 
     try:
-        return request(store.root, cid)
+        return request(store.root, cid, start_env(os.environ))
     except ZygoteUnavailable as err:
         if required:
             return f"125\0the supervisor launcher is not available: {err}".encode()

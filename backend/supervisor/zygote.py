@@ -6,9 +6,16 @@ shares those pages with every sibling and costs about 2 MB. One zygote serves on
 the CLI starts it on demand, and it leaves after a while without requests. Supervisors are
 independent processes in their own sessions: killing the zygote touches none of them.
 
-Protocol: the CLI connects to ``$RUSTAINER_ROOT/zygote.sock``, sends ``<container id>\\n`` and
-reads the supervisor's report (``ok`` or ``<exit code>\\0<message>``) until EOF. If no zygote can
-be had, the CLI forks the supervisor itself (spawn.py): slower and bigger, never broken.
+Protocol: the CLI connects to ``$RUSTAINER_ROOT/zygote2.sock`` (only uid 0 is served), sends
+``<container id>\\0<fingerprint>\\0<NAME=value>...``, shuts its side down and reads the supervisor's
+report (``ok`` or ``<exit code>\\0<message>``) until EOF. The NAME=value items are the caller's
+variables of START_ENV: a start reads them (the init to use, the container's TERM), and the
+zygote's own environment is that of whichever CLI started it, long ago. The fingerprint is that of
+the installed code (``fingerprint()``): a zygote whose own differs (an upgrade since it started)
+answers ``stale`` and leaves, and the CLI starts a new one, so old code never serves a new CLI.
+If no zygote can be had, the CLI forks the supervisor itself (spawn.py): slower and bigger, never
+broken. (The ``2`` in the file names: a zygote of the first protocol, before the fingerprint, is
+never asked; it leaves after its idle time.)
 
 Every page a supervisor writes stays its own for the container's life, and Python writes every
 object it touches (reference counts). So a supervisor does as little as it can: the state is
@@ -30,45 +37,94 @@ from rustainer.backend.linux import signals
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from rustainer.backend.container.launch import Launch
     from rustainer.backend.process.child import ChildConfig
 
 IDLE_TIMEOUT = 600.0  # seconds without a request before the zygote leaves
 START_TIMEOUT = 10.0
+REQUEST_LIMIT = 64 << 10
 SIGCHLD = 17  # Linux's number, like the constants of backend/signals.py
-
+# What a start reads from the environment (container/config.py: find_init, child_config's TERM;
+# util/rollback.py: the tests' fault seam).
+START_ENV = ("RUSTAINER_TINI", "TERM", "RUSTAINER_FAULT", "RUSTAINER_FAULT_LOG")
+DEFAULT_TERM = "xterm-256color"  # a detached container's TERM when its caller has none: the
+# supervisor's terminal core is one
+STALE = b"stale"
+_lock_fd = -1  # the zygote's lock: closed first thing in every child, so that it never holds it
 
 
 def paths(root: str) -> tuple[str, str, str]:
-    return (os.path.join(root, "zygote.sock"), os.path.join(root, "zygote.lock"),
-            os.path.join(root, "zygote.pid"))
+    return (os.path.join(root, "zygote2.sock"), os.path.join(root, "zygote2.lock"),
+            os.path.join(root, "zygote2.pid"))
+
+
+def start_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The caller's variables that a start reads (those it has)."""
+    return {name: environ[name] for name in START_ENV if name in environ}
+
+
+def container_term(env: Mapping[str, str]) -> str:
+    """A detached container's TERM: its caller's, as for a foreground run."""
+    return env.get("TERM") or DEFAULT_TERM
+
+
+def fingerprint() -> str:
+    """The installed backend's files (paths, sizes, modification times; compiled caches aside):
+    changes with any upgrade or reinstall. About 0.3 ms."""
+    import zlib
+
+    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # rustainer/backend
+    entries = []
+    folders = [top]
+    while folders:
+        with os.scandir(folders.pop()) as found:
+            for entry in found:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name != "__pycache__":
+                        folders.append(entry.path)
+                else:
+                    st = entry.stat(follow_symlinks=False)
+                    entries.append(f"{entry.path}\0{st.st_size}\0{st.st_mtime_ns}")
+    entries.sort()
+    return f"{len(entries)}-{zlib.crc32(chr(10).join(entries).encode(errors='surrogateescape')):08x}"
 
 
 # -- the CLI's side ---------------------------------------------------------------------------------
-def request(root: str, container_id: str) -> bytes:
-    """Ask the zygote (started if needed) to supervise the prepared container; the report."""
-    sock = _connect(root)
-    if sock is None:
-        _start(root)
-        deadline = time.monotonic() + START_TIMEOUT
-        while sock is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-            sock = _connect(root)
+def request(root: str, container_id: str, env: Mapping[str, str]) -> bytes:
+    """Ask the zygote (started if needed) to supervise the prepared container; the report. ``env``:
+    the caller's START_ENV variables (``start_env(os.environ)``)."""
+    message = b"\0".join([container_id.encode(), fingerprint().encode(),
+                          *(os.fsencode(f"{k}={v}") for k, v in env.items() if k in START_ENV)])
+    for _attempt in range(3):
+        sock = _connect(root)
         if sock is None:
-            raise ZygoteUnavailable("the supervisor launcher did not start")
-    report = b""
-    with sock:
-        try:
-            sock.sendall(container_id.encode() + b"\n")
-        except OSError as err:
-            raise ZygoteUnavailable(str(err)) from err
-        # From here on a supervisor may exist: never fall back to a second one, whatever happens.
-        try:
-            while chunk := sock.recv(4096):
-                report += chunk
-        except OSError:
-            pass
-    return report
+            _start(root)
+            deadline = time.monotonic() + START_TIMEOUT
+            while sock is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+                sock = _connect(root)
+            if sock is None:
+                raise ZygoteUnavailable("the supervisor launcher did not start")
+        report = b""
+        with sock:
+            try:
+                sock.sendall(message)
+                sock.shutdown(socket.SHUT_WR)
+            except OSError as err:
+                raise ZygoteUnavailable(str(err)) from err
+            # From here on a supervisor may exist: never fall back to a second one, whatever happens.
+            try:
+                while chunk := sock.recv(4096):
+                    report += chunk
+            except OSError:
+                pass
+        if report != STALE:
+            return report
+        # The zygote runs older code than is installed: it left (its lock released first), and
+        # nothing was started. The next one starts from what is installed now.
+    raise ZygoteUnavailable("the supervisor launcher keeps running other code than is installed")
 
 
 def _connect(root: str) -> socket.socket | None:
@@ -156,19 +212,22 @@ def _preload() -> None:
     warm = launch.Launch(StateStore("/nonexistent"), dummy)
     cfg = warm.child_config(term="xterm-256color")
     pickle.loads(pickle.dumps((dummy, None, cfg), pickle.HIGHEST_PROTOCOL))  # as _prepare does
-    protocol.Decoder().feed(protocol.hello(protocol.MODE_SNAPSHOT, 24, 80))
+    protocol.Decoder(protocol.FROM_CLIENT).feed(protocol.hello(protocol.MODE_SNAPSHOT, 24, 80))
 
 
 def serve(root: str) -> None:
     import fcntl
     import gc
 
+    global _lock_fd
     sock_path, lock_path, pid_path = paths(root)
     lock = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return  # another zygote serves this root
+    _lock_fd = lock
+    own = fingerprint()  # before the preload: code installed meanwhile makes this one stale
     from rustainer.backend.supervisor.shim import open_listener
 
     listener = open_listener(sock_path)
@@ -190,9 +249,70 @@ def serve(root: str) -> None:
         except OSError:
             continue
         last = time.monotonic()
-        _fork_supervisor(root, listener, conn)
-        conn.close()
+        with conn:
+            message = _read_request(conn)
+            if message is None:
+                continue
+            if message[1] == own:
+                _fork_supervisor(root, listener, conn, *message)
+            else:
+                _leave_stale(sock_path, pid_path, listener, conn)  # never returns
     _leave(sock_path, pid_path)
+
+
+def _read_request(conn: socket.socket) -> tuple[str, str, dict[str, str]] | None:
+    """(container id, fingerprint, START_ENV) of a request from root; None if it is none."""
+    import struct
+
+    uid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
+    if uid != 0:
+        return None
+    conn.settimeout(5)
+    data = b""
+    try:
+        while len(data) <= REQUEST_LIMIT and (chunk := conn.recv(REQUEST_LIMIT)):
+            data += chunk
+    except OSError:
+        return None
+    fields = data.split(b"\0")
+    if len(fields) < 2 or len(data) > REQUEST_LIMIT:
+        return None
+    cid = fields[0].decode(errors="replace")
+    if not cid.isalnum():
+        return None
+    env = {}
+    for item in fields[2:]:
+        name, eq, value = os.fsdecode(item).partition("=")
+        if eq and name in START_ENV:
+            env[name] = value
+    return cid, fields[1].decode(errors="replace"), env
+
+
+def _leave_stale(sock_path: str, pid_path: str, listener: socket.socket, conn: socket.socket) -> None:
+    """Other code is installed than this zygote runs: leave, telling the caller (and any caller
+    already queued) to start a new one. The lock goes before the answer, so the new one gets it."""
+    for path in (sock_path, pid_path):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    os.close(_lock_fd)
+    waiting = [conn]
+    listener.setblocking(False)
+    while True:
+        try:
+            waiting.append(listener.accept()[0])
+        except OSError:
+            break
+    for client in waiting:
+        try:
+            if client is not conn:
+                _read_request(client)
+            client.sendall(STALE)
+        except OSError:
+            pass
+        client.close()
+    os._exit(0)
 
 
 def _leave(sock_path: str, pid_path: str) -> None:
@@ -204,25 +324,21 @@ def _leave(sock_path: str, pid_path: str) -> None:
     os._exit(0)
 
 
-def _fork_supervisor(root: str, listener: socket.socket, conn: socket.socket) -> None:
-    conn.settimeout(5)
-    try:
-        line = conn.recv(256)
-    except OSError:
-        return
-    cid = line.decode(errors="replace").strip()
-    if not cid.isalnum():
-        return
+def _fork_supervisor(root: str, listener: socket.socket, conn: socket.socket, cid: str, _fingerprint: str,
+                     env: dict[str, str]) -> None:
     if os.fork() != 0:
         return
     # The supervisor: its own session, default signal dispositions, then the usual supervision.
     try:
+        os.close(_lock_fd)
         listener.close()
         os.setsid()
         signals.set_handler(SIGCHLD, signals.SIG_DFL)
         signals.set_handler(signals.SIGTERM, signals.SIG_DFL)
+        conn.settimeout(None)
+        _adopt(env)
         report = conn.detach()
-        prepared = _prepare(root, cid, report)
+        prepared = _prepare(root, cid, env, report)
         if prepared is not None:
             from rustainer.backend.supervisor.shim import become_supervisor
 
@@ -231,7 +347,19 @@ def _fork_supervisor(root: str, listener: socket.socket, conn: socket.socket) ->
         os._exit(0)
 
 
-def _prepare(root: str, cid: str, report_fd: int) -> tuple[Launch, ChildConfig] | None:
+def _adopt(env: dict[str, str]) -> None:
+    """The caller's START_ENV instead of the zygote's, in a supervisor (and so in its helper)."""
+    for name in START_ENV:
+        value = env.get(name)
+        if os.environ.get(name) == value:
+            continue
+        if value is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = value
+
+
+def _prepare(root: str, cid: str, env: dict[str, str], report_fd: int) -> tuple[Launch, ChildConfig] | None:
     """The container's state and configuration, computed in a short-lived child that hands them
     over pickled: that work dirties about 1 MB, which would otherwise stay private to the
     supervisor for as long as the container runs. None if it failed (it told the CLI why)."""
@@ -245,7 +373,7 @@ def _prepare(root: str, cid: str, report_fd: int) -> tuple[Launch, ChildConfig] 
     if pid == 0:
         try:
             os.close(read_end)
-            _compute(root, cid, report_fd, write_end)
+            _compute(root, cid, env, report_fd, write_end)
         finally:
             os._exit(0)
     os.close(write_end)
@@ -262,7 +390,7 @@ def _prepare(root: str, cid: str, report_fd: int) -> tuple[Launch, ChildConfig] 
     return launch, cfg
 
 
-def _compute(root: str, cid: str, report_fd: int, out_fd: int) -> None:
+def _compute(root: str, cid: str, env: dict[str, str], report_fd: int, out_fd: int) -> None:
     """In the helper: load, configure, write the pickle (or tell the CLI what went wrong)."""
     import pickle
 
@@ -275,7 +403,7 @@ def _compute(root: str, cid: str, report_fd: int, out_fd: int) -> None:
         state = store.load(cid)
         launch = Launch(store, state)
         cgroup = reopen_cgroup(state)
-        cfg = launch.child_config(term="xterm-256color")
+        cfg = launch.child_config(term=container_term(env))
         data = pickle.dumps((launch.state, cgroup, cfg), pickle.HIGHEST_PROTOCOL)
     except BaseException as err:  # noqa: BLE001 - the CLI must hear about it
         os.write(report_fd, f"125\0supervisor failed: {err}".encode(errors="replace"))

@@ -117,7 +117,7 @@ def _snapshot(rroot: Path, cid: str) -> dict:  # type: ignore[type-arg]
         sock.connect(path)
     try:
         sock.sendall(P.hello(P.MODE_SNAPSHOT))
-        decoder = P.Decoder()
+        decoder = P.Decoder(P.FROM_SUPERVISOR)
         while True:
             chunk = sock.recv(1 << 20)
             assert chunk, "the supervisor closed the connection before its snapshot"

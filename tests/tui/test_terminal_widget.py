@@ -308,3 +308,79 @@ def test_a_local_pty_session_and_its_exit_code() -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize("snapshot", [b"not json", b"[1, 2]", b'{"version": 1}'], ids=["no-json", "no-object", "no-screen"])
+def test_a_supervisor_sending_a_broken_snapshot_is_a_protocol_error(tmp_path: Path, snapshot: bytes) -> None:
+    """The dashboard's side of the protocol: a SNAPSHOT that is none (or any broken frame) fails the
+    attach with ProtocolError, which the dashboard shows as a line; no traceback reaches the loop."""
+    import socket
+
+    from rustainer.backend.errors import ProtocolError
+    from rustainer.backend.supervisor import protocol as P
+    from rustainer.widgets.terminal_session import TerminalSession
+
+    path = str(tmp_path / "attach.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen(1)
+    server.setblocking(False)
+    problems: list[dict[str, Any]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, context: problems.append(context))
+        session = TerminalSession()
+        attaching = asyncio.ensure_future(session.attach_socket(path, 80, 24))
+        conn, _ = await loop.sock_accept(server)
+        with conn:
+            await loop.sock_recv(conn, 64)  # its HELLO
+            await loop.sock_sendall(conn, P.frame(P.SNAPSHOT, snapshot))
+            with pytest.raises(ProtocolError):
+                await asyncio.wait_for(attaching, 10)
+        await session.close(detach=False)
+
+    try:
+        asyncio.run(main())
+    finally:
+        server.close()
+    assert problems == []
+
+
+def test_a_broken_exit_frame_ends_the_session_without_a_traceback(tmp_path: Path) -> None:
+    import socket
+
+    from rustainer.backend.supervisor import protocol as P
+    from rustainer.backend.terminal import Terminal
+    from rustainer.widgets.terminal_session import TerminalSession
+
+    path = str(tmp_path / "attach.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen(1)
+    server.setblocking(False)
+    problems: list[dict[str, Any]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, context: problems.append(context))
+        session = TerminalSession()
+        attaching = asyncio.ensure_future(session.attach_socket(path, 80, 24))
+        conn, _ = await loop.sock_accept(server)
+        with conn:
+            await loop.sock_recv(conn, 64)
+            snap = json.dumps(Terminal(80, 24).snapshot()).encode()
+            await loop.sock_sendall(conn, P.frame(P.SNAPSHOT, snap) + P.frame(P.OUTPUT, b"hello"))
+            await asyncio.wait_for(attaching, 10)
+            await loop.sock_sendall(conn, P.frame(P.EXIT, b"x1"))
+            end = time.monotonic() + 10
+            while not session.ended:
+                assert time.monotonic() < end, "the session did not end"
+                await asyncio.sleep(0.01)
+        assert session.exit_code is None and "hello" in session.terminal.display[0]
+
+    try:
+        asyncio.run(main())
+    finally:
+        server.close()
+    assert problems == []

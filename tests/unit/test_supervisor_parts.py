@@ -15,11 +15,12 @@ from rustainer.backend.supervisor.client import DetachMatcher, parse_detach_keys
 
 
 def test_frames_survive_any_chunking() -> None:
-    frames = [(P.OUTPUT, b"hello"), (P.INPUT, b""), (P.RESIZE, b"\x00\x18\x00\x50"), (P.OUTPUT, bytes(range(256)) * 50)]
+    frames = [(P.HELLO, b"r\x00\x18\x00\x50"), (P.INPUT, b"hello"), (P.INPUT, b""),
+              (P.RESIZE, b"\x00\x18\x00\x50"), (P.INPUT, bytes(range(256)) * 50), (P.DETACH, b"")]
     stream = b"".join(P.frame(k, v) for k, v in frames)
     rng = random.Random(7)
     for _ in range(50):
-        decoder = P.Decoder()
+        decoder = P.Decoder(P.FROM_CLIENT)
         got = []
         pos = 0
         while pos < len(stream):
@@ -31,14 +32,47 @@ def test_frames_survive_any_chunking() -> None:
 
 def test_oversized_frame_is_refused() -> None:
     with pytest.raises(P.ProtocolError):
-        P.Decoder().feed(b"O" + (P.MAX_FRAME + 1).to_bytes(4, "big"))
+        P.Decoder(P.FROM_SUPERVISOR).feed(b"O" + (P.MAX_FRAME + 1).to_bytes(4, "big"))
 
 
 def test_hello_and_resize_carry_the_size() -> None:
-    (kind, payload), = P.Decoder().feed(P.hello(P.MODE_REPAINT, 30, 100))
-    assert kind == P.HELLO and payload[:1] == P.MODE_REPAINT and P.parse_size(payload[1:]) == (30, 100)
-    (kind, payload), = P.Decoder().feed(P.resize(40, 120))
+    (kind, payload), = P.Decoder(P.FROM_CLIENT).feed(P.hello(P.MODE_REPAINT, 30, 100))
+    assert kind == P.HELLO and P.parse_hello(payload) == (P.MODE_REPAINT, 30, 100)
+    assert P.parse_hello(P.MODE_NONE) == (P.MODE_NONE, 0, 0)  # the size is optional
+    (kind, payload), = P.Decoder(P.FROM_CLIENT).feed(P.resize(40, 120))
     assert kind == P.RESIZE and P.parse_size(payload) == (40, 120)
+    (kind, payload), = P.Decoder(P.FROM_SUPERVISOR).feed(P.frame(P.EXIT, b"137"))
+    assert kind == P.EXIT and P.parse_exit(payload) == 137
+
+
+def _raw(kind: bytes, payload: bytes, length: int | None = None) -> bytes:
+    return kind + (len(payload) if length is None else length).to_bytes(4, "big") + payload
+
+
+@pytest.mark.parametrize(("accepts", "data"), [
+    (P.FROM_CLIENT, b"garbage, not a frame"),
+    (P.FROM_CLIENT, _raw(P.RESIZE, b"\x00\x18")),  # short: once a struct.error that ended the supervisor
+    (P.FROM_CLIENT, _raw(P.RESIZE, b"\x00\x18\x00\x50\x00")),
+    (P.FROM_CLIENT, _raw(P.RESIZE, b"\x10\x01\x00\x50")),  # 4097 rows
+    (P.FROM_CLIENT, _raw(P.HELLO, b"")),
+    (P.FROM_CLIENT, _raw(P.HELLO, b"x")),
+    (P.FROM_CLIENT, _raw(P.HELLO, b"r\x00\x18")),
+    (P.FROM_CLIENT, _raw(P.DETACH, b"x")),
+    (P.FROM_CLIENT, _raw(P.INPUT, b"", P.MAX_INPUT + 1)),  # refused at the header, before the payload
+    (P.FROM_CLIENT, _raw(P.OUTPUT, b"x")),  # the other side's kinds
+    (P.FROM_SUPERVISOR, _raw(P.INPUT, b"x")),
+    (P.FROM_SUPERVISOR, _raw(P.EXIT, b"")),
+    (P.FROM_SUPERVISOR, _raw(P.EXIT, b"-1")),
+    (P.FROM_SUPERVISOR, _raw(P.EXIT, b"256")),
+    (P.FROM_SUPERVISOR, _raw(P.EXIT, b"\xd9\xa3")),  # not ASCII digits
+    (P.FROM_SUPERVISOR, _raw(P.SNAPSHOT, b"", 0xFFFFFFFF)),
+])
+def test_every_broken_frame_is_a_protocol_error(accepts: dict[bytes, tuple[int, int]], data: bytes) -> None:
+    good = P.frame(P.INPUT, b"ok") if accepts is P.FROM_CLIENT else P.frame(P.OUTPUT, b"ok")
+    decoder = P.Decoder(accepts)
+    assert decoder.feed(good) == [(good[:1], b"ok")]
+    with pytest.raises(P.ProtocolError):
+        decoder.feed(data)
 
 
 @pytest.mark.parametrize(("spec", "keys"), [("ctrl-p,ctrl-q", b"\x10\x11"), ("ctrl-a,d", b"\x01d"),
