@@ -45,9 +45,8 @@ def start(rroot: Path, rootfs: Path, folder: Path, config: str, *, detach: bool,
     env = dict(os.environ, RUSTAINER_FAULT=fault)
     if log is not None:
         env["RUSTAINER_FAULT_LOG"] = str(log)
-    if detach:
-        # The fault must reach the supervisor's steps: fork it from the CLI, which has the variable.
-        env["RUSTAINER_NO_ZYGOTE"] = "1"
+    # Detached: the launcher (zygote) is handed the variables with each start, so the supervisor's
+    # own steps fail too.
     mode = ["--detach"] if detach else ["--rm"]
     proc = subprocess.run([*CLI, "run", *mode, "--name", "fx", "-d", str(folder), "-m", "64M", *args, "--", "true"],
                           env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
