@@ -51,6 +51,10 @@ class DamagedStateError(RustainerError):
     still be removed."""
 
 
+class StateWriteError(RustainerError):
+    """The state root refused a write (full, read-only, gone): nothing of the request is left."""
+
+
 class ContainerStateError(RustainerError):
     """The container is in the wrong state for the request (e.g. attach to a stopped one)."""
 

@@ -28,7 +28,13 @@ import fcntl
 import os
 import time
 
-from rustainer.backend.errors import ContainerNotFoundError, DamagedStateError, NameInUseError, RustainerError
+from rustainer.backend.errors import (
+    ContainerNotFoundError,
+    DamagedStateError,
+    NameInUseError,
+    RustainerError,
+    StateWriteError,
+)
 from rustainer.backend.spec import ContainerSpec, Resources
 from rustainer.backend.util.jsonfile import sync_folder, write, write_durably
 from rustainer.backend.util.record import asdict, record, replace
@@ -171,17 +177,24 @@ class StateStore:
                 raise NameInUseError(
                     f"the name {state.name!r} is already in use by container {holder[:12]}: "
                     "remove it or choose another name")
-            os.mkdir(self.container_dir(state.id), 0o700)
-            durable = not state.spec.remove
-            if durable:
-                sync_folder(self.containers)  # the new folder's entry, before anything is written in it
             try:
+                os.mkdir(self.container_dir(state.id), 0o700)
+            except OSError as err:
+                raise StateWriteError(f"cannot create the state folder of container {state.name} under "
+                                      f"{self.root}: {err.strerror}", container=state.name, errno=err.errno) from err
+            durable = not state.spec.remove
+            try:
+                if durable:
+                    sync_folder(self.containers)  # the new folder's entry, before anything is written in it
                 self.save(state)
                 write_durably(os.path.join(self.names, state.name), state.id.encode(), durable=durable)
-            except BaseException:  # half-way (a full disk, say): undo this step's own part
+            except BaseException as err:  # half-way (a full disk, say): undo this step's own part
                 from rustainer.backend.util.fsutil import remove_tree
 
                 remove_tree(self.container_dir(state.id))
+                if isinstance(err, OSError):
+                    raise StateWriteError(f"cannot reserve the name {state.name} under {self.root}: "
+                                          f"{err.strerror}", container=state.name, errno=err.errno) from err
                 raise
         finally:
             os.close(lock)
@@ -200,7 +213,12 @@ class StateStore:
     def save(self, state: ContainerState) -> None:
         """Atomically (readers see the old state or the new one, whole) and, unless the container is
         removed when it ends (``--rm``), durably: so also after a crash or power loss."""
-        write(os.path.join(self.container_dir(state.id), "state.json"), asdict(state), durable=not state.spec.remove)
+        path = os.path.join(self.container_dir(state.id), "state.json")
+        try:
+            write(path, asdict(state), durable=not state.spec.remove)
+        except OSError as err:
+            raise StateWriteError(f"cannot write the state of container {state.name} under {self.root}: "
+                                  f"{err.strerror}", container=state.name, path=path, errno=err.errno) from err
 
     def update(self, state: ContainerState, **changes: Any) -> ContainerState:
         new = replace(state, **changes)
