@@ -37,7 +37,7 @@ from rustainer.app.tui_main_screen import EndedNote, MainScreen
 from rustainer.app.tui_stats import CgroupStats, StatsSource
 from rustainer.backend.container.state import RUNNING, ContainerState
 from rustainer.backend.errors import RustainerError
-from rustainer.backend.spec import format_cpus
+from rustainer.backend.spec import ContainerSpec, format_cpus
 from rustainer.widgets.container_list import ContainerList, ContainerRow
 from rustainer.widgets.terminal_pane import TerminalPane
 from rustainer.widgets.terminal_render import screen_lines
@@ -62,6 +62,14 @@ THEME = Theme(
     error="#d75f5f",
     dark=True,
 )
+
+
+def root_label(spec: ContainerSpec) -> str:
+    """What a card says the container runs on, as ``rustainer ps``'s ROOTFS column: the image's name,
+    the rootfs folder's (last part), or the host view."""
+    if spec.image_name:
+        return spec.image_name
+    return os.path.basename(spec.rootfs.rstrip("/")) if spec.rootfs else "host view"
 
 
 @dataclass(frozen=True)
@@ -162,7 +170,7 @@ class RustainerApp(ContainerActions):
             r = s.spec.resources
             cpus = sample.cpuset if sample is not None else r.cpus
             out.append(Listed(s, ContainerRow(
-                id=s.id, name=s.name, status=s.status, image=os.path.basename(s.spec.rootfs.rstrip("/")) if s.spec.rootfs else "host view",
+                id=s.id, name=s.name, status=s.status, image=root_label(s.spec),
                 cpu_percent=sample.cpu_percent if sample else None,
                 memory_usage=sample.memory_usage if sample else None,
                 memory_limit=sample.memory_limit if sample else r.memory,

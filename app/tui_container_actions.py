@@ -93,8 +93,12 @@ class ContainerActions(App[None]):
         if isinstance(found, Failed):
             return
         cpus, suggested, networks = found
+        # the local images (a read of the store's names and records): a store that cannot be read is
+        # a warning, and the dialog still offers a folder or the host view
+        images = await self.call_engine(lambda: tuple(engine.image_names()), "images", severity="warning")
         request = await self.push_screen_wait(NewContainerDialog(
-            available_cpus=cpus, name_taken=engine.exists, suggested_name=suggested, networks=networks))
+            available_cpus=cpus, name_taken=engine.exists, suggested_name=suggested, networks=networks,
+            images=() if isinstance(images, Failed) else images))
         if request is not None:
             await self.create_container(request, ncpus=len(cpus))
 
@@ -103,7 +107,8 @@ class ContainerActions(App[None]):
         self.notify(f"starting {request.name}…", timeout=2)
         engine = self.engine
         started = await self.call_engine(
-            lambda: engine.start_detached(request.spec(ncpus), fork_fallback=False), f"cannot create {request.name}")
+            lambda: engine.start_detached(request.start_spec(engine.image_spec, ncpus), fork_fallback=False),
+            f"cannot create {request.name}")
         if isinstance(started, Failed):
             return False
         await self.refresh_containers()

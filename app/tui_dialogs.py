@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, Select, Static
 
 from rustainer.backend import spec as S
 from rustainer.backend.errors import RustainerError
@@ -26,6 +26,7 @@ class NewContainer:
     """The new-container dialog's answer: already validated strings, ``None`` for "not given"."""
 
     name: str
+    image: str | None = None  # a local image's name: started as ``run --image`` (see ``start_spec``)
     rootfs: str | None = None
     directory: str | None = None
     cpus: str | None = None
@@ -41,9 +42,19 @@ class NewContainer:
                                    memory=self.memory, cpu_quota=self.cpu_quota, pids_limit=self.pids_limit,
                                    network=self.network, tty=True, ncpus=ncpus)
 
+    def start_spec(self, image_spec: Callable[[S.ContainerSpec, str], S.ContainerSpec],
+                   ncpus: int | None = None) -> S.ContainerSpec:
+        """The spec ``rustainer run --detach [--image IMAGE]`` would start: :meth:`spec`, then, with an
+        image, ``image_spec`` (the engine's, as the CLI's ``--image``: the image's layers, Entrypoint,
+        Cmd, Env, WorkingDir and User)."""
+        spec = self.spec(ncpus)
+        S.check_one_root(self.image, self.rootfs)
+        return image_spec(spec, self.image) if self.image else spec
+
 # field id, label, placeholder
 FIELDS = (
     ("name", "Name", "letters, digits, _ . -"),
+    ("image", "Image", "none (or a local image)"),
     ("rootfs", "Rootfs", "host view (or a folder)"),
     ("directory", "Directory", "none (or a host folder)"),
     ("cpus", "CPUs", "all (e.g. 0 or 0-1)"),
@@ -55,8 +66,11 @@ FIELDS = (
 
 
 def check_field(field: str, raw: str, *, available_cpus: tuple[int, ...],
-                name_taken: Callable[[str], bool], networks: tuple[str, ...] = ("bridge",)) -> str | None:
-    """The error message for one field's text, or None when it is acceptable (blank = default)."""
+                name_taken: Callable[[str], bool], networks: tuple[str, ...] = ("bridge",),
+                images: tuple[str, ...] = (), rootfs: str = "") -> str | None:
+    """The error message for one field's text, or None when it is acceptable (blank = default).
+    The image is checked against the local ``images`` and, as the CLI does, against the ``rootfs``
+    field's text: one of them names the root."""
     text = raw.strip()
     try:
         if field == "name":
@@ -65,6 +79,10 @@ def check_field(field: str, raw: str, *, available_cpus: tuple[int, ...],
                 return f"the name {text!r} is already in use"
         elif not text:
             return None
+        elif field == "image":
+            if text not in images:
+                return f"no local image {text!r}: pull or import it first"
+            S.check_one_root(text, rootfs.strip() or None)
         elif field == "rootfs":
             if not os.path.isdir(text):
                 return f"{text}: not a folder"
@@ -93,12 +111,14 @@ class NewContainerDialog(ModalScreen[NewContainer | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, *, available_cpus: tuple[int, ...], name_taken: Callable[[str], bool],
-                 suggested_name: str = "", networks: tuple[str, ...] = ("bridge",)) -> None:
+                 suggested_name: str = "", networks: tuple[str, ...] = ("bridge",),
+                 images: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.available_cpus = available_cpus
         self.name_taken = name_taken
         self.suggested_name = suggested_name
         self.networks = networks
+        self.images = images
 
     def compose(self) -> ComposeResult:
         with Vertical(id="new-dialog", classes="dialog"):
@@ -107,8 +127,13 @@ class NewContainerDialog(ModalScreen[NewContainer | None]):
                 for field, label, placeholder in FIELDS:
                     with Horizontal(classes="field"):
                         yield Label(label, classes="field-label")
-                        yield Input(self.suggested_name if field == "name" else "", placeholder=placeholder,
-                                    id=f"field-{field}", compact=True)
+                        if field == "image":
+                            prompt = placeholder if self.images else "none (no local images)"
+                            yield Select([(image, image) for image in self.images], prompt=prompt,
+                                         id="field-image", compact=True)
+                        else:
+                            yield Input(self.suggested_name if field == "name" else "", placeholder=placeholder,
+                                        id=f"field-{field}", compact=True)
                     yield Static("", id=f"error-{field}", classes="field-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Create", variant="primary", id="create", compact=True)
@@ -117,10 +142,16 @@ class NewContainerDialog(ModalScreen[NewContainer | None]):
     def on_mount(self) -> None:
         self.query_one("#field-name", Input).focus()
 
+    def _text(self, field: str) -> str:
+        """A field's text: an Input's value, the image Select's choice ("" for none)."""
+        if field == "image":
+            choice = self.query_one("#field-image", Select).value
+            return choice if isinstance(choice, str) else ""
+        return self.query_one(f"#field-{field}", Input).value
+
     def _check(self, field: str) -> bool:
-        value = self.query_one(f"#field-{field}", Input).value
-        error = check_field(field, value, available_cpus=self.available_cpus, name_taken=self.name_taken,
-                            networks=self.networks)
+        error = check_field(field, self._text(field), available_cpus=self.available_cpus, name_taken=self.name_taken,
+                            networks=self.networks, images=self.images, rootfs=self._text("rootfs"))
         message = self.query_one(f"#error-{field}", Static)
         message.update(error or "")
         message.set_class(error is not None, "shown")
@@ -130,6 +161,12 @@ class NewContainerDialog(ModalScreen[NewContainer | None]):
     def _changed(self, event: Input.Changed) -> None:
         if event.input.id and event.input.id.startswith("field-"):
             self._check(event.input.id.removeprefix("field-"))
+            if event.input.id == "field-rootfs":
+                self._check("image")  # the two name the root: one at most
+
+    @on(Select.Changed, "#field-image")
+    def _image_changed(self) -> None:
+        self._check("image")
 
     @on(Input.Submitted)
     def _submitted(self) -> None:
@@ -142,12 +179,11 @@ class NewContainerDialog(ModalScreen[NewContainer | None]):
             return
 
         def value(field: str) -> str | None:
-            text = self.query_one(f"#field-{field}", Input).value.strip()
-            return text or None
+            return self._text(field).strip() or None
 
         rootfs, directory = value("rootfs"), value("directory")
         self.dismiss(NewContainer(
-            name=value("name") or "", rootfs=os.path.abspath(rootfs) if rootfs else None,
+            name=value("name") or "", image=value("image"), rootfs=os.path.abspath(rootfs) if rootfs else None,
             directory=os.path.abspath(directory) if directory else None, cpus=value("cpus"),
             memory=value("memory"), cpu_quota=value("cpu_quota"), pids_limit=value("pids_limit"),
             network=value("network")))

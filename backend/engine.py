@@ -300,6 +300,10 @@ class Engine:
     def images(self) -> list[ImageRecord]:
         return self.image_store.images()
 
+    def image_names(self) -> list[str]:
+        """Every local image's names (``alpine:3.20``), sorted; an unnamed image has none."""
+        return sorted({name for image in self.image_store.images() for name in image.names})
+
     def image(self, ref: str) -> ImageRecord:
         return self.image_store.resolve(ref)
 

@@ -251,6 +251,12 @@ def check_publish(publish: tuple[tuple[str, int, int, str], ...], network: str) 
         seen.add(key)
 
 
+def check_one_root(image: str | None, rootfs: str | None) -> None:
+    """A container's root is an image or a rootfs folder (or neither: the host view), never both."""
+    if image and rootfs:
+        raise InvalidSpecError("an image and a rootfs folder both name the root: give one")
+
+
 def spec_from_options(*, name: str | None = None, command: tuple[str, ...] = (), rootfs: str | None = None,
                       directory: str | None = None, cpus: str | None = None, memory: str | None = None,
                       cpu_quota: str | None = None, pids_limit: str | None = None, hostname: str | None = None,

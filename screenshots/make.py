@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -41,7 +42,7 @@ def keys(text: str) -> list[str]:
 
 
 async def shoot(root: str) -> None:
-    from textual.widgets import Input
+    from textual.widgets import Input, Select
 
     from rustainer.app.tui_app import create_app
     from rustainer.app.tui_stats import FrozenStats
@@ -85,6 +86,7 @@ async def shoot(root: str) -> None:
         await pilot.press("escape", "n")
         await pilot.pause(0.3)
         app.screen.query_one("#field-name", Input).value = "cache"
+        app.screen.query_one("#field-image", Select).value = "docker.io/library/busybox:latest"
         app.screen.query_one("#field-memory", Input).value = "64M"
         await pilot.pause(0.3)
         app.save_screenshot(str(OUT / "new-container.svg"))
@@ -110,6 +112,11 @@ def main() -> None:
             for name, cpus, mem in (("web", "0", "128M"), ("db", "1", "256M"), ("job", "0-1", "64M")):
                 subprocess.run([*CLI, "run", "--detach", "--name", name, "--rootfs", str(rootfs), "-c", cpus,
                                 "-m", mem, "--", "sh"], check=True, capture_output=True)
+            # a local image, offered by the new-container dialog: the same busybox as a rootfs tarball
+            tarball = os.path.join(tmp, "busybox.tar")
+            with tarfile.open(tarball, "w") as tar:
+                tar.add(rootfs, arcname=".")
+            subprocess.run([*CLI, "image", "import", tarball, "busybox"], check=True, capture_output=True)
             asyncio.run(shoot(root))
         finally:
             subprocess.run([*CLI, "rm", "-f", "web", "db", "job"], capture_output=True)

@@ -19,6 +19,7 @@ from rustainer.backend.container.state import EXITED, RUNNING, ContainerState
 from rustainer.backend.errors import (
     ContainerNotFoundError,
     ContainerStateError,
+    ImageError,
     NameInUseError,
     RustainerError,
 )
@@ -29,11 +30,12 @@ from rustainer.backend.util.record import replace
 def fake_state(name: str, *, status: str = RUNNING, exit_code: int | None = None, oom_killed: bool = False,
                rootfs: str | None = "/images/busybox", memory: int | None = 64 << 20,
                cpus: tuple[int, ...] | None = (0,), network: str = "none", address: str | None = None,
-               created_at: float | None = None, error: str | None = None) -> ContainerState:
-    """A container record as the engine would list it."""
+               created_at: float | None = None, error: str | None = None,
+               image: str | None = None) -> ContainerState:
+    """A container record as the engine would list it (``image``: started from that image, no rootfs)."""
     cid = (name.encode().hex() + "0" * 64)[:64]
-    spec = ContainerSpec(name=name, rootfs=rootfs, resources=Resources(cpus=cpus, memory=memory), network=network,
-                         tty=True)
+    spec = ContainerSpec(name=name, rootfs=None if image else rootfs, resources=Resources(cpus=cpus, memory=memory),
+                         network=network, tty=True, image=f"sha256:{cid}" if image else None, image_name=image)
     return ContainerState(id=cid, name=name, spec=spec, status=status, pid=4242 if status == RUNNING else None,
                           created_at=time.time() if created_at is None else created_at, exit_code=exit_code,
                           oom_killed=oom_killed, network_address=address, error=error)
@@ -43,8 +45,10 @@ class FakeEngine:
     """Containers in a dict; no files, no processes, no kernel."""
 
     def __init__(self, *states: ContainerState, root: str = "/nonexistent/fake-root",
-                 cpus: tuple[int, ...] = (0, 1), networks: tuple[str, ...] = ("bridge",)) -> None:
+                 cpus: tuple[int, ...] = (0, 1), networks: tuple[str, ...] = ("bridge",),
+                 images: dict[str, tuple[str, ...]] | None = None) -> None:
         self._root = root
+        self.images = dict(images or {})  # a local image's name -> its command (Entrypoint + Cmd)
         self._cpus = cpus
         self._networks = list(networks)
         self._lock = threading.Lock()
@@ -129,6 +133,10 @@ class FakeEngine:
     def network_names(self) -> list[str]:
         return list(self._networks)
 
+    def image_names(self) -> list[str]:
+        self._called("image_names")
+        return sorted(self.images)
+
     def socket_path(self, cid: str) -> str:
         return f"{self._root}/containers/{cid}/attach.sock"
 
@@ -138,6 +146,16 @@ class FakeEngine:
         return self.logs_data.get(state.id, b"")
 
     # ---- lifecycle ----------------------------------------------------------------------------------
+
+    def image_spec(self, spec: ContainerSpec, image_ref: str, *, workdir: str | None = None,
+                   user: str | None = None) -> ContainerSpec:
+        """As the engine's: the image's id, name and command (a fake layer each, no config)."""
+        self._called("image_spec", spec, image_ref, workdir=workdir, user=user)
+        if image_ref not in self.images:
+            raise ImageError(f"no such image: {image_ref}")
+        image_id = "sha256:" + (image_ref.encode().hex() + "0" * 64)[:64]
+        return replace(spec, image=image_id, image_name=image_ref, layers=(f"l/{image_id[7:33]}",),
+                       command=spec.command or self.images[image_ref], workdir=workdir or "/")
 
     def start_detached(self, spec: ContainerSpec, *, fork_fallback: bool = True) -> ContainerState:
         self._called("start_detached", spec, fork_fallback=fork_fallback)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import type_text, until
 from textual.pilot import Pilot
-from textual.widgets import ContentSwitcher, Input, Label, Static
+from textual.widgets import ContentSwitcher, Input, Label, Select, Static
 
 from rustainer.app.tui_app import RustainerApp, create_app
 from rustainer.app.tui_dialogs import ConfirmDialog, NewContainerDialog
@@ -48,7 +48,7 @@ async def create_through_dialog(pilot: Pilot[None], app: RustainerApp, name: str
     dialog = app.screen
     dialog.query_one("#field-name", Input).value = ""
     await type_text(pilot, name)
-    await pilot.press("tab")
+    await pilot.press("tab", "tab")  # past the image (none)
     await type_text(pilot, str(rootfs))
     await pilot.press("tab", "tab")
     await type_text(pilot, "0")  # CPUs
@@ -236,6 +236,46 @@ def test_a_container_on_a_bridge_network_shows_its_address(rroot: Path, containe
         assert f"bridge {row.address}" in where
         await until(pilot, lambda: app.session_of(row.id) is not None and "/ #" in screen_text(app, "netted"),
                     "its shell in the pane")
+        await pilot.press("ctrl+q")
+
+    run(app, scenario)
+
+
+def test_a_container_from_a_local_image_through_the_dialog(rroot: Path, containers, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                            busybox_rootfs: Path) -> None:
+    """An imported image (busybox as its one layer; Entrypoint, Cmd, Env, WorkingDir in its config) is
+    offered by the dialog and started as ``run --detach --image`` would: the image's command runs, in its
+    working directory with its environment, and the card names the image."""
+    from imagetools import Layout, tar_of
+    from rustainer.backend.engine import Engine
+
+    layout = Layout(tmp_path / "layout")
+    layout.tag("t", layout.image([tar_of(tree=busybox_rootfs)], entrypoint=["sh", "-c"],
+                                 cmd=['echo "from-image $GREETING in $(pwd)"; exec sh'], env=["GREETING=hello"],
+                                 workdir="/srv/app"))
+    Engine(str(rroot)).import_image(str(layout.folder), "local/greeter:v1")
+    app = create_app(str(rroot), poll=False)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await pilot.press("ctrl+right_square_bracket", "n")
+        await until(pilot, lambda: isinstance(app.screen, NewContainerDialog), "the dialog")
+        dialog = app.screen
+        select = dialog.query_one("#field-image", Select)
+        dialog.query_one("#field-name", Input).value = "greeter"
+        await pilot.click("#field-image")
+        await until(pilot, lambda: select.expanded, "the image list")
+        await pilot.press("d", "enter")  # docker.io/local/greeter:v1, the one image
+        await until(pilot, lambda: select.value == "docker.io/local/greeter:v1", "the image chosen")
+        await pilot.click("#create")
+        await until(pilot, lambda: "greeter" in names(app) and app.session_of(by_name(app, "greeter")) is not None
+                    and "from-image hello in /srv/app" in screen_text(app, "greeter"), "the image's command's output")
+        state = app.listed[by_name(app, "greeter")].state
+        assert state.status == "running" and state.spec.image_name == "docker.io/local/greeter:v1"
+        assert state.spec.rootfs is None and state.spec.command[:2] == ("sh", "-c")
+        card = app.get_screen_stack_base().query_one(f"#card-{state.id[:12]}", ContainerCard)
+        assert "docker.io/local/greeter:v1" in str(card.query_one(".card-where", Label).render())
+        await until(pilot, lambda: "/srv/app #" in screen_text(app, "greeter"), "the shell it exec'd, in /srv/app")
+        await command(pilot, app, "greeter", "echo shell-$((20+3))", "shell-23")
         await pilot.press("ctrl+q")
 
     run(app, scenario)

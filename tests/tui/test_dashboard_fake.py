@@ -16,7 +16,7 @@ from textual._compositor import LayoutUpdate
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.widget import Widget
-from textual.widgets import ContentSwitcher, Footer, Header, Input, Static
+from textual.widgets import ContentSwitcher, Footer, Header, Input, Select, Static
 
 from rustainer.app.tui_app import RustainerApp, create_app
 from rustainer.app.tui_dialogs import ConfirmDialog, NewContainerDialog
@@ -206,6 +206,73 @@ def test_the_dialog_starts_the_container_through_the_engine_without_forking(tmp_
         r = spec.resources
         assert (r.cpus, r.memory, r.cpu_quota, r.pids_limit) == ((1,), 64 << 20, 0.5, 50)
         assert ("starting fresh…", "information") in messages(app)
+        await pilot.press("ctrl+q")
+
+    run(app, scenario)
+
+
+def test_the_dialog_offers_the_local_images_and_starts_one_as_run_image_does(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The image field lists the engine's local images; an image with a rootfs folder is refused as
+    the CLI refuses --image with --rootfs; the spec sent is the engine's image_spec of the dialog's."""
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    engine = FakeEngine(images={"web:1": ("httpd", "-f"), "alpine:3.20": ("/bin/sh",)})
+    app = dashboard(engine)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await pilot.press("ctrl+right_square_bracket", "n")
+        await until(pilot, lambda: isinstance(app.screen, NewContainerDialog), "the dialog")
+        dialog = app.screen
+        select = dialog.query_one("#field-image", Select)
+        assert select.is_blank()  # blank: no image
+        fields = dialog.query_one(".dialog-fields")
+        for field in ("name", "image", "rootfs", "network"):  # every field fits at 80x24, unscrolled
+            box = dialog.query_one(f"#field-{field}")
+            assert fields.region.y <= box.region.y < fields.region.bottom, (field, box.region, fields.region)
+        dialog.query_one("#field-name", Input).value = "imaged"
+        await pilot.click("#field-image")
+        await until(pilot, lambda: select.expanded, "the image list open")
+        await until(pilot, lambda: any("alpine:3.20" in line for line in drawn_lines(app))
+                    and any("web:1" in line for line in drawn_lines(app)), "the images listed")
+        await pilot.press("w", "enter")  # type to search, then choose
+        await until(pilot, lambda: select.value == "web:1" and not select.expanded, "web:1 chosen")
+
+        def error() -> str:
+            return str(dialog.query_one("#error-image", Static).render())
+
+        dialog.query_one("#field-rootfs", Input).value = str(rootfs)
+        await until(pilot, lambda: "both name the root" in error(), "image and folder refused")
+        await pilot.click("#create")
+        await pilot.pause()
+        assert isinstance(app.screen, NewContainerDialog) and not engine.called("start_detached")
+        dialog.query_one("#field-rootfs", Input).value = ""
+        await until(pilot, lambda: not error(), "the error cleared")
+        await pilot.click("#create")
+        await until(pilot, lambda: names(app) == ["imaged"], "the new container")
+        ((_plain, image), _options), = engine.called("image_spec")
+        ((spec,), options), = engine.called("start_detached")
+        assert image == "web:1" and options == {"fork_fallback": False}
+        assert (spec.name, spec.image_name, spec.rootfs, spec.command, spec.tty) == (
+            "imaged", "web:1", None, ("httpd", "-f"), True)
+        await until(pilot, lambda: "web:1" in str(card(app, "imaged").query_one(".card-where").render()),
+                    "the image's name on its card")
+        await pilot.press("ctrl+q")
+
+    run(app, scenario, size=(80, 24))
+
+
+def test_a_card_names_the_image_the_folder_or_the_host_view() -> None:
+    engine = FakeEngine(fake_state("imaged", image="alpine:3.20", created_at=1.0),
+                        fake_state("folder", rootfs="/srv/roots/busybox/", created_at=2.0),
+                        fake_state("hosted", rootfs=None, created_at=3.0))
+    app = dashboard(engine)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await until(pilot, lambda: len(app.screen.query_one(ContainerList).cards()) == 3, "three cards")
+        where = {name: str(card(app, name).query_one(".card-where").render()) for name in ("imaged", "folder", "hosted")}
+        assert where["imaged"].startswith("alpine:3.20 ·"), where
+        assert where["folder"].startswith("busybox ·"), where
+        assert where["hosted"].startswith("host view ·"), where
         await pilot.press("ctrl+q")
 
     run(app, scenario)

@@ -68,7 +68,7 @@ def test_list_with_two_live_shells(snap_compare, containers, busybox_rootfs: Pat
 
 
 def test_new_container_dialog(snap_compare) -> None:  # type: ignore[no-untyped-def]
-    app = create_app(engine=FakeEngine(), stats=FrozenStats(), poll=False)
+    app = create_app(engine=FakeEngine(images={"alpine:3.20": ("/bin/sh",)}), stats=FrozenStats(), poll=False)
 
     async def run_before(pilot: Pilot[None]) -> None:
         await pilot.press("ctrl+right_square_bracket", "n")
