@@ -12,7 +12,13 @@ import time
 
 from rustainer.backend.container.config import require_root, validate
 from rustainer.backend.container.state import EXITED, RUNNING, ContainerState, StateStore
-from rustainer.backend.errors import CommandFailed, Interrupted, InvalidSpecError, RustainerError
+from rustainer.backend.errors import (
+    CommandFailed,
+    Interrupted,
+    InvalidSpecError,
+    NameInUseError,
+    RustainerError,
+)
 from rustainer.backend.linux.procfs import start_time
 from rustainer.backend.process.handshake import READY, encode_go, read_all, split_report
 from rustainer.backend.spec import ContainerSpec
@@ -60,7 +66,10 @@ class Launch:
         """
         store.ensure()
         early = early and spec.network in ("none", "host")
-        launch = cls(store, store.new(spec))
+        # The creator owns the entry until the container runs: if it dies before, the next command
+        # that meets the entry removes it (cleanup.reconcile), and the name is free again.
+        me = os.getpid()
+        launch = cls(store, replace(store.new(spec), owner_pid=me, owner_start=start_time(me)))
         launch.reserved = False
         try:
             if not early:
@@ -74,9 +83,15 @@ class Launch:
         return launch
 
     def reserve(self) -> None:
-        """Take the name and write the state (see ``StateStore.reserve``)."""
+        """Take the name and write the state (see ``StateStore.reserve``). A name held by an entry
+        whose start was abandoned (its creator was killed) is taken back."""
         fault("state")
-        self.store.reserve(self.state)
+        try:
+            self.store.reserve(self.state)
+        except NameInUseError:
+            if not _reclaim(self.store, self.state.name):
+                raise
+            self.store.reserve(self.state)
         self.reserved = True
         self.undo.push("state", self._forget)
         spec = self.state.spec
@@ -178,6 +193,18 @@ class Launch:
         os.close(err_w)
         self.pid = pid
         self.undo.push("process", self.kill_and_reap)
+        if self.reserved and self.state.owner_pid != os.getpid():
+            # A supervisor taking over from the CLI that reserved the entry: the start is ours now
+            # (written while the child builds its root), so the CLI's death no longer abandons it.
+            me = os.getpid()
+            try:
+                claimed = self.store.take_over(self.state, (me, start_time(me) or 0))
+                if claimed is None:
+                    raise RustainerError(f"container {self.state.name} was removed while it started")
+            except BaseException:
+                self.kill_and_reap()
+                raise
+            self.state = claimed
         early = b""
         try:
             try:
@@ -350,6 +377,18 @@ class Launch:
         if self.reserved:
             self.store.delete(self.state)
             self.reserved = False
+
+
+def _reclaim(store: StateStore, name: str) -> bool:
+    """Whether the holder of ``name`` was an abandoned entry, now removed (see reconcile)."""
+    from rustainer.backend.container.cleanup import reconcile
+    from rustainer.backend.errors import ContainerNotFoundError
+
+    try:
+        reconcile(store, store.find(name))
+    except ContainerNotFoundError:
+        return True
+    return False
 
 
 def _all_or_first_error(steps: tuple[tuple[str, Callable[[], object]], ...]) -> None:

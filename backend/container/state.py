@@ -199,6 +199,24 @@ class StateStore:
         finally:
             os.close(lock)
 
+    def take_over(self, state: ContainerState, owner: tuple[int, int]) -> ContainerState | None:
+        """Make ``owner`` (pid, start time) the owner of a container still being created by the
+        owner ``state`` records; None if it is gone, past creation, or someone took it over first.
+        Under the lock: a supervisor taking a start over from its CLI, and a command removing the
+        start that CLI abandoned, cannot both win."""
+        lock = self._lock()
+        try:
+            try:
+                current = self.load(state.id)
+            except RustainerError:
+                return None
+            if current.status != CREATED or (current.owner_pid, current.owner_start) != (state.owner_pid,
+                                                                                         state.owner_start):
+                return None
+            return self.update(current, owner_pid=owner[0], owner_start=owner[1])
+        finally:
+            os.close(lock)
+
     def _name_holder(self, name: str) -> str | None:
         """The id holding ``name``, ignoring a stale entry whose container is gone."""
         try:
@@ -216,6 +234,8 @@ class StateStore:
         path = os.path.join(self.container_dir(state.id), "state.json")
         try:
             write(path, asdict(state), durable=not state.spec.remove)
+        except FileNotFoundError:  # its folder went: removed meanwhile (rm -f from another command)
+            raise ContainerNotFoundError(f"container {state.name} was removed", container=state.name) from None
         except OSError as err:
             raise StateWriteError(f"cannot write the state of container {state.name} under {self.root}: "
                                   f"{err.strerror}", container=state.name, path=path, errno=err.errno) from err
