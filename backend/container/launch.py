@@ -434,27 +434,74 @@ def _window_size() -> bytes:
 
 
 def run_foreground(spec: ContainerSpec, store: StateStore, *, on_started: object = None) -> tuple[int, ContainerState]:
-    """Run a container attached to our stdio; returns (exit code, final state)."""
+    """Run a container attached to our stdio; returns (exit code, final state).
+
+    SIGINT, SIGTERM and SIGHUP to this process are forwarded to the container's PID 1 (docker's
+    sig-proxy; the init passes them on to the command), and the run ends with the container's own
+    status. After SIGHUP (the terminal is gone) a container that has not ended within
+    ``HANGUP_GRACE`` seconds is killed: a closed terminal never leaves an orphan. Before the
+    container runs, these signals abort the start (undone like any failure). A signal this process
+    inherited as ignored (``nohup``, a background job's SIGINT) stays ignored.
+    """
     require_root()
     validate(spec)
     from rustainer.backend.linux import signals
 
-    # A closed terminal (SIGHUP) or a polite kill (SIGTERM) must not leave the container behind:
-    # turn them into an exception so the clean-up below runs.
-    old = {sig: signals.set_handler(sig, _raise_signal) for sig in (signals.SIGHUP, signals.SIGTERM)}
+    proxy = _SignalProxy()
+    old = {}
+    for sig in (signals.SIGHUP, signals.SIGINT, signals.SIGTERM):
+        if signals.get_handler(sig) != signals.SIG_IGN:
+            old[sig] = signals.set_handler(sig, proxy.forward)
+    old[SIGALRM] = signals.set_handler(SIGALRM, proxy.expire)
     try:
-        return _run_foreground(spec, store, on_started)
+        return _run_foreground(spec, store, on_started, proxy)
     finally:
+        proxy.pid = None
+        _set_timer(0)
         for sig, handler in old.items():
             signals.set_handler(sig, handler)
 
 
+SIGALRM = 14
+HANGUP_GRACE = 10.0  # seconds a container may take to end after SIGHUP before it is killed
 
-def _raise_signal(signum: int, _frame: object) -> None:
-    raise Interrupted(signum)
+
+def _set_timer(seconds: float) -> None:
+    import _signal  # type: ignore[import-not-found]
+
+    _signal.setitimer(_signal.ITIMER_REAL, seconds)
 
 
-def _run_foreground(spec: ContainerSpec, store: StateStore, on_started: object) -> tuple[int, ContainerState]:
+class _SignalProxy:
+    """The foreground run's handlers: forward to the container once it runs, else abort the start."""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None  # the container's PID 1, while it runs and is not reaped
+        self.hung_up = False
+
+    def forward(self, signum: int, _frame: object) -> None:
+        pid = self.pid
+        if pid is None:
+            raise Interrupted(signum)
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+        if signum == 1 and not self.hung_up:  # SIGHUP: the terminal is gone
+            self.hung_up = True
+            grace = os.environ.get("RUSTAINER_HANGUP_GRACE")  # tests shorten it
+            _set_timer(float(grace) if grace else HANGUP_GRACE)
+
+    def expire(self, _signum: int, _frame: object) -> None:
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, 9)  # PID 1 of its namespace: everything in it goes too
+            except ProcessLookupError:
+                pass
+
+
+def _run_foreground(spec: ContainerSpec, store: StateStore, on_started: object,
+                    proxy: _SignalProxy) -> tuple[int, ContainerState]:
     launch = Launch.new(store, spec, early=True)
     try:
         if spec.tty:
@@ -478,6 +525,7 @@ def _run_foreground(spec: ContainerSpec, store: StateStore, on_started: object) 
     except BaseException:
         launch.abandon()
         raise
+    proxy.pid = launch.pid
     if callable(on_started):
         on_started(launch.state)
     try:
@@ -491,7 +539,9 @@ def _run_foreground(spec: ContainerSpec, store: StateStore, on_started: object) 
         else:
             relay.relay_pipes(*parent_ends)
         status = launch.reap()
+        proxy.pid = None
     except BaseException:
+        proxy.pid = None
         launch.kill_and_reap()
         launch.finish(0)
         if spec.remove:

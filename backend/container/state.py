@@ -294,9 +294,34 @@ class StateStore:
             names = os.listdir(self.containers)
         except FileNotFoundError:
             return
+        orphans = []
         for name in sorted(names):
             if os.path.exists(os.path.join(self.containers, name, "state.json")):
                 yield name
+            else:
+                orphans.append(name)
+        if orphans:
+            self._sweep(orphans)
+
+    def _sweep(self, orphans: list[str]) -> None:
+        """Remove container folders a reservation left when it was killed between making the folder
+        and writing the state in it (a reservation in progress holds the lock, and so does a
+        removal; outside of both, every folder has its state file)."""
+        from rustainer.backend.util.fsutil import remove_tree
+
+        lock = self._lock()
+        try:
+            for name in orphans:
+                folder = self.container_dir(name)
+                try:
+                    # Only what a reservation makes before its state is in place: nothing, or the
+                    # state's temporary file (never a folder something else still uses).
+                    if all(e.startswith("state.json.") and e.endswith(".tmp") for e in os.listdir(folder)):
+                        remove_tree(folder)
+                except OSError:
+                    continue
+        finally:
+            os.close(lock)
 
     def list(self) -> list[ContainerState]:
         states = []
