@@ -44,10 +44,9 @@ def reconcile(store: StateStore, state: ContainerState) -> ContainerState:
     if state.status == CREATED:
         if state.owner_pid is None or owner_alive(state):
             return state  # being started
-        try:
-            _remove_abandoned(store, state)
-        except _StillThere as taken:
-            return reconcile(store, taken.state)
+        still = _remove_abandoned(store, state)
+        if still is not None:
+            return reconcile(store, still)
         raise ContainerNotFoundError(f"no such container: {state.name}", container=state.name)
     if state.status != RUNNING or is_alive(state) or owner_alive(state):
         return state  # running, or its owner is about to record the end itself
@@ -76,16 +75,11 @@ def reconcile(store: StateStore, state: ContainerState) -> ContainerState:
     return state
 
 
-class _StillThere(Exception):  # noqa: N818 - not an error: control flow within this module
-    def __init__(self, state: ContainerState) -> None:
-        super().__init__(state.id)
-        self.state = state
-
-
-def _remove_abandoned(store: StateStore, state: ContainerState) -> None:
+def _remove_abandoned(store: StateStore, state: ContainerState) -> ContainerState | None:
     """A start whose owner died half-way: end what it forked (in its cgroup), and undo every step
     it may have reached - cgroup (found by its default name if it was not recorded yet), network
-    lease and links, state entry, name and folder - each even if another fails."""
+    lease and links, state entry, name and folder - each even if another fails. None once it is
+    gone; the current state if it was not abandoned after all (a supervisor took it over)."""
     me = os.getpid()
     from rustainer.backend.linux.procfs import start_time
 
@@ -93,10 +87,9 @@ def _remove_abandoned(store: StateStore, state: ContainerState) -> None:
     if taken is None:
         # Gone, or a supervisor took the start over from its dead CLI: not abandoned after all.
         try:
-            current = store.load(state.id)
+            return store.load(state.id)
         except ContainerNotFoundError:
-            return
-        raise _StillThere(current)
+            return None
     state = taken
     launch = Launch(store, state)
     manager = reopen_cgroup(state)
@@ -111,6 +104,7 @@ def _remove_abandoned(store: StateStore, state: ContainerState) -> None:
         manager.kill_all(9)
         launch.cgroup = manager
     launch.remove_everything()
+    return None
 
 
 def _stop_through_supervisor(store: StateStore, state: ContainerState) -> bool:
