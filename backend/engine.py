@@ -55,12 +55,14 @@ class Engine:
         (releasing what a dead one held failed) is listed as recorded."""
         from rustainer.backend.container.cleanup import reconcile
         from rustainer.backend.container.state import RUNNING
-        from rustainer.backend.errors import RustainerError
+        from rustainer.backend.errors import ContainerNotFoundError, RustainerError
 
         states = []
         for state in self.store.list():
             try:
                 states.append(reconcile(self.store, state))
+            except ContainerNotFoundError:
+                continue  # an abandoned start, or a lost --rm container: removed now
             except RustainerError:
                 states.append(state)
         states.sort(key=lambda s: s.created_at)

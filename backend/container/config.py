@@ -122,6 +122,15 @@ def _ssh_host_keys() -> tuple[str, ...]:
     return tuple(f"/etc/ssh/{n}" for n in sorted(names) if n.startswith("ssh_host_") and n.endswith("_key"))
 
 
+def _plain_file(path: str) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def child_config(state: ContainerState, *, root: str, layer_dir: str, cdir: str,
                  term: str | None = None) -> ChildConfig:
     """Everything the child will do. ``root`` is where its root is built, ``layer_dir`` the folder
@@ -156,6 +165,7 @@ def child_config(state: ContainerState, *, root: str, layer_dir: str, cdir: str,
         host_entries=_host_entries(),  # type: ignore[arg-type]
         ssh_keys=_ssh_host_keys() if spec.rootfs is None else (),
         hosts=hosts,
+        host_has_hosts=hosts is None or spec.rootfs is not None or spec.layers != () or _plain_file("/etc/hosts"),
         init_binary=init_binary,
         layers=spec.layers,
         layers_cwd=layers_cwd,

@@ -12,7 +12,13 @@ import time
 
 from rustainer.backend.container.config import require_root, validate
 from rustainer.backend.container.state import EXITED, RUNNING, ContainerState, StateStore
-from rustainer.backend.errors import CommandFailed, Interrupted, InvalidSpecError, RustainerError
+from rustainer.backend.errors import (
+    CommandFailed,
+    Interrupted,
+    InvalidSpecError,
+    NameInUseError,
+    RustainerError,
+)
 from rustainer.backend.linux.procfs import start_time
 from rustainer.backend.process.handshake import READY, encode_go, read_all, split_report
 from rustainer.backend.spec import ContainerSpec
@@ -60,7 +66,10 @@ class Launch:
         """
         store.ensure()
         early = early and spec.network in ("none", "host")
-        launch = cls(store, store.new(spec))
+        # The creator owns the entry until the container runs: if it dies before, the next command
+        # that meets the entry removes it (cleanup.reconcile), and the name is free again.
+        me = os.getpid()
+        launch = cls(store, replace(store.new(spec), owner_pid=me, owner_start=start_time(me)))
         launch.reserved = False
         try:
             if not early:
@@ -74,9 +83,15 @@ class Launch:
         return launch
 
     def reserve(self) -> None:
-        """Take the name and write the state (see ``StateStore.reserve``)."""
+        """Take the name and write the state (see ``StateStore.reserve``). A name held by an entry
+        whose start was abandoned (its creator was killed) is taken back."""
         fault("state")
-        self.store.reserve(self.state)
+        try:
+            self.store.reserve(self.state)
+        except NameInUseError:
+            if not _reclaim(self.store, self.state.name):
+                raise
+            self.store.reserve(self.state)
         self.reserved = True
         self.undo.push("state", self._forget)
         spec = self.state.spec
@@ -178,6 +193,18 @@ class Launch:
         os.close(err_w)
         self.pid = pid
         self.undo.push("process", self.kill_and_reap)
+        if self.reserved and self.state.owner_pid != os.getpid():
+            # A supervisor taking over from the CLI that reserved the entry: the start is ours now
+            # (written while the child builds its root), so the CLI's death no longer abandons it.
+            me = os.getpid()
+            try:
+                claimed = self.store.take_over(self.state, (me, start_time(me) or 0))
+                if claimed is None:
+                    raise RustainerError(f"container {self.state.name} was removed while it started")
+            except BaseException:
+                self.kill_and_reap()
+                raise
+            self.state = claimed
         early = b""
         try:
             try:
@@ -352,6 +379,18 @@ class Launch:
             self.reserved = False
 
 
+def _reclaim(store: StateStore, name: str) -> bool:
+    """Whether the holder of ``name`` was an abandoned entry, now removed (see reconcile)."""
+    from rustainer.backend.container.cleanup import reconcile
+    from rustainer.backend.errors import ContainerNotFoundError
+
+    try:
+        reconcile(store, store.find(name))
+    except ContainerNotFoundError:
+        return True
+    return False
+
+
 def _all_or_first_error(steps: tuple[tuple[str, Callable[[], object]], ...]) -> None:
     """Run every step (the first given runs last, as an undo stack would), then raise the first
     failure, if any."""
@@ -395,27 +434,74 @@ def _window_size() -> bytes:
 
 
 def run_foreground(spec: ContainerSpec, store: StateStore, *, on_started: object = None) -> tuple[int, ContainerState]:
-    """Run a container attached to our stdio; returns (exit code, final state)."""
+    """Run a container attached to our stdio; returns (exit code, final state).
+
+    SIGINT, SIGTERM and SIGHUP to this process are forwarded to the container's PID 1 (docker's
+    sig-proxy; the init passes them on to the command), and the run ends with the container's own
+    status. After SIGHUP (the terminal is gone) a container that has not ended within
+    ``HANGUP_GRACE`` seconds is killed: a closed terminal never leaves an orphan. Before the
+    container runs, these signals abort the start (undone like any failure). A signal this process
+    inherited as ignored (``nohup``, a background job's SIGINT) stays ignored.
+    """
     require_root()
     validate(spec)
     from rustainer.backend.linux import signals
 
-    # A closed terminal (SIGHUP) or a polite kill (SIGTERM) must not leave the container behind:
-    # turn them into an exception so the clean-up below runs.
-    old = {sig: signals.set_handler(sig, _raise_signal) for sig in (signals.SIGHUP, signals.SIGTERM)}
+    proxy = _SignalProxy()
+    old = {}
+    for sig in (signals.SIGHUP, signals.SIGINT, signals.SIGTERM):
+        if signals.get_handler(sig) != signals.SIG_IGN:
+            old[sig] = signals.set_handler(sig, proxy.forward)
+    old[SIGALRM] = signals.set_handler(SIGALRM, proxy.expire)
     try:
-        return _run_foreground(spec, store, on_started)
+        return _run_foreground(spec, store, on_started, proxy)
     finally:
+        proxy.pid = None
+        _set_timer(0)
         for sig, handler in old.items():
             signals.set_handler(sig, handler)
 
 
+SIGALRM = 14
+HANGUP_GRACE = 10.0  # seconds a container may take to end after SIGHUP before it is killed
 
-def _raise_signal(signum: int, _frame: object) -> None:
-    raise Interrupted(signum)
+
+def _set_timer(seconds: float) -> None:
+    import _signal  # type: ignore[import-not-found]
+
+    _signal.setitimer(_signal.ITIMER_REAL, seconds)
 
 
-def _run_foreground(spec: ContainerSpec, store: StateStore, on_started: object) -> tuple[int, ContainerState]:
+class _SignalProxy:
+    """The foreground run's handlers: forward to the container once it runs, else abort the start."""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None  # the container's PID 1, while it runs and is not reaped
+        self.hung_up = False
+
+    def forward(self, signum: int, _frame: object) -> None:
+        pid = self.pid
+        if pid is None:
+            raise Interrupted(signum)
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+        if signum == 1 and not self.hung_up:  # SIGHUP: the terminal is gone
+            self.hung_up = True
+            grace = os.environ.get("RUSTAINER_HANGUP_GRACE")  # tests shorten it
+            _set_timer(float(grace) if grace else HANGUP_GRACE)
+
+    def expire(self, _signum: int, _frame: object) -> None:
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, 9)  # PID 1 of its namespace: everything in it goes too
+            except ProcessLookupError:
+                pass
+
+
+def _run_foreground(spec: ContainerSpec, store: StateStore, on_started: object,
+                    proxy: _SignalProxy) -> tuple[int, ContainerState]:
     launch = Launch.new(store, spec, early=True)
     try:
         if spec.tty:
@@ -439,6 +525,7 @@ def _run_foreground(spec: ContainerSpec, store: StateStore, on_started: object) 
     except BaseException:
         launch.abandon()
         raise
+    proxy.pid = launch.pid
     if callable(on_started):
         on_started(launch.state)
     try:
@@ -452,7 +539,9 @@ def _run_foreground(spec: ContainerSpec, store: StateStore, on_started: object) 
         else:
             relay.relay_pipes(*parent_ends)
         status = launch.reap()
+        proxy.pid = None
     except BaseException:
+        proxy.pid = None
         launch.kill_and_reap()
         launch.finish(0)
         if spec.remove:

@@ -12,7 +12,7 @@ import os
 import time
 
 from rustainer.backend.container.liveness import owner_pid, pid_alive
-from rustainer.backend.container.state import RUNNING, ContainerState, StateStore
+from rustainer.backend.container.state import CREATED, RUNNING, ContainerState, StateStore
 from rustainer.backend.errors import (
     ContainerNotFoundError,
     ContainerStateError,
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from rustainer.backend.spec import Resources
 
 DEFAULT_STOP_TIMEOUT = 10.0
+START_TIMEOUT = 60.0  # seconds rm -f waits for a start in progress to end
 RECORD_TIMEOUT = 10.0  # seconds an owner may take to record the end after SIGKILL
 _POLL = 0.02
 
@@ -172,10 +173,24 @@ def _kill_cgroup(manager: CgroupManager) -> None:
 def remove(store: StateStore, ref: str, *, force: bool = False) -> None:
     """``rm``; with ``force`` a running container is killed first and its owner left to record the end,
     so the owner never writes to an entry that has gone from under it."""
-    from rustainer.backend.container.cleanup import remove_container
+    from rustainer.backend.container.cleanup import reconcile, remove_container
     from rustainer.backend.container.liveness import is_alive, is_starting
 
-    state = resolve(store, ref)
+    found = store.find(ref)
+    try:
+        state = reconcile(store, found)
+    except ContainerNotFoundError:
+        return  # an abandoned start (or a lost --rm container): reconciling removed it
+    if state.status == CREATED and state.owner_pid is not None:
+        # Being started (reconcile leaves a start alone while its owner lives): removing its entry
+        # now would pull it from under the starter. rm -f waits for the start to end either way.
+        if not force:
+            raise ContainerStateError(f"container {state.name} is starting: wait for it or use rm -f",
+                                      container=state.name)
+        started = _wait_started(store, state)
+        if started is None:
+            return
+        state = started
     if is_alive(state) or is_starting(state):
         if not force:
             raise ContainerStateError(f"container {state.name} is running: stop it first or use rm -f", container=state.name)
@@ -184,6 +199,25 @@ def remove(store: StateStore, ref: str, *, force: bool = False) -> None:
             return  # it was a --rm container: its owner removed it
         state = ended
     remove_container(store, state, force=force)
+
+
+def _wait_started(store: StateStore, state: ContainerState) -> ContainerState | None:
+    """Poll until a start in progress has ended (running, failed, or abandoned: reconciled); None if
+    the entry is gone."""
+    from rustainer.backend.container.cleanup import reconcile
+
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        try:
+            current = reconcile(store, store.load(state.id))
+        except ContainerNotFoundError:
+            return None
+        if current.status != CREATED:
+            return current
+        if time.monotonic() >= deadline:
+            raise ContainerStateError(f"container {state.name} is still starting after {START_TIMEOUT:.0f} s",
+                                      container=state.name)
+        time.sleep(_POLL)
 
 
 # ---- inspect -----------------------------------------------------------------------------------------

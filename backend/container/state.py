@@ -199,6 +199,24 @@ class StateStore:
         finally:
             os.close(lock)
 
+    def take_over(self, state: ContainerState, owner: tuple[int, int]) -> ContainerState | None:
+        """Make ``owner`` (pid, start time) the owner of a container still being created by the
+        owner ``state`` records; None if it is gone, past creation, or someone took it over first.
+        Under the lock: a supervisor taking a start over from its CLI, and a command removing the
+        start that CLI abandoned, cannot both win."""
+        lock = self._lock()
+        try:
+            try:
+                current = self.load(state.id)
+            except RustainerError:
+                return None
+            if current.status != CREATED or (current.owner_pid, current.owner_start) != (state.owner_pid,
+                                                                                         state.owner_start):
+                return None
+            return self.update(current, owner_pid=owner[0], owner_start=owner[1])
+        finally:
+            os.close(lock)
+
     def _name_holder(self, name: str) -> str | None:
         """The id holding ``name``, ignoring a stale entry whose container is gone."""
         try:
@@ -216,6 +234,8 @@ class StateStore:
         path = os.path.join(self.container_dir(state.id), "state.json")
         try:
             write(path, asdict(state), durable=not state.spec.remove)
+        except FileNotFoundError:  # its folder went: removed meanwhile (rm -f from another command)
+            raise ContainerNotFoundError(f"container {state.name} was removed", container=state.name) from None
         except OSError as err:
             raise StateWriteError(f"cannot write the state of container {state.name} under {self.root}: "
                                   f"{err.strerror}", container=state.name, path=path, errno=err.errno) from err
@@ -274,9 +294,34 @@ class StateStore:
             names = os.listdir(self.containers)
         except FileNotFoundError:
             return
+        orphans = []
         for name in sorted(names):
             if os.path.exists(os.path.join(self.containers, name, "state.json")):
                 yield name
+            else:
+                orphans.append(name)
+        if orphans:
+            self._sweep(orphans)
+
+    def _sweep(self, orphans: list[str]) -> None:
+        """Remove container folders a reservation left when it was killed between making the folder
+        and writing the state in it (a reservation in progress holds the lock, and so does a
+        removal; outside of both, every folder has its state file)."""
+        from rustainer.backend.util.fsutil import remove_tree
+
+        lock = self._lock()
+        try:
+            for name in orphans:
+                folder = self.container_dir(name)
+                try:
+                    # Only what a reservation makes before its state is in place: nothing, or the
+                    # state's temporary file (never a folder something else still uses).
+                    if all(e.startswith("state.json.") and e.endswith(".tmp") for e in os.listdir(folder)):
+                        remove_tree(folder)
+                except OSError:
+                    continue
+        finally:
+            os.close(lock)
 
     def list(self) -> list[ContainerState]:
         states = []

@@ -92,6 +92,8 @@ def _apply(root_fd: int, op: Op) -> None:
         finally:
             os.close(src)
         _remount(root_fd, op.target, syscalls.MS_REMOUNT | syscalls.MS_BIND | op.flags)
+    elif action == "overlay_dir":
+        _overlay_dir(root_fd, op)
     elif action == "remount":
         _with_fd(root_fd, op.target, lambda p: syscalls.mount(None, p, None, op.flags))
     elif action == "mask_file":
@@ -106,6 +108,26 @@ def _apply(root_fd: int, op: Op) -> None:
                  | syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC)
     else:
         raise RootfsError(f"unknown rootfs operation {action!r}")
+
+
+def _overlay_dir(root_fd: int, op: Op) -> None:
+    """Cover folder ``op.target`` with an overlay of host folder ``op.source`` whose writable layer
+    is a small tmpfs mounted there first (hidden under the overlay, held by it): what is written
+    goes to memory, never to the host."""
+    assert op.source is not None
+    _with_fd(root_fd, op.target, lambda p: syscalls.mount("rustainer", p, "tmpfs", op.flags, "mode=0755,size=1m"))
+    layer = open_dir(root_fd, op.target)
+    cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fchdir(layer)  # fchdir works on O_PATH descriptors: upper and work relative to the tmpfs
+        for name in ("upper", "work"):
+            os.mkdir(name, 0o755)
+        data = f"lowerdir={op.source},upperdir=upper,workdir=work"
+        syscalls.mount("overlay", fd_path(layer), "overlay", op.flags, data)
+    finally:
+        os.fchdir(cwd)
+        os.close(cwd)
+        os.close(layer)
 
 
 def _touch(root_fd: int, op: Op) -> None:

@@ -49,7 +49,7 @@ LAYER_PATH = "/dev/.rustainer-layer"
 class Op:
     """One setup step. ``action`` is one of the verbs handled in apply.py."""
 
-    action: str  # mount | bind | remount | mkdir | symlink | mknod | mask_file | mask_dir | readonly | touch
+    action: str  # mount | bind | remount | mkdir | symlink | mknod | mask_file | mask_dir | readonly | touch | overlay_dir
     target: str  # absolute path inside the new root
     source: str | None = None  # host path (bind) or fs source name (mount)
     fstype: str | None = None
@@ -158,12 +158,23 @@ def hosts_bind(hosts: str, *, image: bool) -> list[Op]:
 
     An image may lack /etc/hosts (or have a symlink there): ``touch`` makes a plain file in the
     overlay's writable layer first, never following a link. The host view binds over the host's
-    file (skipped if the host has none: its /etc is a read-only view we cannot add to).
+    file; a host without one gets a file to bind over from ``etc_with_hosts`` first.
     """
     flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
     if image:
         return [Op("touch", "/etc/hosts", mode=0o644), Op("bind", "/etc/hosts", hosts, flags=flags)]
-    return [Op("bind", "/etc/hosts", hosts, flags=flags, optional=True)]
+    return [Op("bind", "/etc/hosts", hosts, flags=flags)]
+
+
+def etc_with_hosts() -> list[Op]:
+    """The host view's /etc on a host without a plain /etc/hosts (a minimal chroot, an image used as
+    a host): an overlay of the host's /etc with a private tmpfs as its writable layer, where an
+    empty /etc/hosts is made for the hosts file to be bound onto; then read-only again, like the
+    rest of the view. The host's /etc is never written. Before the secrets are masked: the masks
+    must land on the overlay, not on the view it covers."""
+    return [Op("overlay_dir", "/etc", "/etc", flags=MS_NOSUID | MS_NODEV),
+            Op("touch", "/etc/hosts", mode=0o644),
+            Op("remount", "/etc", flags=MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)]
 
 
 def build_plan(
@@ -175,13 +186,15 @@ def build_plan(
     host_entries: tuple[HostEntry, ...] = (),
     ssh_keys: tuple[str, ...] = (),
     hosts: str | None = None,
+    host_has_hosts: bool = True,
     init_binary: str | None = None,
     layers: tuple[str, ...] = (),
     layers_cwd: str | None = None,
     workdir: str | None = None,
 ) -> list[Op]:
     """The whole list of operations for one container, in the order they must run. ``layers`` (an
-    image's lower folders, top first, relative to ``layers_cwd``) take the place of ``rootfs``."""
+    image's lower folders, top first, relative to ``layers_cwd``) take the place of ``rootfs``.
+    ``host_has_hosts``: the host's /etc/hosts is a plain file (the host view binds over it)."""
     if layers:
         if upper is None or work is None:
             raise ValueError("an overlay root needs upper and work folders")
@@ -189,6 +202,8 @@ def build_plan(
         rootfs = rootfs or "image"
     elif rootfs is None:
         ops = host_view_root(host_entries)
+        if hosts is not None and not host_has_hosts:
+            ops += etc_with_hosts()
     else:
         if upper is None or work is None:
             raise ValueError("an overlay root needs upper and work folders")

@@ -43,15 +43,16 @@ def run_detached(spec: ContainerSpec, store: StateStore, *, fork_fallback: bool 
 
 def _clean_after_failure(store: StateStore, launch: Launch) -> None:
     """A supervisor that failed early may have left the prepared container behind: release it."""
+    from rustainer.backend.container.cleanup import reconcile
     from rustainer.backend.container.liveness import reopen_cgroup
     from rustainer.backend.errors import ContainerNotFoundError
 
     try:
-        state = store.load(launch.state.id)
+        state = reconcile(store, store.load(launch.state.id))
     except ContainerNotFoundError:
-        return  # the supervisor cleaned up
+        return  # the supervisor cleaned up (or died before the container ran: reconciled away)
     if state.status == "running":
-        return
+        return  # its supervisor lives (the report alone was lost)
     launch.state = state
     launch.cgroup = reopen_cgroup(state)
     if launch.cgroup is not None and not launch.cgroup.exists():

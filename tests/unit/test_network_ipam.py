@@ -137,6 +137,6 @@ def test_plan_binds_the_hosts_file() -> None:
     assert acts == [("touch", "/etc/hosts"), ("bind", "/etc/hosts")]
     view = build_plan(rootfs=None, upper=None, work=None, directory=None, hosts="/state/c/hosts")
     (bind,) = [op for op in view if op.target == "/etc/hosts"]
-    assert bind.optional and bind.source == "/state/c/hosts"
+    assert not bind.optional and bind.source == "/state/c/hosts"  # a host without one: see test_plan
     assert view[-1].action == "remount" and view[-1].target == "/"  # still the last step
     assert not [op for op in build_plan(rootfs=None, upper=None, work=None, directory=None) if op.target == "/etc/hosts"]

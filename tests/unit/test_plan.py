@@ -186,3 +186,29 @@ def test_targets_are_absolute() -> None:
         assert all(op.target.startswith("/") for op in plan)
         known = {"mount", "bind", "remount", "mkdir", "symlink", "mknod", "mask_file", "mask_dir", "readonly"}
         assert {op.action for op in plan} <= known
+
+
+@pytest.mark.parametrize("host_has_hosts", [True, False])
+def test_host_view_always_gets_the_hosts_file(host_has_hosts: bool) -> None:
+    """A host without /etc/hosts: an overlay of /etc (tmpfs upper) gets an empty file to bind onto,
+    before the secrets are masked, and is read-only again; with one, the plain bind (never optional)."""
+    plan = host_plan(hosts="/state/c/hosts", host_has_hosts=host_has_hosts, ssh_keys=())
+    actions = [(op.action, op.target) for op in plan]
+    bind = actions.index(("bind", "/etc/hosts"))
+    assert not plan[bind].optional and plan[bind].source == "/state/c/hosts"
+    if host_has_hosts:
+        assert ("overlay_dir", "/etc") not in actions
+        return
+    overlay = actions.index(("overlay_dir", "/etc"))
+    touch = actions.index(("touch", "/etc/hosts"))
+    readonly = next(i for i, op in enumerate(plan) if op.action == "remount" and op.target == "/etc")
+    masks = [i for i, op in enumerate(plan) if op.action == "mask_file" and op.target.startswith("/etc/")]
+    assert actions.index(("bind", "/etc")) < overlay < touch < readonly < min(masks) < bind
+    assert plan[readonly].flags & MS_RDONLY
+    assert plan[overlay].source == "/etc"
+
+
+def test_no_etc_overlay_without_a_network_or_with_a_rootfs() -> None:
+    assert not [op for op in host_plan(host_has_hosts=False) if op.action == "overlay_dir"]
+    plan = build_plan(rootfs="/r", upper="/u", work="/w", directory=None, hosts="/h", host_has_hosts=False)
+    assert not [op for op in plan if op.action == "overlay_dir"]
