@@ -379,8 +379,13 @@ class RustainerApp(ContainerActions):
         if cid not in self.listed:
             return
         self.selected = cid
+        if not self.screen_stack:
+            return  # the app is closing
         screen = self.get_screen_stack_base()
-        containers = screen.query_one(ContainerList)
+        try:
+            containers = screen.query_one(ContainerList)
+        except NoMatches:
+            return  # a worker finishing while the app closes: its widgets are going
         containers.highlight_id(cid)
         self._show_name(screen, self.listed[cid].state.name)
         view = self._show(cid)

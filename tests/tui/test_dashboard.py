@@ -231,9 +231,13 @@ def test_a_container_on_a_bridge_network_shows_its_address(rroot: Path, containe
                     "the new container with its address")
         row = app.listed[by_name(app, "netted")].row
         assert row.network == "bridge" and row.address and row.address.startswith("10.")
-        card = app.get_screen_stack_base().query_one(f"#card-{row.id[:12]}", ContainerCard)
-        where = str(card.query_one(".card-where", Label).render())
-        assert f"bridge {row.address}" in where
+
+        def where() -> str:  # the card may be between two refreshes: read it again until it shows
+            cards = app.get_screen_stack_base().query(f"#card-{row.id[:12]}").results(ContainerCard)
+            labels = [label for card in cards for label in card.query(".card-where").results(Label)]
+            return str(labels[0].render()) if labels else ""
+
+        await until(pilot, lambda: f"bridge {row.address}" in where(), "the card's network and address")
         await until(pilot, lambda: app.session_of(row.id) is not None and "/ #" in screen_text(app, "netted"),
                     "its shell in the pane")
         await pilot.press("ctrl+q")
