@@ -56,6 +56,7 @@ def _summary(junit: Path) -> str:
     return head + ("\nfailed: " + "\n  ".join(failed) if failed else "")
 
 
+@pytest.mark.timeout(3600)  # the guest has its own deadline (RUSTAINER_VM_TIMEOUT)
 @pytest.mark.parametrize("variant", ["plain", "systemd"])
 def test_guest(variant: str, artefacts: vmimage.Artefacts, tmp_path: Path) -> None:
     selection = shlex.split(os.environ.get("RUSTAINER_VM_TESTS", "")) or GUEST_TESTS
