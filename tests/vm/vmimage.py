@@ -148,11 +148,14 @@ def build() -> Artefacts:
 
 
 def prune(cache: Path, keep: set[str]) -> None:
-    """Drop artefacts of older inputs (a cache must not grow without bound)."""
+    """Drop artefacts of older inputs (a cache must not grow without bound); nothing else is touched."""
+    import re
+
+    ours = re.compile(r"(base-)?[0-9a-f]{16}(\.tmp)?|kernel-.+")
     for entry in cache.iterdir():
-        name = entry.name.removeprefix("base-")
-        if entry.is_dir() and name not in keep and not entry.name.startswith("kernel-") or (
-                entry.name.startswith("kernel-") and entry.name not in keep):
+        if not entry.is_dir() or not ours.fullmatch(entry.name):
+            continue
+        if entry.name.removeprefix("base-") not in keep and entry.name not in keep:
             shutil.rmtree(entry, ignore_errors=True)
 
 
@@ -379,7 +382,7 @@ def main(argv: list[str]) -> int:
     print(art)
     if argv[:1] == ["boot"]:
         variant = argv[1] if len(argv) > 1 else "plain"
-        run_ = boot(variant, art, cache_dir() / "manual-results" / variant, argv[2:] or ["tests/vm/guest_tests"])
+        run_ = boot(variant, art, cache_dir() / "manual-results" / variant, argv[2:] or ["tests/integration/test_cgroup_drivers.py"])
         print(run_.report())
         return 0 if run_.exit_code == 0 else 1
     return 0
