@@ -12,7 +12,9 @@ for the default parent; ``--cgroup-parent app.slice`` gives ``app.slice/app-rust
 
 - a scope cannot exist without a process, a slice can: ``create`` starts the slice with the limits,
   so they are in force before the container's first process joins, and whoever adds that process
-  later (the ``--detach`` launcher re-opens the manager from state) needs no limits to pass on;
+  later (the ``--detach`` launcher re-opens the manager from state) needs no limits to pass on:
+  the scope gets the same limits, read back from the slice (inside, ``/sys/fs/cgroup`` is the
+  scope's cgroup, where programs look for their limits); ``update`` changes both;
 - systemd stops a scope and removes its cgroup as soon as it is empty, i.e. with the container's
   last process, before its owner could read ``memory.events``; the slice's ``memory.events`` counts
   the scope's OOM kills (cgroup2 events are hierarchical) and stays until ``remove`` stops it;
@@ -122,13 +124,14 @@ def slice_argv(slice_: str, r: Resources, description: str) -> list[str]:
     return [*_BUS, "StartTransientUnit", "ssa(sv)a(sa(sv))", slice_, "fail", *_flatten(props), "0"]
 
 
-def start_argv(unit: str, slice_: str, pid: int, description: str) -> list[str]:
+def start_argv(unit: str, slice_: str, pid: int, r: Resources, description: str) -> list[str]:
     props = [
         ["Description", "s", description],
         ["Slice", "s", slice_],
         ["Delegate", "b", "true"],  # the container may manage cgroups beneath its scope
         ["CollectMode", "s", "inactive-or-failed"],  # an OOM-failed scope must not linger
         ["PIDs", "au", "1", str(pid)],
+        *limit_properties(r, reset=False),
     ]
     return [*_BUS, "StartTransientUnit", "ssa(sv)a(sa(sv))", unit, "fail", *_flatten(props), "0"]
 
@@ -238,8 +241,12 @@ class SystemdManager(CgroupManager):
                     raise CgroupError(f"process {pid} exited before it could join {self.unit}") from None
                 raise
         else:
+            # The scope repeats the slice's limits, read back from it: inside, the container's
+            # /sys/fs/cgroup is the scope's cgroup, where programs look for their limits.
+            limits = self._reader.read_limits()
             try:
-                self._call(start_argv(self.unit, self.slice, pid, f"rustainer container {self.name}"), "start", self.unit)
+                self._call(start_argv(self.unit, self.slice, pid, limits, f"rustainer container {self.name}"),
+                           "start", self.unit)
             except CgroupError as err:
                 if "already exists" in str(err) or "already loaded" in str(err):
                     raise CgroupError(
@@ -250,6 +257,12 @@ class SystemdManager(CgroupManager):
 
     def update(self, resources: Resources) -> None:
         self._call(set_properties_argv(self.slice, resources), "update", self.slice)
+        if self._scope.exists():
+            try:
+                self._call(set_properties_argv(self.unit, resources), "update", self.unit)
+            except CgroupError as err:
+                if "not loaded" not in str(err) and "NoSuchUnit" not in str(err):
+                    raise
 
     def read_limits(self) -> Resources:
         return self._reader.read_limits()

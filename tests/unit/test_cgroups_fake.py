@@ -427,13 +427,16 @@ def test_systemd_argv_is_exact() -> None:
         "TasksMax", "t", "20",
         "0",
     ]
-    assert systemd.start_argv("rustainer-web.scope", "rustainer-rustainer_web.slice", 4242, "rustainer container web") == [
-        *BUS, "StartTransientUnit", "ssa(sv)a(sa(sv))", "rustainer-web.scope", "fail", "5",
+    assert systemd.start_argv("rustainer-web.scope", "rustainer-rustainer_web.slice", 4242,
+                              Resources(memory=64 << 20), "rustainer container web") == [
+        *BUS, "StartTransientUnit", "ssa(sv)a(sa(sv))", "rustainer-web.scope", "fail", "7",
         "Description", "s", "rustainer container web",
         "Slice", "s", "rustainer-rustainer_web.slice",
         "Delegate", "b", "true",
         "CollectMode", "s", "inactive-or-failed",
         "PIDs", "au", "1", "4242",
+        "MemoryMax", "t", str(64 << 20),
+        "MemorySwapMax", "t", "0",
         "0",
     ]
     assert systemd.attach_argv("rustainer-web.scope", 7) == [
@@ -453,7 +456,9 @@ def test_systemd_lifecycle(unified: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert mgr.read_limits() == Resources(memory=64 << 20)
     again = open_manager("web", "systemd", root=str(unified), runner=fake)
     again.add(4242)
-    assert fake.calls[1][5:8] == ["StartTransientUnit", "ssa(sv)a(sa(sv))", "rustainer-web.scope"]
+    # the scope repeats the slice's limits, read back from the slice
+    assert fake.calls[1][5:10] == ["StartTransientUnit", "ssa(sv)a(sa(sv))", "rustainer-web.scope", "fail", "7"]
+    assert fake.calls[1][fake.calls[1].index("MemoryMax") + 2] == str(64 << 20)
     assert mgr.pids() == [4242]
     mgr.add(4243)  # exec: the scope runs already, the process joins it
     assert fake.calls[2][5] == "AttachProcessesToUnit"
@@ -469,6 +474,7 @@ def test_systemd_lifecycle(unified: Path, monkeypatch: pytest.MonkeyPatch) -> No
         "CPUQuotaPerSecUSec", "t", str((1 << 64) - 1),
         "TasksMax", "t", "9",
     ]
+    assert fake.calls[4][5:8] == ["SetUnitProperties", "sba(sv)", "rustainer-web.scope"]
 
     with pytest.raises(CgroupError, match=r"still has processes \(4242 4243\)"):
         mgr.remove()
