@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 import shlex
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -56,12 +58,27 @@ def _summary(junit: Path) -> str:
     return head + ("\nfailed: " + "\n  ".join(failed) if failed else "")
 
 
-@pytest.mark.timeout(3600)  # the guest has its own deadline (RUSTAINER_VM_TIMEOUT)
-@pytest.mark.parametrize("variant", ["plain", "systemd"])
-def test_guest(variant: str, artefacts: vmimage.Artefacts, tmp_path: Path) -> None:
+VARIANTS = ["plain", "systemd"]
+
+
+@pytest.fixture(scope="module")
+def guest_runs(artefacts: vmimage.Artefacts, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
+        dict[str, Future[vmimage.GuestRun]]]:
+    """Both guests boot at once (each test waits for its own): most of a guest's time is its own
+    boot and Python start-up under TCG, so two overlap well on two cores. RUSTAINER_VM_PARALLEL=0
+    boots them one after the other."""
     selection = shlex.split(os.environ.get("RUSTAINER_VM_TESTS", "")) or GUEST_TESTS
-    run = vmimage.boot(variant, artefacts, tmp_path / "results", selection,
-                       timeout=float(os.environ.get("RUSTAINER_VM_TIMEOUT", "1200")))
+    timeout = float(os.environ.get("RUSTAINER_VM_TIMEOUT", "1500"))
+    workers = 1 if os.environ.get("RUSTAINER_VM_PARALLEL") == "0" else len(VARIANTS)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        yield {v: pool.submit(vmimage.boot, v, artefacts, tmp_path_factory.mktemp(f"vm-{v}"), selection,
+                              timeout=timeout) for v in VARIANTS}
+
+
+@pytest.mark.timeout(3600)  # the guests have their own deadline (RUSTAINER_VM_TIMEOUT)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_guest(variant: str, guest_runs: dict[str, Future[vmimage.GuestRun]]) -> None:
+    run = guest_runs[variant].result()
     print(f"{variant} guest: {run.seconds:.0f}s, {_summary(run.results / 'junit.xml')}")
     print(run.text("guest.log"))
     if run.exit_code != 0:
