@@ -178,7 +178,14 @@ class V2Manager(CgroupManager):
         # a limit that was not set at create time may need its controller now
         missing = [c for c in required_controllers(resources) if c not in self._controllers()]
         if missing:
-            self._enable(os.path.dirname(self._path), missing)
+            # top-down from the nearest ancestor that has them: the parents between may have been
+            # made without them (a --cgroup-parent made for a container without that limit)
+            chain = [os.path.dirname(self._path)]
+            while chain[-1] != self.root and chain[-1].startswith(self.root + "/") and not set(missing) <= set(
+                    (read_optional(chain[-1] + "/cgroup.controllers") or "").split()):
+                chain.append(os.path.dirname(chain[-1]))
+            for level in reversed(chain):
+                self._enable(level, missing)
         self._apply(resources, reset=True)
 
     def _controllers(self) -> list[str]:

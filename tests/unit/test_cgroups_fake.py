@@ -533,3 +533,19 @@ def test_run_path_adds_no_heavy_imports() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_v2_update_enables_a_new_controller_top_down(kernel: FakeKernel) -> None:
+    """A parent made for a container without a cpuset limit lacks cpuset: ``update -c`` enables it
+    from the nearest ancestor that has it down to the container's parent (found in a guest)."""
+    mgr = _v2(kernel, parent="/a/b")
+    mgr.create(Resources(memory=1 << 30))
+    assert "cpuset" not in _read(kernel, "a/b/rustainer-web/cgroup.controllers").split()
+    kernel.writes.clear()
+    mgr.update(Resources(cpus=(1,), memory=1 << 30))
+    assert [w for w in kernel.writes if w[0].endswith("subtree_control")] == [
+        ("cgroup.subtree_control", "+cpuset"),
+        ("a/cgroup.subtree_control", "+cpuset"),
+        ("a/b/cgroup.subtree_control", "+cpuset"),
+    ]
+    assert mgr.read_limits() == Resources(cpus=(1,), memory=1 << 30)
