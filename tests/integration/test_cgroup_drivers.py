@@ -104,28 +104,58 @@ def _need_unified(cli, name: str) -> str:  # type: ignore[no-untyped-def]
     return path
 
 
-def test_driver_is_detected(cli, started) -> None:  # type: ignore[no-untyped-def]
+def test_driver_is_detected(cli) -> None:  # type: ignore[no-untyped-def]
     expected = {"plain": "v2", "systemd": "systemd"}.get(GUEST, DRIVER)
-    record = started("detect", "sleep", "300")
-    assert record["cgroup"]["driver"] == expected
-    if expected == "systemd":  # the container's slice (limits) holding its scope (processes)
-        path = record["cgroup"]["paths"]["unified"]
-        assert path.endswith(".slice") and "/rustainer.slice/" in path, path
-        assert os.path.isdir(path + "/rustainer-" + record["id"][:12] + ".scope")
+    cli("run", "--name", "detect", "--", "true", check_rc=0)
+    assert inspect(cli, "detect")["cgroup"]["driver"] == expected
+    cli("rm", "detect", check_rc=0)
 
 
-def test_detached_container_gets_its_limits(cli, started, opts) -> None:  # type: ignore[no-untyped-def]
-    """The launcher rebuilds the driver from saved state: the limits must survive that."""
+def test_detached_container_gets_its_limits_stats_and_exec(cli, started, opts) -> None:  # type: ignore[no-untyped-def]
+    """One ``--detach`` container (each start of one costs 10-20 s in a TCG guest): the launcher
+    rebuilds the driver from saved state and the limits must survive that; ``stats`` reads the
+    counters; ``exec`` joins the container's cgroup (at its namespace's root inside, and counted in
+    the cgroup from outside while it runs)."""
     started("lim", "sleep", "300", opts=("-m", "64M", "--pids-limit", "20", "--cpu-quota", "0.5", "-c", str(CPU), *opts))
     record = inspect(cli, "lim")
     assert record["limits"] == {"cpus": str(CPU), "memory": 64 << 20, "cpu_quota": 0.5, "pids_limit": 20}
     path = _path(cli, "lim")
+    if record["cgroup"]["driver"] == "systemd":  # the container's slice (limits) holding its scope (processes)
+        assert path.endswith(".slice") and "/rustainer.slice/" in path, path
+        assert os.path.isdir(path + "/rustainer-" + record["id"][:12] + ".scope")
     if os.path.exists(path + "/cgroup.controllers"):
         assert _read(path + "/memory.max") == str(64 << 20)
         assert _read(path + "/memory.swap.max") == "0"  # the limit covers swap too
         assert _read(path + "/pids.max") == "20"
         assert _read(path + "/cpu.max").split()[0] == "50000"
         assert _read(path + "/cpuset.cpus") == str(CPU)
+
+    proc = cli("stats", "--no-stream", "lim", check_rc=0)
+    row = next(line for line in proc.stdout.splitlines() if line.split()[:1] == ["lim"])
+    assert "/ 64M" in row and int(row.split()[-1]) >= 1, proc.stdout  # the limit and pids.current
+
+    proc = cli("exec", "lim", "cat", "/proc/self/cgroup", check_rc=0)
+    assert all(line.endswith(":/") for line in proc.stdout.splitlines()), proc.stdout
+
+    def pids() -> set[str]:  # the systemd driver's processes are in the scope beneath its slice
+        found: set[str] = set()
+        for top, _dirs, files in os.walk(path):
+            for name in ("cgroup.procs", "tasks"):
+                if name in files:
+                    found |= set(_read(os.path.join(top, name)).split())
+                    break
+        return found
+
+    before = pids()
+    child = subprocess.Popen([*__import__("helpers").CLI, "exec", "lim", "sleep", "30"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: len(pids() - before) >= 1 or child.poll() is not None,
+                 timeout=60, what="the exec'd process in the container's cgroup")
+        assert child.poll() is None, child.communicate()
+    finally:
+        child.kill()
+        child.communicate()
 
 
 def test_memory_limit_oom_kill_is_reported(cli, opts) -> None:  # type: ignore[no-untyped-def]
@@ -184,47 +214,6 @@ def test_update_a_running_container(cli, started, opts) -> None:  # type: ignore
     if os.path.exists(path + "/cgroup.controllers"):
         assert _read(path + "/memory.max") == str(128 << 20)
         assert _read(path + "/pids.max") == "30"
-
-
-def test_stats_reads_the_counters(cli, started, opts) -> None:  # type: ignore[no-untyped-def]
-    started("st", "sleep", "300", opts=("-m", "64M", *opts))
-    proc = cli("stats", "--no-stream", "st", check_rc=0)
-    row = next(line for line in proc.stdout.splitlines() if line.split()[:1] == ["st"])
-    assert "/ 64M" in row and int(row.split()[-1]) >= 1, proc.stdout  # the limit and pids.current
-
-
-def test_exec_joins_the_containers_cgroup(cli, started, opts) -> None:  # type: ignore[no-untyped-def]
-    started("ex", "sleep", "300", opts=("-m", "64M", *opts))
-    path = _path(cli, "ex")
-    proc = cli("exec", "ex", "sh", "-c", "cat /proc/self/cgroup; echo pid $$; sleep 0.5", check_rc=0)
-    assert proc.stdout.splitlines()[0].endswith(":/"), proc.stdout
-    assert not os.path.isdir(path) or os.path.isdir(path)  # the container still has its cgroup
-    assert len(inspect(cli, "ex")["pids"]) >= 2
-
-
-def test_exec_process_is_counted_in_the_cgroup(cli, started, opts) -> None:  # type: ignore[no-untyped-def]
-    started("ex2", "sleep", "300", opts=(*opts,))
-    path = _path(cli, "ex2")
-
-    def pids() -> set[str]:  # the systemd driver's processes are in the scope beneath its slice
-        found: set[str] = set()
-        for top, _dirs, files in os.walk(path):
-            for name in ("cgroup.procs", "tasks"):
-                if name in files:
-                    found |= set(_read(os.path.join(top, name)).split())
-                    break
-        return found
-
-    before = pids()
-    child = subprocess.Popen([*__import__("helpers").CLI, "exec", "ex2", "sleep", "30"],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for(lambda: len(pids() - before) >= 1 or child.poll() is not None,
-                 timeout=60, what="the exec'd process in the container's cgroup")
-        assert child.poll() is None, child.communicate()
-    finally:
-        child.kill()
-        child.communicate()
 
 
 def test_cleanup_leaves_no_cgroup(cli, opts) -> None:  # type: ignore[no-untyped-def]
