@@ -135,6 +135,9 @@ def join_cgroup(fds: tuple[int, ...]) -> None:
 
 
 CGROUP_MOUNT = "/sys/fs/cgroup"
+# cgroups.v1.CONTROLLERS, not imported: the child's imports are on every start's path (a unit test
+# keeps the two equal)
+V1_JOINED = frozenset(("cpuset", "cpu", "cpuacct", "memory", "pids"))
 RO_FLAGS = syscalls.MS_RDONLY | syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC
 
 
@@ -143,10 +146,11 @@ def mount_own_cgroups(proc_self_cgroup: str = "/proc/self/cgroup") -> None:
     called just after the cgroup namespace is made, so each mount's root is the container's cgroup.
 
     cgroup2 (unified host): one ``cgroup2`` mount. v1: a small read-only tmpfs with one read-only
-    mount per hierarchy, named as ``/proc/self/cgroup`` names them (``cpu,cpuacct``, ``systemd``);
-    a hybrid host's cgroup2 hierarchy is left out (the v1 drivers do not move the container there,
-    so its root would be the caller's cgroup). A v1 hierarchy that cannot be mounted is left out
-    rather than failing the container; cgroup2 failing is an error.
+    mount per hierarchy, named as ``/proc/self/cgroup`` names them (``memory``, ``cpu,cpuacct``),
+    only the hierarchies of the controllers the v1 drivers move the container into (``V1_JOINED``):
+    in any other (a hybrid host's cgroup2, ``devices``, ``name=systemd``...) its namespace's root
+    would be the caller's cgroup, and the view would show the host's tree. A v1 hierarchy that
+    cannot be mounted is left out rather than failing the container; cgroup2 failing is an error.
     """
     with open(proc_self_cgroup) as fh:
         hierarchies = [line.split(":", 2)[1] for line in fh.read().splitlines() if line.count(":") >= 2]
@@ -156,13 +160,12 @@ def mount_own_cgroups(proc_self_cgroup: str = "/proc/self/cgroup") -> None:
     syscalls.mount("tmpfs", CGROUP_MOUNT, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC,
                    "mode=755,size=16k")
     for h in hierarchies:
-        if h == "":
-            continue
-        name = h.removeprefix("name=")
-        target = CGROUP_MOUNT + "/" + name
+        if h == "" or not set(h.split(",")) & V1_JOINED:
+            continue  # a hierarchy the drivers do not move it into: its root would be the caller's
+        target = CGROUP_MOUNT + "/" + h
         try:
             os.mkdir(target, 0o755)
-            syscalls.mount("cgroup", target, "cgroup", RO_FLAGS, ("none," + h) if h.startswith("name=") else h)
+            syscalls.mount("cgroup", target, "cgroup", RO_FLAGS, h)
         except OSError:
             continue
     syscalls.mount(None, CGROUP_MOUNT, None, syscalls.MS_REMOUNT | RO_FLAGS, "mode=755,size=16k")

@@ -549,3 +549,10 @@ def test_v2_update_enables_a_new_controller_top_down(kernel: FakeKernel) -> None
         ("a/b/cgroup.subtree_control", "+cpuset"),
     ]
     assert mgr.read_limits() == Resources(cpus=(1,), memory=1 << 30)
+
+
+def test_the_childs_v1_view_lists_the_drivers_controllers() -> None:
+    from rustainer.backend.cgroups.v1 import CONTROLLERS
+    from rustainer.backend.process.child import V1_JOINED
+
+    assert V1_JOINED == set(CONTROLLERS)
