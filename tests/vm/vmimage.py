@@ -339,12 +339,22 @@ def boot(variant: str, art: Artefacts, results: Path, pytest_args: list[str], *,
     for stale in ("exit", "pytest.log", "junit.xml", "guest.log", "console.log"):
         (results / stale).unlink(missing_ok=True)
     venv = venv_prefix()
-    shares = {"src": REPO}
-    if not venv.is_relative_to(REPO):
-        shares["venv"] = venv
+    # The guest runs a copy of the tests taken now, at the tree's path (its config and rootdir), so
+    # editing or rebasing the tree while a guest runs cannot change what it collects; the venv (the
+    # installed package) is shared as it is, mounted at its own path.
+    snapshot = results / "src"
+    shutil.rmtree(snapshot, ignore_errors=True)
+    snapshot.mkdir()
+    shutil.copytree(REPO / "tests", snapshot / "tests", ignore=shutil.ignore_patterns("__pycache__", ".corpus-cache"))
+    shutil.copy2(REPO / "pyproject.toml", snapshot / "pyproject.toml")
+    shares = {"src": snapshot}
+    mounts = {"src": REPO}
+    if venv.is_relative_to(REPO):
+        (snapshot / venv.relative_to(REPO)).mkdir(parents=True)
+    shares["venv"], mounts["venv"] = venv, venv
     env = {"RUSTAINER_VM_GUEST": variant, **(extra_env or {})}
     config = [f"SRC={shlex.quote(str(REPO))}", f"VENV={shlex.quote(str(venv))}",
-              f"SHARES={shlex.quote(' '.join(f'{t}={p}' for t, p in shares.items()))}",
+              f"SHARES={shlex.quote(' '.join(f'{t}={p}' for t, p in mounts.items()))}",
               f"PYTEST_ARGS={shlex.quote(shlex.join(pytest_args))}",
               f"GUEST_ENV={shlex.quote(' '.join(f'{k}={v}' for k, v in env.items()))}"]
     (results / "config.sh").write_text("\n".join(config) + "\n")
