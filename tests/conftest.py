@@ -30,6 +30,8 @@ def rustainer_cgroups() -> set[str]:
     for top, dirs, _files in os.walk(CGROUP_ROOT):
         depth = top[len(CGROUP_ROOT):].count("/")
         for d in dirs:
+            if top == CGROUP_ROOT and d == "rustainer.slice":
+                continue  # systemd's parent slice of the systemd driver's containers: shared, kept
             if d.startswith("rustainer") and not _someone_elses(os.path.join(top, d)):
                 found.add(os.path.join(top, d))
         if depth >= 4:

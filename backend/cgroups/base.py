@@ -52,6 +52,9 @@ class CgroupManager(abc.ABC):
 
     driver: str = ""
     name: str = ""
+    # ancestors that create() had to make (a --cgroup-parent that did not exist): removed with the
+    # container when empty; stored with the container's state so any process can remove them
+    made_parents: tuple[str, ...] = ()
 
     @abc.abstractmethod
     def create(self, resources: Resources) -> None:
@@ -267,6 +270,25 @@ def make_parents(path: str, made: list[str], on_new: Callable[[str], None] | Non
         if on_new is not None:
             on_new(d)
     return created
+
+
+def check_made_parents(made: tuple[str, ...] | list[str], paths: dict[str, str], root: str) -> tuple[str, ...]:
+    """Refuse stored parents that are not strict ancestors of the container's own cgroups."""
+    prefix = root.rstrip("/") + "/"
+    for d in made:
+        if not d.startswith(prefix) or "/../" in d + "/" or not any(p.startswith(d.rstrip("/") + "/") for p in paths.values()):
+            raise CgroupError(f"stored cgroup parent {d!r} is not an ancestor of the container's cgroups under {root}")
+    return tuple(made)
+
+
+def remove_parents(made: tuple[str, ...]) -> None:
+    """rmdir the parents a container made, deepest first; one still in use (another container
+    beneath it) stays, whoever made it."""
+    for d in sorted(made, key=lambda p: p.count("/"), reverse=True):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
 
 
 def rollback(made: list[str]) -> None:

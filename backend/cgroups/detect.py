@@ -92,6 +92,7 @@ def open_manager(
     proc_self_cgroup: str | None = None,
     runner: Runner | None = None,
     paths: dict[str, str] | None = None,
+    made_parents: tuple[str, ...] = (),
 ) -> CgroupManager:
     """The manager for container ``name``; touches nothing until ``create``/``add``.
 
@@ -105,11 +106,13 @@ def open_manager(
     if driver == "v1":
         from rustainer.backend.cgroups.v1 import V1Manager
 
-        return V1Manager(name, parent, root=root, proc_self_cgroup=proc_self_cgroup, paths=paths)
+        return V1Manager(name, parent, root=root, proc_self_cgroup=proc_self_cgroup, paths=paths,
+                         made_parents=made_parents)
     if driver == "v2":
         from rustainer.backend.cgroups.v2 import V2Manager
 
-        return V2Manager(name, parent, root=root, proc_self_cgroup=proc_self_cgroup, paths=paths)
+        return V2Manager(name, parent, root=root, proc_self_cgroup=proc_self_cgroup, paths=paths,
+                         made_parents=made_parents)
     if driver == "systemd":
         from rustainer.backend.cgroups.systemd import SystemdManager
 

@@ -1,12 +1,27 @@
-"""systemd driver: the container is a transient scope ``rustainer-<name>.scope`` in a slice.
+"""systemd driver: per container, a transient slice holding its limits and, inside it, a transient
+scope (``Delegate=yes``) holding its processes.
 
-On a systemd host systemd owns the cgroup tree and expects to be its single writer, so limits go
-through D-Bus (``StartTransientUnit`` / ``SetUnitProperties`` / ``StopUnit`` on
-``org.freedesktop.systemd1.Manager``), issued with ``busctl`` to avoid a D-Bus library dependency.
-The argv is built by pure functions so tests assert the exact call; it runs through an injectable
-``runner``. A scope cannot exist without a process, so ``create`` only remembers the limits and
-``add(pid)`` starts the unit with ``PIDs=[pid]``. Reading (limits, stats, pids) goes straight to the
-scope's cgroup directory, whose path follows from the slice and unit names.
+On a systemd host systemd owns the cgroup tree and expects to be its single writer, so units are
+made and changed through D-Bus (``StartTransientUnit`` / ``SetUnitProperties`` /
+``AttachProcessesToUnit`` / ``StopUnit`` on ``org.freedesktop.systemd1.Manager``), issued with
+``busctl`` to avoid a D-Bus library dependency. The argv is built by pure functions so tests assert
+the exact call; it runs through an injectable ``runner``.
+
+Why a slice as well as the scope (``rustainer.slice/rustainer-rustainer_<name>.slice/rustainer-<name>.scope``
+for the default parent; ``--cgroup-parent app.slice`` gives ``app.slice/app-rustainer_<name>.slice``):
+
+- a scope cannot exist without a process, a slice can: ``create`` starts the slice with the limits,
+  so they are in force before the container's first process joins, and whoever adds that process
+  later (the ``--detach`` launcher re-opens the manager from state) needs no limits to pass on:
+  the scope gets the same limits, read back from the slice (inside, ``/sys/fs/cgroup`` is the
+  scope's cgroup, where programs look for their limits); ``update`` changes both;
+- systemd stops a scope and removes its cgroup as soon as it is empty, i.e. with the container's
+  last process, before its owner could read ``memory.events``; the slice's ``memory.events`` counts
+  the scope's OOM kills (cgroup2 events are hierarchical) and stays until ``remove`` stops it;
+- ``exec`` adds a process to the running scope (``AttachProcessesToUnit``) instead of starting a
+  second unit of the same name.
+Reading (limits, stats, OOM) goes straight to the slice's cgroup directory and the pids to the
+scope's, whose paths follow from the unit names.
 """
 
 from __future__ import annotations
@@ -18,7 +33,6 @@ from rustainer.backend.cgroups.base import (
     CgroupManager,
     CgroupStats,
     cgroup_dirname,
-    remove_dir,
 )
 from rustainer.backend.errors import CgroupError
 from rustainer.backend.spec import Resources
@@ -32,7 +46,7 @@ if TYPE_CHECKING:
 
 DEFAULT_SLICE = "rustainer.slice"
 UINT64_MAX = (1 << 64) - 1  # systemd's "infinity" for MemoryMax, TasksMax, CPUQuotaPerSecUSec
-START_TIMEOUT = 5.0  # seconds for systemd to run the start job and move the pid
+START_TIMEOUT = 10.0  # seconds for systemd to run a start job (make the slice, move the pid)
 _BUS = ["busctl", "call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager"]
 _SLICE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-:\\")
 
@@ -42,6 +56,15 @@ _SLICE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01
 
 def unit_name(name: str) -> str:
     return cgroup_dirname(name) + ".scope"
+
+
+def container_slice(parent: str, name: str) -> str:
+    """The container's own slice beneath ``parent`` (``rustainer.slice`` -> ``rustainer-rustainer_web.slice``).
+
+    systemd nests slices by dash-separated name prefixes, so the container's part has no dash of its
+    own: ``rustainer_`` and the name with its dashes escaped (``\\x2d``) as systemd escapes them."""
+    leaf = "rustainer_" + name.replace("-", "\\x2d")
+    return (leaf if parent == "-.slice" else parent[: -len(".slice")] + "-" + leaf) + ".slice"
 
 
 def check_slice(slice_: str) -> str:
@@ -90,6 +113,17 @@ def _flatten(props: list[list[str]]) -> list[str]:
     return [str(len(props)), *(item for prop in props for item in prop)]
 
 
+def slice_argv(slice_: str, r: Resources, description: str) -> list[str]:
+    props = [
+        ["Description", "s", description],
+        ["MemoryAccounting", "b", "true"],
+        ["CPUAccounting", "b", "true"],
+        ["TasksAccounting", "b", "true"],
+        *limit_properties(r, reset=False),
+    ]
+    return [*_BUS, "StartTransientUnit", "ssa(sv)a(sa(sv))", slice_, "fail", *_flatten(props), "0"]
+
+
 def start_argv(unit: str, slice_: str, pid: int, r: Resources, description: str) -> list[str]:
     props = [
         ["Description", "s", description],
@@ -97,12 +131,13 @@ def start_argv(unit: str, slice_: str, pid: int, r: Resources, description: str)
         ["Delegate", "b", "true"],  # the container may manage cgroups beneath its scope
         ["CollectMode", "s", "inactive-or-failed"],  # an OOM-failed scope must not linger
         ["PIDs", "au", "1", str(pid)],
-        ["MemoryAccounting", "b", "true"],
-        ["CPUAccounting", "b", "true"],
-        ["TasksAccounting", "b", "true"],
         *limit_properties(r, reset=False),
     ]
     return [*_BUS, "StartTransientUnit", "ssa(sv)a(sa(sv))", unit, "fail", *_flatten(props), "0"]
+
+
+def attach_argv(unit: str, pid: int) -> list[str]:
+    return [*_BUS, "AttachProcessesToUnit", "ssau", unit, "", "1", str(pid)]
 
 
 def set_properties_argv(unit: str, r: Resources) -> list[str]:
@@ -135,22 +170,26 @@ class SystemdManager(CgroupManager):
     ) -> None:
         self.name = name
         self.unit = unit_name(name)
-        self.slice = check_slice(parent or DEFAULT_SLICE)
+        self.parent_slice = check_slice(parent or DEFAULT_SLICE)
+        self.slice = container_slice(self.parent_slice, name)
         self.root = root.rstrip("/") or "/"
         self._run = runner or _default_runner
-        self._resources = Resources()
         rel = slice_path(self.slice)
-        self._reader: CgroupManager
+        parent_rel, _, leaf = rel.rpartition("/")
+        self._reader: CgroupManager  # the slice: limits, stats, OOM
+        self._scope: CgroupManager  # the scope: processes
         if os.path.exists(self.root + "/cgroup.controllers"):  # unified host
             from rustainer.backend.cgroups.v2 import V2Manager
 
-            self._reader = V2Manager(name, rel, root=self.root, leaf=self.unit)
+            self._reader = V2Manager(name, parent_rel, root=self.root, leaf=leaf)
+            self._scope = V2Manager(name, rel, root=self.root, leaf=self.unit)
         else:  # hybrid or legacy: systemd mirrors the unit's path in each v1 hierarchy
             from rustainer.backend.cgroups.v1 import V1Manager
 
-            self._reader = V1Manager(name, rel, root=self.root, leaf=self.unit)
+            self._reader = V1Manager(name, parent_rel, root=self.root, leaf=leaf)
+            self._scope = V1Manager(name, rel, root=self.root, leaf=self.unit)
 
-    def _call(self, argv: list[str], what: str) -> str:
+    def _call(self, argv: list[str], what: str, unit: str) -> str:
         try:
             done = self._run(argv)
         except FileNotFoundError as err:
@@ -159,38 +198,71 @@ class SystemdManager(CgroupManager):
             raise CgroupError(f"cannot run busctl to {what}: {err.strerror}", errno=err.errno) from err
         if done.returncode != 0:
             message = (done.stderr or done.stdout or "").strip().splitlines()
-            raise CgroupError(f"systemd could not {what} {self.unit}: {message[-1] if message else 'busctl failed'}")
+            raise CgroupError(f"systemd could not {what} {unit}: {message[-1] if message else 'busctl failed'}")
         return done.stdout or ""
 
     def paths(self) -> dict[str, str]:
         return self._reader.paths()
 
-    def create(self, resources: Resources) -> None:
-        """Only remembers the limits: systemd creates the scope's cgroup when add() starts it."""
-        self._resources = resources
-
-    def add(self, pid: int) -> None:
-        argv = start_argv(self.unit, self.slice, pid, self._resources, f"rustainer container {self.name}")
-        try:
-            self._call(argv, "start")
-        except CgroupError as err:
-            if "already exists" in str(err) or "already loaded" in str(err):
-                raise CgroupError(
-                    f"systemd unit {self.unit} already exists: another container named {self.name!r} is running"
-                ) from err
-            raise
-        # StartTransientUnit returns once the job is queued; the pid moves when it runs
+    def _wait(self, done: Callable[[], bool], what: str) -> None:
+        """systemd answers once the job is queued; what it does happens when the job runs."""
         import time
 
         deadline = time.monotonic() + START_TIMEOUT
-        while pid not in self._reader.pids():
+        while not done():
             if time.monotonic() >= deadline:
-                raise CgroupError(f"systemd did not move process {pid} into {self.unit} within {START_TIMEOUT:g}s")
+                raise CgroupError(f"systemd did not {what} within {START_TIMEOUT:g}s")
             time.sleep(0.005)
 
+    def create(self, resources: Resources) -> None:
+        """Start the container's slice with its limits; the scope comes with the first process."""
+        try:
+            self._call(slice_argv(self.slice, resources, f"rustainer container {self.name}"), "start", self.slice)
+        except CgroupError as err:
+            if "already exists" in str(err) or "already loaded" in str(err):
+                raise CgroupError(
+                    f"systemd unit {self.slice} already exists: another container named {self.name!r} is running "
+                    "or left it behind (systemctl stop it)"
+                ) from err
+            raise
+        try:
+            self._wait(self._reader.exists, f"make the cgroup of {self.slice}")
+        except BaseException:
+            self._stop(self.slice)
+            raise
+
+    def add(self, pid: int) -> None:
+        """The container's first process starts the scope; later ones (exec) join it."""
+        if self._scope.exists() and self._scope.pids():
+            try:
+                self._call(attach_argv(self.unit, pid), "add a process to", self.unit)
+            except CgroupError:
+                if not os.path.exists(f"/proc/{pid}"):
+                    raise CgroupError(f"process {pid} exited before it could join {self.unit}") from None
+                raise
+        else:
+            # The scope repeats the slice's limits, read back from it: inside, the container's
+            # /sys/fs/cgroup is the scope's cgroup, where programs look for their limits.
+            limits = self._reader.read_limits()
+            try:
+                self._call(start_argv(self.unit, self.slice, pid, limits, f"rustainer container {self.name}"),
+                           "start", self.unit)
+            except CgroupError as err:
+                if "already exists" in str(err) or "already loaded" in str(err):
+                    raise CgroupError(
+                        f"systemd unit {self.unit} already exists: another container named {self.name!r} is running"
+                    ) from err
+                raise
+        self._wait(lambda: pid in self._scope.pids(), f"move process {pid} into {self.unit}")
+
     def update(self, resources: Resources) -> None:
-        self._call(set_properties_argv(self.unit, resources), "update")
-        self._resources = resources
+        self._call(set_properties_argv(self.slice, resources), "update", self.slice)
+        if self._scope.exists():
+            try:
+                self._call(set_properties_argv(self.unit, resources), "update", self.unit)
+            except CgroupError as err:
+                if "not loaded" not in str(err) and "NoSuchUnit" not in str(err):
+                    raise
 
     def read_limits(self) -> Resources:
         return self._reader.read_limits()
@@ -202,28 +274,31 @@ class SystemdManager(CgroupManager):
         return self._reader.oom_killed()
 
     def pids(self) -> list[int]:
-        return self._reader.pids()
+        return self._scope.pids()
 
     def kill_all(self, sig: int = 9) -> None:
         self._reader.kill_all(sig)
 
+    def _stop(self, unit: str) -> None:
+        try:
+            self._call(stop_argv(unit), "stop", unit)
+        except CgroupError as err:
+            if "not loaded" not in str(err) and "NoSuchUnit" not in str(err):
+                raise
+
     def remove(self) -> None:
-        """Refuse while processes remain, then stop the unit; systemd removes the directories."""
+        """Refuse while processes remain, then stop the scope and the slice; systemd removes the
+        directories (sub-cgroups made under Delegate= included)."""
         import time
 
         from rustainer.backend.cgroups import base
 
         deadline = time.monotonic() + base.REMOVE_TIMEOUT
-        while self.exists() and self.pids():
+        while self._scope.exists() and self.pids():
             if time.monotonic() >= deadline:
                 shown = " ".join(str(p) for p in self.pids()[:8])
                 raise CgroupError(f"{self.unit} still has processes ({shown}): stop the container before removing it")
             time.sleep(0.01)
-        try:
-            self._call(stop_argv(self.unit), "stop")
-        except CgroupError as err:
-            if "not loaded" not in str(err) and "NoSuchUnit" not in str(err):
-                raise
-        # an empty scope is usually gone already; sub-cgroups made under Delegate= may remain
-        for path in self.paths().values():
-            remove_dir(path)
+        self._stop(self.unit)
+        self._stop(self.slice)
+        self._wait(lambda: not self.exists(), f"remove the cgroup of {self.slice}")

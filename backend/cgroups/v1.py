@@ -16,6 +16,7 @@ from rustainer.backend.cgroups.base import (
     CgroupManager,
     CgroupStats,
     cgroup_dirname,
+    check_made_parents,
     check_stored_paths,
     clean_parent,
     make_dir,
@@ -27,6 +28,7 @@ from rustainer.backend.cgroups.base import (
     read_self_cgroup,
     read_text,
     remove_dir,
+    remove_parents,
     rollback,
     under,
     write_value,
@@ -52,8 +54,9 @@ class V1Manager(CgroupManager):
         proc_self_cgroup: str | None = None,
         paths: dict[str, str] | None = None,
         leaf: str | None = None,
+        made_parents: tuple[str, ...] = (),
     ) -> None:
-        """``leaf`` overrides the directory name (the systemd driver reads ``<unit>.scope`` dirs)."""
+        """``leaf`` overrides the directory name (the systemd driver reads its units' dirs)."""
         self.name = name
         self.root = root.rstrip("/") or "/"
         self._leaf = leaf or cgroup_dirname(name)
@@ -61,6 +64,7 @@ class V1Manager(CgroupManager):
             self._paths = check_stored_paths(paths, self._leaf, self.root)
         else:
             self._paths = self._compute(parent, proc_self_cgroup)
+        self.made_parents = check_made_parents(made_parents, self._paths, self.root)
 
     def _compute(self, parent: str | None, proc_self_cgroup: str | None) -> dict[str, str]:
         rel = clean_parent(parent) if parent is not None else None
@@ -101,7 +105,8 @@ class V1Manager(CgroupManager):
         try:
             for path in self._dirs():
                 cpuset = path == self._paths.get("cpuset")
-                make_parents(path, made, self._inherit_cpuset if cpuset else None)
+                parents = make_parents(path, made, self._inherit_cpuset if cpuset else None)
+                self.made_parents = (*self.made_parents, *parents)
                 make_dir(path, self.name)
                 made.append(path)
                 if cpuset:
@@ -110,6 +115,7 @@ class V1Manager(CgroupManager):
             self._apply(resources, reset=False)
         except BaseException:
             rollback(made)
+            self.made_parents = ()
             raise
 
     @staticmethod
@@ -173,6 +179,7 @@ class V1Manager(CgroupManager):
     def remove(self) -> None:
         for path in reversed(self._dirs()):
             remove_dir(path)
+        remove_parents(self.made_parents)
 
     # ---- reading -----------------------------------------------------------------------------
 

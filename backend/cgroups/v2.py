@@ -2,9 +2,19 @@
 
 On cgroup2 a controller's files only appear in a child when the parent lists it in
 ``cgroup.subtree_control``, and a non-root cgroup that has processes cannot enable domain
-controllers for its children ("no internal processes", EBUSY). The caller's own cgroup usually has
-processes (the caller itself), so nesting beneath it only works at the root or in a delegated,
-empty subtree; the error says to use ``--cgroup-parent`` then.
+controllers for its children ("no internal processes", EBUSY). The caller's own cgroup has
+processes (the caller itself), so without ``--cgroup-parent`` the container's cgroup goes:
+
+- beneath the caller's cgroup when that is the root (exempt from the rule) or has no processes;
+- otherwise *beside* it, in its parent, when that parent has no processes of its own (a systemd
+  service's slice, a delegated unit whose owner moved itself into a leaf), as runc and systemd
+  keep processes in leaves; only controllers are added to that parent's ``subtree_control``;
+- otherwise beneath it, and a limit that needs a controller fails with a message naming
+  ``--cgroup-parent``.
+
+Parents that ``create`` had to make (``--cgroup-parent`` that did not exist) are recorded and
+removed with the container when nothing else is beneath them. Threaded cgroups cannot hold a
+container (its domain controllers, memory and pids, are not threaded): refused with a message.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from rustainer.backend.cgroups.base import (
     CgroupManager,
     CgroupStats,
     cgroup_dirname,
+    check_made_parents,
     check_stored_paths,
     clean_parent,
     make_dir,
@@ -28,6 +39,7 @@ from rustainer.backend.cgroups.base import (
     read_pids,
     read_self_cgroup,
     remove_dir,
+    remove_parents,
     rollback,
     under,
     write_value,
@@ -63,16 +75,21 @@ class V2Manager(CgroupManager):
         proc_self_cgroup: str | None = None,
         paths: dict[str, str] | None = None,
         leaf: str | None = None,
+        made_parents: tuple[str, ...] = (),
     ) -> None:
-        """``leaf`` overrides the directory name (the systemd driver reads ``<unit>.scope`` dirs)."""
+        """``leaf`` overrides the directory name (the systemd driver reads its units' dirs)."""
         self.name = name
         self.root = root.rstrip("/") or "/"
         self._leaf = leaf or cgroup_dirname(name)
+        self._own: str | None = None  # the caller's cgroup, when the placement is ours to choose
         if paths is not None:
             self._path = check_stored_paths(paths, self._leaf, self.root)["unified"]
+        elif parent is not None:
+            self._path = under(self.root, clean_parent(parent), self._leaf)
         else:
-            rel = clean_parent(parent) if parent is not None else read_self_cgroup(proc_self_cgroup).get("", "/")
-            self._path = under(self.root, rel, self._leaf)
+            self._own = read_self_cgroup(proc_self_cgroup).get("", "/")
+            self._path = under(self.root, self._own, self._leaf)
+        self.made_parents = check_made_parents(made_parents, self.paths(), self.root)
 
     def paths(self) -> dict[str, str]:
         return {"unified": self._path}
@@ -83,20 +100,42 @@ class V2Manager(CgroupManager):
     # ---- lifecycle ---------------------------------------------------------------------------
 
     def create(self, resources: Resources) -> None:
+        if self._own is not None:
+            self._path = self._placement(self._own)
         made: list[str] = []
         try:
             required = required_controllers(resources)
             existing = os.path.dirname(self._path)
             while not os.path.isdir(existing) and existing != os.path.dirname(existing):
                 existing = os.path.dirname(existing)
+            self._check_domain(existing)
             self._enable(existing, required)  # before anything is made: nothing to roll back
-            make_parents(self._path, made, lambda level: self._enable(level, required))
+            self.made_parents = tuple(make_parents(self._path, made, lambda level: self._enable(level, required)))
             make_dir(self._path, self.name)
             made.append(self._path)
             self._apply(resources, reset=False)
         except BaseException:
             rollback(made)
+            self.made_parents = ()
             raise
+
+    def _placement(self, own: str) -> str:
+        """Where a container goes without --cgroup-parent (see the module's docstring)."""
+        own = own.rstrip("/")
+        if not own or not read_pids(self.root + own + "/cgroup.procs"):
+            return under(self.root, own, self._leaf)
+        beside = os.path.dirname(own)
+        if beside == "/" or not read_pids(self.root + beside + "/cgroup.procs"):
+            return under(self.root, beside, self._leaf)
+        return under(self.root, own, self._leaf)
+
+    def _check_domain(self, level: str) -> None:
+        kind = read_optional(level + "/cgroup.type")
+        if kind is not None and kind not in ("domain", "domain threaded"):
+            raise CgroupError(
+                f"cgroup {level} is {kind} (cgroup.type): a container needs a domain cgroup for its "
+                "memory and pids limits; choose another --cgroup-parent"
+            )
 
     def _enable(self, level: str, required: list[str]) -> None:
         """Make ``required`` (and, if possible, the stats controllers) available to ``level``'s children."""
@@ -139,7 +178,14 @@ class V2Manager(CgroupManager):
         # a limit that was not set at create time may need its controller now
         missing = [c for c in required_controllers(resources) if c not in self._controllers()]
         if missing:
-            self._enable(os.path.dirname(self._path), missing)
+            # top-down from the nearest ancestor that has them: the parents between may have been
+            # made without them (a --cgroup-parent made for a container without that limit)
+            chain = [os.path.dirname(self._path)]
+            while chain[-1] != self.root and chain[-1].startswith(self.root + "/") and not set(missing) <= set(
+                    (read_optional(chain[-1] + "/cgroup.controllers") or "").split()):
+                chain.append(os.path.dirname(chain[-1]))
+            for level in reversed(chain):
+                self._enable(level, missing)
         self._apply(resources, reset=True)
 
     def _controllers(self) -> list[str]:
@@ -163,6 +209,7 @@ class V2Manager(CgroupManager):
 
     def remove(self) -> None:
         remove_dir(self._path)
+        remove_parents(self.made_parents)
 
     def kill_all(self, sig: int = 9) -> None:
         if sig == 9 and os.path.exists(self._file("cgroup.kill")):  # Linux >= 5.14, includes descendants

@@ -158,6 +158,7 @@ def _run(cfg: _ExecConfig, pidns_fd: int, manager: CgroupManager, interactive: b
             if child_end is not None:
                 child_end.close()
         master = None
+        failure: RustainerError | None = None
         try:
             try:
                 if not cfg.cgroup_fds:
@@ -165,7 +166,9 @@ def _run(cfg: _ExecConfig, pidns_fd: int, manager: CgroupManager, interactive: b
                 if console is not None:
                     master = _receive_console(console)
                 os.write(sync_w, b"1")
-            except (RustainerError, BrokenPipeError):
+            except RustainerError as err:
+                failure = err  # said below unless the child's own report says more
+            except BrokenPipeError:
                 pass  # the child's report (or its absence) below says what happened
             finally:
                 os.close(sync_w)
@@ -176,6 +179,8 @@ def _run(cfg: _ExecConfig, pidns_fd: int, manager: CgroupManager, interactive: b
             if report:
                 code, _, message = report.decode(errors="replace").partition("\0")
                 raise CommandFailed(int(code) if code.isdigit() else 125, message)
+            if failure is not None:
+                raise failure
             if master is not None:
                 relay.relay_pty(master)
             elif interactive:

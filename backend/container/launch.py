@@ -143,7 +143,8 @@ class Launch:
         self.undo.push("cgroup", self._remove_cgroup)
         fault("cgroup-recorded")
         self.state = self.store.update(self.state, cgroup_driver=manager.driver,
-                                       cgroup_paths=tuple(sorted(manager.paths().items())))
+                                       cgroup_paths=tuple(sorted(manager.paths().items())),
+                                       cgroup_parents=manager.made_parents)
 
     # -- start ------------------------------------------------------------------------------------
     def start(self, stdio: tuple[int, int, int], cfg: ChildConfig | None = None) -> int:

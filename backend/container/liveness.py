@@ -26,7 +26,7 @@ def reopen_cgroup(state: ContainerState) -> CgroupManager | None:
     from rustainer.backend.cgroups.detect import open_manager
 
     return open_manager(state.short_id, driver=state.cgroup_driver, parent=state.spec.cgroup_parent,
-                        paths=dict(state.cgroup_paths) or None)
+                        paths=dict(state.cgroup_paths) or None, made_parents=state.cgroup_parents)
 
 
 def is_alive(state: ContainerState) -> bool:

@@ -66,6 +66,7 @@ class ContainerState:
     oom_killed: bool = False
     cgroup_driver: str | None = None
     cgroup_paths: tuple[tuple[str, str], ...] = ()
+    cgroup_parents: tuple[str, ...] = ()  # parents its cgroup driver made, removed with it
     directory_created: bool = False
     boot_id: str = ""
     supervisor_pid: int | None = None  # detached containers: the process that owns the pty
@@ -106,6 +107,7 @@ def state_from_dict(data: dict[str, Any]) -> ContainerState:
     data = dict(data)
     data["spec"] = spec_from_dict(data["spec"])
     data["cgroup_paths"] = tuple(tuple(p) for p in data.get("cgroup_paths", ()))
+    data["cgroup_parents"] = tuple(data.get("cgroup_parents", ()))
     return ContainerState(**data)
 
 

@@ -95,6 +95,7 @@ def run_child(make_config: Callable[[], ChildConfig], stdio: tuple[int, int, int
         # our new cgroup), the seccomp filter and the capability drop, which would forbid the unshare.
         join_cgroup(join_fds)
         syscalls.unshare(syscalls.CLONE_NEWCGROUP)
+        mount_own_cgroups()
         install_filter()
         restrict_to(cfg.caps, cfg.last_cap)
         if cfg.user is not None:
@@ -131,6 +132,43 @@ def join_cgroup(fds: tuple[int, ...]) -> None:
         except OSError as err:
             raise RustainerError(f"joining the container's cgroup failed: {err.strerror}") from err
         os.close(fd)
+
+
+CGROUP_MOUNT = "/sys/fs/cgroup"
+# cgroups.v1.CONTROLLERS, not imported: the child's imports are on every start's path (a unit test
+# keeps the two equal)
+V1_JOINED = frozenset(("cpuset", "cpu", "cpuacct", "memory", "pids"))
+RO_FLAGS = syscalls.MS_RDONLY | syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC
+
+
+def mount_own_cgroups(proc_self_cgroup: str = "/proc/self/cgroup") -> None:
+    """``/sys/fs/cgroup`` inside shows the container's own cgroup(s), read-only, as docker does:
+    called just after the cgroup namespace is made, so each mount's root is the container's cgroup.
+
+    cgroup2 (unified host): one ``cgroup2`` mount. v1: a small read-only tmpfs with one read-only
+    mount per hierarchy, named as ``/proc/self/cgroup`` names them (``memory``, ``cpu,cpuacct``),
+    only the hierarchies of the controllers the v1 drivers move the container into (``V1_JOINED``):
+    in any other (a hybrid host's cgroup2, ``devices``, ``name=systemd``...) its namespace's root
+    would be the caller's cgroup, and the view would show the host's tree. A v1 hierarchy that
+    cannot be mounted is left out rather than failing the container; cgroup2 failing is an error.
+    """
+    with open(proc_self_cgroup) as fh:
+        hierarchies = [line.split(":", 2)[1] for line in fh.read().splitlines() if line.count(":") >= 2]
+    if all(h == "" for h in hierarchies):
+        syscalls.mount("cgroup2", CGROUP_MOUNT, "cgroup2", RO_FLAGS)
+        return
+    syscalls.mount("tmpfs", CGROUP_MOUNT, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC,
+                   "mode=755,size=16k")
+    for h in hierarchies:
+        if h == "" or not set(h.split(",")) & V1_JOINED:
+            continue  # a hierarchy the drivers do not move it into: its root would be the caller's
+        target = CGROUP_MOUNT + "/" + h
+        try:
+            os.mkdir(target, 0o755)
+            syscalls.mount("cgroup", target, "cgroup", RO_FLAGS, h)
+        except OSError:
+            continue
+    syscalls.mount(None, CGROUP_MOUNT, None, syscalls.MS_REMOUNT | RO_FLAGS, "mode=755,size=16k")
 
 
 LAYER_DIRS = ("root", "upper", "work")

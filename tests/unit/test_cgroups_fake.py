@@ -101,7 +101,7 @@ class FakeKernel:
     def rmdir(self, path: str | os.PathLike[str]) -> None:
         d = Path(path)
         if d.is_relative_to(self.root) and (d / "cgroup.procs").exists():
-            if (d / "cgroup.procs").read_text().split():
+            if (d / "cgroup.procs").read_text().split() or any(f.is_dir() for f in d.iterdir()):
                 raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), str(d))
             for f in d.iterdir():
                 if f.is_file():
@@ -226,8 +226,24 @@ def test_v2_nests_under_the_callers_cgroup_and_creates_a_parent(kernel: FakeKern
         ("rustainer-test/cgroup.subtree_control", "+memory +cpu +pids"),
         ("rustainer-test/sub/cgroup.subtree_control", "+memory +cpu +pids"),
     ]
+    assert mgr.made_parents == (str(kernel.root / "rustainer-test"), str(kernel.root / "rustainer-test/sub"))
+    # another container beneath the same parent, which it found made: it never removes it
+    other = _v2(kernel, parent="/rustainer-test/sub", name="db")
+    other.create(Resources())
+    assert other.made_parents == ()
     mgr.remove()
-    assert (kernel.root / "rustainer-test/sub").is_dir()  # parents stay: others may share them
+    assert (kernel.root / "rustainer-test/sub").is_dir()  # still in use by the other container
+    other.remove()
+    assert (kernel.root / "rustainer-test/sub").is_dir()  # not its to remove
+    again = _v2(kernel, parent="/rustainer-test/sub")
+    again.create(Resources())
+    # re-opened from the state (another process), the parents it made go with the container
+    reopened = open_manager("web", "v2", root=str(kernel.root), paths=again.paths(),
+                            made_parents=mgr.made_parents)
+    reopened.remove()
+    assert not (kernel.root / "rustainer-test").exists()
+    with pytest.raises(CgroupError, match="not an ancestor"):
+        open_manager("web", "v2", root=str(kernel.root), paths=again.paths(), made_parents=("/sys/fs/cgroup/x",))
 
 
 def test_v2_missing_controller_is_a_clear_error_and_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -247,15 +263,24 @@ def test_v2_busy_parent_suggests_cgroup_parent(kernel: FakeKernel) -> None:
     session.mkdir()
     kernel.populate(str(session))
     (session / "cgroup.controllers").write_text("cpuset cpu memory pids")
-    (session / "cgroup.procs").write_text("4242\n")
-    mgr = _v2(kernel, self_cgroup="0::/user.slice\n")
+    mgr = _v2(kernel, self_cgroup="0::/user.slice/session.scope\n")
+    scope = session / "session.scope"
+    scope.mkdir()
+    kernel.populate(str(scope))
+    (scope / "cgroup.procs").write_text("4343\n")
+    # the caller's cgroup has processes: the container goes beside it, in a parent without any
+    mgr.create(Resources(memory=1 << 30))
     assert mgr.paths()["unified"] == str(session / "rustainer-web")
+    mgr.remove()
+    # no process-free parent either: beneath the caller's cgroup, where limits cannot work
+    (session / "cgroup.procs").write_text("4242\n")
+    busy = _v2(kernel, self_cgroup="0::/user.slice/session.scope\n")
     with pytest.raises(CgroupError, match="no-internal-processes rule.*--cgroup-parent"):
-        mgr.create(Resources(memory=1 << 30))
-    assert not mgr.exists()
+        busy.create(Resources(memory=1 << 30))
+    assert not busy.exists()
     # without limits the stats controllers are optional: run without them
-    mgr.create(Resources())
-    assert mgr.exists()
+    busy.create(Resources())
+    assert busy.paths()["unified"] == str(scope / "rustainer-web")
 
 
 def test_v2_add_pids_update_and_read_limits(kernel: FakeKernel) -> None:
@@ -331,27 +356,37 @@ BUS = ["busctl", "call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1"
 
 
 class FakeSystemd:
-    """Records busctl argv; starting a scope makes its cgroup with the pid, stopping removes it."""
+    """Records busctl argv; starting a slice or a scope makes its cgroup (a scope's with the pid),
+    attaching adds a pid, stopping removes the unit's cgroup."""
 
     def __init__(self, root: Path, fail: str | None = None) -> None:
         self.root = root
         self.calls: list[list[str]] = []
         self.fail = fail
 
+    def _dir(self, unit: str) -> Path:
+        if unit.endswith(".slice"):
+            return self.root / slice_path(unit)
+        return self.root / "rustainer.slice" / unit.replace("rustainer-", "rustainer-rustainer_").replace(".scope", ".slice") / unit
+
     def __call__(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
         self.calls.append(argv)
         if self.fail is not None:
             return subprocess.CompletedProcess(argv, 1, "", f"Call failed: {self.fail}\n")
         method, unit = argv[5], argv[7]
-        scope = self.root / "rustainer.slice" / unit
-        if method == "StartTransientUnit":
-            scope.mkdir(parents=True)
-            pid = argv[argv.index("PIDs") + 3]
-            (scope / "cgroup.procs").write_text(pid + "\n")
-            (scope / "memory.max").write_text(argv[argv.index("MemoryMax") + 2] if "MemoryMax" in argv else "max")
-            (scope / "memory.events").write_text("oom_kill 0\n")
-        elif method == "StopUnit":
-            shutil.rmtree(scope)
+        path = self._dir(unit)
+        if method == "StartTransientUnit" and unit.endswith(".slice"):
+            path.mkdir(parents=True)
+            (path / "memory.max").write_text(argv[argv.index("MemoryMax") + 2] if "MemoryMax" in argv else "max")
+            (path / "memory.events").write_text("oom_kill 0\n")
+        elif method == "StartTransientUnit":
+            path.mkdir(parents=True)
+            (path / "cgroup.procs").write_text(argv[argv.index("PIDs") + 3] + "\n")
+        elif method == "AttachProcessesToUnit":
+            with open(path / "cgroup.procs", "a") as fh:
+                fh.write(argv[-1] + "\n")
+        elif method == "StopUnit" and path.exists():
+            shutil.rmtree(path)
         return subprocess.CompletedProcess(argv, 0, "o \"/org/freedesktop/systemd1/job/1\"\n", "")
 
 
@@ -370,19 +405,18 @@ def test_systemd_pure_helpers() -> None:
     assert slice_path("rustainer.slice") == "rustainer.slice"
     assert slice_path("a-b-c.slice") == "a.slice/a-b.slice/a-b-c.slice"
     assert slice_path("-.slice") == ""
+    assert systemd.container_slice("rustainer.slice", "web") == "rustainer-rustainer_web.slice"
+    assert systemd.container_slice("rustainer.slice", "my-web") == "rustainer-rustainer_my\\x2dweb.slice"
+    assert systemd.container_slice("-.slice", "web") == "rustainer_web.slice"
+    assert systemd.container_slice("app-x.slice", "web") == "app-x-rustainer_web.slice"
     with pytest.raises(CgroupError, match="invalid systemd slice 'mygroup'"):
         SystemdManager("web", "mygroup")
 
 
-def test_systemd_start_argv_is_exact() -> None:
-    argv = systemd.start_argv("rustainer-web.scope", "rustainer.slice", 4242, ALL, "rustainer container web")
-    assert argv == [
-        *BUS, "StartTransientUnit", "ssa(sv)a(sa(sv))", "rustainer-web.scope", "fail", "13",
+def test_systemd_argv_is_exact() -> None:
+    assert systemd.slice_argv("rustainer-rustainer_web.slice", ALL, "rustainer container web") == [
+        *BUS, "StartTransientUnit", "ssa(sv)a(sa(sv))", "rustainer-rustainer_web.slice", "fail", "9",
         "Description", "s", "rustainer container web",
-        "Slice", "s", "rustainer.slice",
-        "Delegate", "b", "true",
-        "CollectMode", "s", "inactive-or-failed",
-        "PIDs", "au", "1", "4242",
         "MemoryAccounting", "b", "true",
         "CPUAccounting", "b", "true",
         "TasksAccounting", "b", "true",
@@ -393,36 +427,64 @@ def test_systemd_start_argv_is_exact() -> None:
         "TasksMax", "t", "20",
         "0",
     ]
+    assert systemd.start_argv("rustainer-web.scope", "rustainer-rustainer_web.slice", 4242,
+                              Resources(memory=64 << 20), "rustainer container web") == [
+        *BUS, "StartTransientUnit", "ssa(sv)a(sa(sv))", "rustainer-web.scope", "fail", "7",
+        "Description", "s", "rustainer container web",
+        "Slice", "s", "rustainer-rustainer_web.slice",
+        "Delegate", "b", "true",
+        "CollectMode", "s", "inactive-or-failed",
+        "PIDs", "au", "1", "4242",
+        "MemoryMax", "t", str(64 << 20),
+        "MemorySwapMax", "t", "0",
+        "0",
+    ]
+    assert systemd.attach_argv("rustainer-web.scope", 7) == [
+        *BUS, "AttachProcessesToUnit", "ssau", "rustainer-web.scope", "", "1", "7"]
 
 
 def test_systemd_lifecycle(unified: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(base, "REMOVE_TIMEOUT", 0.05)
     fake = FakeSystemd(unified)
     mgr = open_manager("web", "systemd", root=str(unified), runner=fake)
-    assert mgr.paths() == {"unified": str(unified / "rustainer.slice/rustainer-web.scope")}
+    slice_dir = unified / "rustainer.slice/rustainer-rustainer_web.slice"
+    assert mgr.paths() == {"unified": str(slice_dir)}
     mgr.create(Resources(memory=64 << 20))
-    assert fake.calls == []  # a scope needs a process: nothing happens before add()
-    mgr.add(4242)
-    assert fake.calls[0][5:10] == ["StartTransientUnit", "ssa(sv)a(sa(sv))", "rustainer-web.scope", "fail", "10"]
-    assert mgr.pids() == [4242]
+    # the limits are on the container's slice at once, before any process (a --detach launcher
+    # re-opening the manager from state then needs none of them)
+    assert fake.calls[0][5:10] == ["StartTransientUnit", "ssa(sv)a(sa(sv))", "rustainer-rustainer_web.slice", "fail", "6"]
     assert mgr.read_limits() == Resources(memory=64 << 20)
+    again = open_manager("web", "systemd", root=str(unified), runner=fake)
+    again.add(4242)
+    # the scope repeats the slice's limits, read back from the slice
+    assert fake.calls[1][5:10] == ["StartTransientUnit", "ssa(sv)a(sa(sv))", "rustainer-web.scope", "fail", "7"]
+    assert fake.calls[1][fake.calls[1].index("MemoryMax") + 2] == str(64 << 20)
+    assert mgr.pids() == [4242]
+    mgr.add(4243)  # exec: the scope runs already, the process joins it
+    assert fake.calls[2][5] == "AttachProcessesToUnit"
+    assert mgr.pids() == [4242, 4243]
     assert not mgr.oom_killed()
 
     mgr.update(Resources(pids_limit=9))
-    assert fake.calls[1] == [
-        *BUS, "SetUnitProperties", "sba(sv)", "rustainer-web.scope", "true", "5",
+    assert fake.calls[3] == [
+        *BUS, "SetUnitProperties", "sba(sv)", "rustainer-rustainer_web.slice", "true", "5",
         "MemoryMax", "t", str((1 << 64) - 1),
         "MemorySwapMax", "t", str((1 << 64) - 1),
         "AllowedCPUs", "ay", "0",
         "CPUQuotaPerSecUSec", "t", str((1 << 64) - 1),
         "TasksMax", "t", "9",
     ]
+    assert fake.calls[4][5:8] == ["SetUnitProperties", "sba(sv)", "rustainer-web.scope"]
 
-    with pytest.raises(CgroupError, match=r"still has processes \(4242\)"):
+    with pytest.raises(CgroupError, match=r"still has processes \(4242 4243\)"):
         mgr.remove()
-    (unified / "rustainer.slice/rustainer-web.scope/cgroup.procs").write_text("")
+    # the scope's processes are gone and systemd collected it: the OOM count is still readable
+    shutil.rmtree(slice_dir / "rustainer-web.scope")
+    (slice_dir / "memory.events").write_text("oom_kill 1\n")
+    assert mgr.oom_killed()
     mgr.remove()
-    assert fake.calls[-1] == [*BUS, "StopUnit", "ss", "rustainer-web.scope", "fail"]
+    assert fake.calls[-2:] == [[*BUS, "StopUnit", "ss", "rustainer-web.scope", "fail"],
+                               [*BUS, "StopUnit", "ss", "rustainer-rustainer_web.slice", "fail"]]
     assert not mgr.exists()
 
 
@@ -430,6 +492,8 @@ def test_systemd_errors_are_one_line(unified: Path, monkeypatch: pytest.MonkeyPa
     exists = SystemdManager("web", root=str(unified), runner=FakeSystemd(unified, "Unit rustainer-web.scope already exists."))
     with pytest.raises(CgroupError, match="already exists: another container named 'web' is running"):
         exists.add(4242)
+    with pytest.raises(CgroupError, match="already exists: another container named 'web' is running"):
+        exists.create(Resources())
     gone = SystemdManager("web", root=str(unified), runner=FakeSystemd(unified, "Unit rustainer-web.scope not loaded."))
     gone.remove()  # already gone is fine
 
@@ -437,12 +501,14 @@ def test_systemd_errors_are_one_line(unified: Path, monkeypatch: pytest.MonkeyPa
         raise FileNotFoundError(errno.ENOENT, "No such file", "busctl")
 
     with pytest.raises(CgroupError, match="busctl is not installed"):
-        SystemdManager("web", root=str(unified), runner=missing).add(1)
+        SystemdManager("web", root=str(unified), runner=missing).create(Resources())
 
     monkeypatch.setattr(systemd, "START_TIMEOUT", 0.02)
     silent = SystemdManager("web", root=str(unified), runner=lambda a: subprocess.CompletedProcess(a, 0, "", ""))
     with pytest.raises(CgroupError, match="did not move process 4242 into rustainer-web.scope"):
         silent.add(4242)
+    with pytest.raises(CgroupError, match="did not make the cgroup of rustainer-rustainer_web.slice"):
+        silent.create(Resources())
 
 
 def test_systemd_on_a_hybrid_host_reads_v1_hierarchies(tmp_path: Path) -> None:
@@ -450,7 +516,7 @@ def test_systemd_on_a_hybrid_host_reads_v1_hierarchies(tmp_path: Path) -> None:
         (tmp_path / ctrl).mkdir()
     mgr = SystemdManager("web", "app-web.slice", root=str(tmp_path))
     assert mgr.paths() == {
-        ctrl: str(tmp_path / ctrl / "app.slice/app-web.slice/rustainer-web.scope") for ctrl in ("cpu", "memory", "pids")
+        ctrl: str(tmp_path / ctrl / "app.slice/app-web.slice/app-web-rustainer_web.slice") for ctrl in ("cpu", "memory", "pids")
     }
 
 
@@ -467,3 +533,26 @@ def test_run_path_adds_no_heavy_imports() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_v2_update_enables_a_new_controller_top_down(kernel: FakeKernel) -> None:
+    """A parent made for a container without a cpuset limit lacks cpuset: ``update -c`` enables it
+    from the nearest ancestor that has it down to the container's parent (found in a guest)."""
+    mgr = _v2(kernel, parent="/a/b")
+    mgr.create(Resources(memory=1 << 30))
+    assert "cpuset" not in _read(kernel, "a/b/rustainer-web/cgroup.controllers").split()
+    kernel.writes.clear()
+    mgr.update(Resources(cpus=(1,), memory=1 << 30))
+    assert [w for w in kernel.writes if w[0].endswith("subtree_control")] == [
+        ("cgroup.subtree_control", "+cpuset"),
+        ("a/cgroup.subtree_control", "+cpuset"),
+        ("a/b/cgroup.subtree_control", "+cpuset"),
+    ]
+    assert mgr.read_limits() == Resources(cpus=(1,), memory=1 << 30)
+
+
+def test_the_childs_v1_view_lists_the_drivers_controllers() -> None:
+    from rustainer.backend.cgroups.v1 import CONTROLLERS
+    from rustainer.backend.process.child import V1_JOINED
+
+    assert V1_JOINED == set(CONTROLLERS)
