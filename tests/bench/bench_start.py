@@ -1,7 +1,7 @@
 """Start latency: ``rustainer run --rm --rootfs BUSYBOX -m 64M -c 0 -- true`` against the floor.
 
 Run by hand as root (not collected by pytest):  .venv/bin/python tests/bench/bench_start.py [N] [--baseline VENV]
-``--baseline VENV`` adds the same cases for another install (say a venv of an earlier commit), in the
+``--baseline VENV`` (repeatable) adds the same cases for another install (say a venv of an earlier commit), in the
 same interleaved run, so a change is measured against what it replaces under the same noise.
 The floor is ``unshare --pid --fork --mount-proc --mount --uts --ipc --net true``, measured in the
 same run, interleaved, so a noisy machine moves both; the figure that counts is the ratio of medians.
@@ -39,10 +39,10 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
 
 def main() -> None:
     args = sys.argv[1:]
-    baseline = None
-    if "--baseline" in args:
+    baselines: list[str] = []
+    while "--baseline" in args:
         at = args.index("--baseline")
-        baseline = os.path.join(args[at + 1], "bin", "rustainer")
+        baselines.append(args[at + 1])
         del args[at:at + 2]
     n = int(args[0]) if args else 40
     rustainer = os.path.join(os.path.dirname(sys.executable), "rustainer")
@@ -59,10 +59,12 @@ def main() -> None:
                 rustainer, "run", "--rm", "--no-init", "--rootfs", rootfs, "-m", "64M", "-c", "0", "--", "true"],
             "rustainer run --rm -- true (host view)": [rustainer, "run", "--rm", "--", "true"],
         }
-        if baseline is not None:
-            cases["baseline: run --rm --rootfs BB -m 64M -c 0 -- true"] = [
-                baseline, "run", "--rm", "--rootfs", rootfs, "-m", "64M", "-c", "0", "--", "true"]
-            cases["baseline: run --rm -- true (host view)"] = [baseline, "run", "--rm", "--", "true"]
+        for venv in baselines:  # the same two cases for each other install
+            other = os.path.join(venv, "bin", "rustainer")
+            label = os.path.basename(os.path.dirname(os.path.abspath(venv))) or venv
+            cases[f"{label}: run --rm --rootfs BB -m 64M -c 0 -- true"] = [
+                other, "run", "--rm", "--rootfs", rootfs, "-m", "64M", "-c", "0", "--", "true"]
+            cases[f"{label}: run --rm -- true (host view)"] = [other, "run", "--rm", "--", "true"]
         samples: dict[str, list[float]] = {k: [] for k in cases}
         for argv in cases.values():  # warm the page cache
             timed(argv, env)
