@@ -16,7 +16,7 @@ from textual._compositor import LayoutUpdate
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.widget import Widget
-from textual.widgets import ContentSwitcher, Footer, Header, Input, Select, Static
+from textual.widgets import Button, ContentSwitcher, Footer, Header, Input, Select, Static
 
 from rustainer.app.tui_app import RustainerApp, create_app
 from rustainer.app.tui_dialogs import ConfirmDialog, NewContainerDialog
@@ -247,7 +247,9 @@ def test_the_dialog_offers_the_local_images_and_starts_one_as_run_image_does(tmp
         assert isinstance(app.screen, NewContainerDialog) and not engine.called("start_detached")
         dialog.query_one("#field-rootfs", Input).value = ""
         await until(pilot, lambda: not error(), "the error cleared")
-        await pilot.click("#create")
+        # Pressed, not clicked: the error line's going moves the button, and a click aimed before the
+        # next layout may land beside it.
+        dialog.query_one("#create", Button).press()
         await until(pilot, lambda: names(app) == ["imaged"], "the new container")
         ((_plain, image), _options), = engine.called("image_spec")
         ((spec,), options), = engine.called("start_detached")
