@@ -136,3 +136,18 @@ def test_import_a_docker_save_archive(cli, tmp_path: Path, busybox_rootfs: Path)
     path.write_bytes(buf.getvalue())
     assert cli("image", "import", str(path), check_rc=0).stdout.strip() == sha(config)
     assert cli("run", "--rm", "--image", "saved/one:3", check_rc=0).stdout == "saved\n"
+
+
+def test_a_docker_save_archive_made_by_skopeo_imports_and_runs(cli, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                busybox_rootfs: Path) -> None:
+    """The archive `docker save` writes, as skopeo writes it (docker-archive:), from an OCI layout."""
+    need("skopeo")
+    layout = Layout(tmp_path / "src")
+    layout.tag("t", layout.image([tar_of(tree=busybox_rootfs), tar_of([("etc/greeting", b"hi from skopeo\n")])],
+                                 cmd=["/bin/cat", "/etc/greeting"]))
+    archive = tmp_path / "saved.tar"
+    subprocess.run(["skopeo", "--insecure-policy", "copy", "--quiet", f"oci:{layout.folder}:t",
+                    f"docker-archive:{archive}:skopeo/saved:7"], check=True, capture_output=True)
+    cli("image", "import", str(archive), check_rc=0)
+    assert "skopeo/saved" in cli("images", check_rc=0).stdout
+    assert cli("run", "--rm", "--image", "skopeo/saved:7", check_rc=0).stdout == "hi from skopeo\n"
