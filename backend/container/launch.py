@@ -464,6 +464,22 @@ def run_foreground(spec: ContainerSpec, store: StateStore, *, on_started: object
 
 
 SIGALRM = 14
+def _catches(pid: int, signum: int) -> bool:
+    """Whether a signal from our PID namespace reaches the container's PID 1 rather than being
+    dropped by the kernel (pid_namespaces(7): only if it handles the signal): tini (named
+    ``rustainer-init``, as is our own init) waits for every signal; any other PID 1 (our setup
+    process before its exec, or with --no-init the command) gets only those it has a handler for."""
+    from rustainer.backend.linux.procfs import status
+
+    fields = status(pid)
+    if fields.get("Name") == "rustainer-init":
+        return True
+    try:
+        return bool(int(fields.get("SigCgt", "0"), 16) >> (signum - 1) & 1)
+    except ValueError:
+        return False
+
+
 HANGUP_GRACE = 10.0  # seconds a container may take to end after SIGHUP before it is killed
 
 
@@ -482,7 +498,10 @@ class _SignalProxy:
 
     def forward(self, signum: int, _frame: object) -> None:
         pid = self.pid
-        if pid is None:
+        if pid is None or not _catches(pid, signum):
+            # Not running yet, or its PID 1 (our setup process before its exec, or with --no-init a
+            # command without a handler) would not get it: the kernel drops a signal sent into a PID
+            # namespace that its PID 1 does not handle, and the run would wait on. End it here instead.
             raise Interrupted(signum)
         try:
             os.kill(pid, signum)

@@ -103,3 +103,24 @@ def test_a_signal_during_the_start_aborts_it(cli, rroot: Path, busybox_rootfs: P
     assert proc.returncode in (143, 128 + 15), (proc.returncode, err)
     assert ps(cli) == {}
     wait_for(lambda: not leftovers(mark), timeout=5, what="the container's processes to go")
+
+
+def test_a_signal_its_pid1_would_not_get_ends_the_run(cli, rroot: Path, busybox_rootfs: Path) -> None:  # type: ignore[no-untyped-def]
+    """--no-init: ``sleep`` as PID 1 has no handler, so the kernel would drop a forwarded SIGTERM and
+    the run would wait on; the run ends the container instead (128+N, one line, nothing left)."""
+    mark = marker()
+    child = spawn(busybox_rootfs, f"echo ready-$((1+1)); exec sleep {mark}", "--no-init")
+    try:
+        child.expect("ready-2")
+        wait_for(lambda: leftovers(mark), what="sleep to be PID 1")
+        child.kill(signal.SIGTERM)
+        child.expect(pexpect.EOF)
+        child.close()
+    finally:
+        if child.isalive():
+            child.kill(signal.SIGKILL)
+            child.close(force=True)
+    assert child.exitstatus == 128 + signal.SIGTERM, (child.exitstatus, child.before)
+    assert "stopped by signal 15" in (child.before or "")
+    assert ps(cli) == {}
+    wait_for(lambda: not leftovers(mark), timeout=5, what="the container's processes to go")
