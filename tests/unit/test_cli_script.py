@@ -55,3 +55,38 @@ def test_version(tmp_path: Path) -> None:
 
     done = subprocess.run([SCRIPT, "--version"], capture_output=True, text=True, env=_env(tmp_path))
     assert done.returncode == 0 and done.stdout == f"rustainer {version('rustainer')}\n" and done.stderr == ""
+
+
+def test_the_script_skips_site_and_still_finds_the_package(tmp_path: Path) -> None:
+    """`python -S` (put back by .ci/setup after pip drops it): no `site`, no sitecustomize, about
+    1 ms of every start; the venv's site-packages is added by the script itself."""
+    with open(SCRIPT) as fh:
+        assert fh.readline().rstrip().endswith(" -S")
+    done = subprocess.run([SCRIPT, "--help"], capture_output=True, text=True,
+                          env=dict(_env(tmp_path), PYTHONPROFILEIMPORTTIME="1"))
+    assert done.returncode == 0 and done.stdout.startswith("usage: rustainer")
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "rustainer.app.cli" in imported
+    assert "site" not in imported and "sitecustomize" not in imported
+
+
+def test_the_script_falls_back_to_site_where_the_package_is_elsewhere(tmp_path: Path) -> None:
+    """Installed outside a virtual environment (the package not under sys.prefix), the script runs
+    `site` after all: here the package is reachable only through a .pth file in a user site folder."""
+    import site as site_module
+
+    import rustainer.app.cli
+
+    sp = os.path.dirname(os.path.dirname(os.path.dirname(rustainer.app.cli.__file__)))
+    user_base = tmp_path / "userbase"
+    user_site = site_module._get_path(str(user_base))  # type: ignore[attr-defined]
+    os.makedirs(user_site)
+    with open(os.path.join(user_site, "rustainer-test.pth"), "w") as fh:
+        fh.write(sp + "\n")
+    script = tmp_path / "rustainer"
+    with open(SCRIPT) as src:
+        script.write_text("#!/usr/bin/python3 -S\n" + "".join(src.readlines()[1:]))
+    script.chmod(0o755)
+    env = dict(_env(tmp_path), PYTHONUSERBASE=str(user_base))
+    done = subprocess.run([str(script), "--help"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0 and done.stdout.startswith("usage: rustainer"), done.stderr
