@@ -64,6 +64,12 @@ class CgroupManager(abc.ABC):
     def add(self, pid: int) -> None:
         """Move ``pid`` (a child we just forked) into the container's cgroup(s)."""
 
+    def clone_target(self) -> str | None:
+        """A cgroup2 directory a new process can be started in directly (clone3's
+        CLONE_INTO_CGROUP) instead of being moved there after its fork, or None (v1: the flag takes
+        cgroup2 only; systemd: the scope is made by systemd around a process that already exists)."""
+        return None
+
     def self_join_files(self) -> list[str]:
         """Files into which a single-threaded child writes ``0`` to join the cgroup(s) itself, or
         none (the parent then calls :meth:`add`).

@@ -97,6 +97,9 @@ class V2Manager(CgroupManager):
     def _file(self, leaf: str) -> str:
         return self._path + "/" + leaf
 
+    def clone_target(self) -> str | None:
+        return self._path
+
     # ---- lifecycle ---------------------------------------------------------------------------
 
     def create(self, resources: Resources) -> None:

@@ -40,3 +40,23 @@ def fork_into_pid_namespace(child: Callable[[], None], target: int | None = None
         return pid
     finally:
         os.close(own)
+
+
+def clone_into_pid_namespace(child: Callable[[], None], cgroup_fd: int) -> int | None:
+    """``fork_into_pid_namespace(child)`` with the new PID 1 started straight in the cgroup2
+    directory ``cgroup_fd`` (clone3 with CLONE_INTO_CGROUP, Linux 5.7): nobody moves it there
+    afterwards (a move waits on the kernel's global threadgroup lock). None where that cannot be
+    done (an older kernel, a directory that is not cgroup2, other threads in this process): then
+    nothing was started, and the caller forks and moves the child as before."""
+    if not syscalls.single_threaded():
+        return None
+    try:
+        pid = syscalls.fork_into_cgroup(syscalls.CLONE_NEWPID, cgroup_fd)
+    except OSError:
+        return None
+    if pid == 0:  # pragma: no cover - the child reports through its own pipe
+        try:
+            child()
+        finally:
+            os._exit(125)
+    return pid

@@ -15,6 +15,7 @@ import os
 import sys
 from _ctypes import (
     FUNCFLAG_CDECL,
+    FUNCFLAG_PYTHONAPI,
     FUNCFLAG_USE_ERRNO,
     Array,
     CFuncPtr,
@@ -33,6 +34,8 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
+CLONE_INTO_CGROUP = 0x200000000  # clone3 only (Linux 5.7)
+SIGCHLD = 17
 
 MS_RDONLY = 1
 MS_NOSUID = 2
@@ -56,8 +59,8 @@ PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 _ARCH_SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "capset": 126},
-    "aarch64": {"pivot_root": 41, "capset": 91},
+    "x86_64": {"pivot_root": 155, "capset": 126, "clone3": 435},
+    "aarch64": {"pivot_root": 41, "capset": 91, "clone3": 435},
 }
 
 
@@ -80,6 +83,10 @@ class c_long(_SimpleCData):  # type: ignore[type-arg]
 
 class c_ulong(_SimpleCData):  # type: ignore[type-arg]
     _type_ = "L"
+
+
+class c_uint64(_SimpleCData):  # type: ignore[type-arg]
+    _type_ = "Q"
 
 
 class c_char_p(_SimpleCData):  # type: ignore[type-arg]
@@ -105,6 +112,15 @@ class _Process:
     """The symbols of this process (libc included): ``ctypes.CDLL(None)``."""
 
     _handle = dlopen(None, 0)  # type: ignore[arg-type]  # NULL: this process, as dlopen(3) allows
+
+
+class _PythonApiFunction(CFuncPtr):
+    """A C function called with the GIL held (``ctypes.pythonapi``'s kind), keeping errno: for the
+    interpreter's own fork hooks, and for the clone that must happen between them as ``os.fork``'s
+    does (no other thread may hold the GIL, or the import lock, at the moment of the copy)."""
+
+    _flags_ = FUNCFLAG_CDECL | FUNCFLAG_PYTHONAPI | FUNCFLAG_USE_ERRNO
+    _restype_ = c_long
 
 
 def _function(name: str, argtypes: tuple[type, ...] | None = None, restype: type = c_int) -> _Function:
@@ -295,6 +311,64 @@ def spawn(path: str, argv: list[str], env: dict[str, str], *, terminal: str | No
     finally:
         call("posix_spawn_file_actions_destroy")(actions)
         call("posix_spawnattr_destroy")(attr)
+
+
+class _CloneArgs(Structure):
+    """``struct clone_args`` up to ``cgroup`` (CLONE_ARGS_SIZE_VER2, 88 bytes)."""
+
+    _fields_ = (("flags", c_uint64), ("pidfd", c_uint64), ("child_tid", c_uint64), ("parent_tid", c_uint64),
+                ("exit_signal", c_uint64), ("stack", c_uint64), ("stack_size", c_uint64), ("tls", c_uint64),
+                ("set_tid", c_uint64), ("set_tid_size", c_uint64), ("cgroup", c_uint64))
+
+
+_CLONE_ARGS_SIZE = 88
+
+
+def fork_into_cgroup(flags: int, cgroup_fd: int) -> int:
+    """``os.fork()`` through clone3(2) with CLONE_INTO_CGROUP: the child starts in the cgroup2
+    directory ``cgroup_fd`` (plus ``flags``: CLONE_NEWPID makes it PID 1 of a new namespace), so
+    nobody has to move it there later. Moving a process takes the kernel's global threadgroup lock,
+    whose writers wait for an RCU grace period (milliseconds; far more under emulation); a fork
+    into the cgroup only reads it. 0 in the child, its pid in the parent; OSError as clone3 gives
+    it (ENOSYS before Linux 5.3, E2BIG before 5.7: the caller falls back to fork and a move).
+
+    The interpreter's fork hooks run around it as around ``os.fork`` (its locks, the threading
+    module's state, ``os.register_at_fork``). glibc's own fork handlers do not: call this only from
+    a single-threaded process (no other thread can hold a libc lock at the copy).
+    """
+    args = _CloneArgs(flags | CLONE_INTO_CGROUP, 0, 0, 0, SIGCHLD, 0, 0, 0, 0, 0, cgroup_fd)
+    hooks = _fork_hooks()
+    clone3 = hooks["syscall"]
+    hooks["PyOS_BeforeFork"]()
+    pid = clone3(_nr("clone3"), byref(args), _CLONE_ARGS_SIZE)
+    if pid == 0:
+        hooks["PyOS_AfterFork_Child"]()
+        return 0
+    err = get_errno()
+    hooks["PyOS_AfterFork_Parent"]()
+    if pid < 0:
+        raise OSError(err, f"clone3: {os.strerror(err)}")
+    return int(pid)
+
+
+_hooks: dict[str, _PythonApiFunction] = {}
+
+
+def _fork_hooks() -> dict[str, _PythonApiFunction]:
+    if not _hooks:  # built on first use: only a start on cgroup v2 clones
+        for name in ("syscall", "PyOS_BeforeFork", "PyOS_AfterFork_Child", "PyOS_AfterFork_Parent"):
+            function = _PythonApiFunction((name, _Process))  # type: ignore[arg-type]
+            function.restype = c_long if name == "syscall" else None
+            _hooks[name] = function
+    return _hooks
+
+
+def single_threaded() -> bool:
+    """Whether this process has one thread (``/proc/self/task``): the condition of ``fork_into_cgroup``."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
 
 
 def _check_returned(result: int, what: str) -> None:
