@@ -12,6 +12,7 @@ import os
 
 from rustainer.backend.errors import ImageError
 from rustainer.backend.images.reference import DEFAULT_DOMAIN
+from rustainer.backend.util.jsonfile import write_durably
 
 DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "registry-1.docker.io", "docker.io")
 
@@ -70,10 +71,5 @@ def save(host: str, user: str, password: str, state_root: str) -> str:
     os.makedirs(state_root, mode=0o711, exist_ok=True)
     data = {"auths": _read(path)}
     data["auths"][host] = {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}  # type: ignore[index]
-    tmp = f"{path}.tmp-{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_durably(path, json.dumps(data, indent=1).encode(), 0o600)
     return path

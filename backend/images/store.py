@@ -40,6 +40,7 @@ from rustainer.backend.images.reference import (
     parse_reference,
     sha256_digest,
 )
+from rustainer.backend.util.jsonfile import write_durably
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,19 +48,6 @@ if TYPE_CHECKING:
     from typing import Any, BinaryIO
 
 LAYER_LINK_DIR = "l"
-
-
-def _fsync_write(path: str, data: bytes, mode: int = 0o600) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 class LayerInfo:
@@ -167,7 +155,7 @@ class Store:
         if expected is not None and digest != check_digest(expected):
             raise ImageError(f"blob digest mismatch: expected {expected}, got {digest}")
         if not self.has_blob(digest):
-            _fsync_write(self.blob_path(digest), data)
+            write_durably(self.blob_path(digest), data)
         return digest
 
     def ingest(self, tmp_path: str, digest: str, size: int | None = None) -> None:
@@ -285,8 +273,8 @@ class Store:
         return {str(k): check_digest(v) for k, v in data.items()}
 
     def _write_names(self, names: dict[str, str]) -> None:
-        _fsync_write(self.path("names.json"), json.dumps(names, indent=1, sort_keys=True).encode())
-        _fsync_write(self.path("names.idx"), "".join(f"{n} {i}\n" for n, i in sorted(names.items())).encode())
+        write_durably(self.path("names.json"), json.dumps(names, indent=1, sort_keys=True).encode())
+        write_durably(self.path("names.idx"), "".join(f"{n} {i}\n" for n, i in sorted(names.items())).encode())
 
     def _write_run(self, record: ImageRecord) -> None:
         """The run file (``runfile.py``) of a recorded image: layers and config without json."""
@@ -294,7 +282,7 @@ class Store:
 
         conf = self.config(record).get("config")
         data = encode(record.id, self.lower_dirs(record), conf if isinstance(conf, dict) else {})
-        _fsync_write(self.path("records", digest_hex(record.id) + ".run"), data)
+        write_durably(self.path("records", digest_hex(record.id) + ".run"), data)
 
     def _unlink_record(self, image_id: str) -> None:
         os.unlink(self.path("records", digest_hex(image_id) + ".json"))
@@ -308,7 +296,7 @@ class Store:
                 raise ImageError(f"layer {layer.diff_id} is not in the store")
         with self.lock("meta"):
             self._write_run(record)
-            _fsync_write(self.path("records", digest_hex(record.id) + ".json"),
+            write_durably(self.path("records", digest_hex(record.id) + ".json"),
                          json.dumps(record.to_json(), indent=1).encode())
             all_names = self._names()
             for name in names:

@@ -58,21 +58,29 @@ def write_durably(path: str, data: bytes, mode: int = 0o600, *, durable: bool = 
 
     ``durable=False`` keeps the atomic rename (readers never see a partial file) but skips both
     fsyncs, for records that need not outlive the host's next boot: each costs 0.2 ms on a quiet
-    disk and several ms on a busy one, on the start path of every container."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    disk and several ms on a busy one, on the start path of every container.
+
+    The temporary file's name is new each time (pid and random suffix, created exclusively, never
+    through a symlink): threads of one process may write the same file at once (the image store's
+    pulls), and a leftover of a killed writer is never reused. It is removed if anything fails."""
+    tmp = f"{path}.{os.getpid()}-{os.urandom(4).hex()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        if durable:
-            os.fsync(fd)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
     except BaseException:
-        os.close(fd)
-        os.unlink(tmp)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
         raise
-    os.close(fd)
-    os.rename(tmp, path)
     if durable:
         sync_folder(os.path.dirname(path))
 

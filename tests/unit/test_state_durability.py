@@ -75,3 +75,30 @@ def test_a_removed_on_exit_container_is_written_atomically_without_fsyncs(tmp_pa
     assert [kind for kind, _ in events] == ["rename", "rename", "rename"]  # state, name, state again
     assert store.load(state.id).status == RUNNING
     assert not [p for p in Path(store.container_dir(state.id)).iterdir() if p.name.endswith(".tmp")]
+
+
+def test_threads_writing_one_file_at_once_never_collide(tmp_path: Path) -> None:
+    """The image store's pulls write the same names file from several threads: each write gets its
+    own temporary file (one per pid would be shared and one rename would fail), and none is left."""
+    import threading
+
+    from rustainer.backend.util.jsonfile import write_durably
+
+    target = str(tmp_path / "names.json")
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(50):
+                write_durably(target, f"{n}-{i}".encode(), durable=i % 10 == 0)
+        except BaseException as err:  # noqa: BLE001 - collected for the assertion below
+            errors.append(err)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert Path(target).read_text().endswith("-49")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["names.json"]
