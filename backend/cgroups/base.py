@@ -315,13 +315,15 @@ def remove_dir(path: str, procs_name: str = "cgroup.procs", timeout: float | Non
     import time
 
     deadline = time.monotonic() + (REMOVE_TIMEOUT if timeout is None else timeout)
+    listed = False  # the usual cgroup has no sub-cgroups: no listing before the first try
     while True:
         try:
-            for sub in _subdirs_bottom_up(path):
-                try:
-                    os.rmdir(sub)
-                except FileNotFoundError:
-                    pass
+            if listed:
+                for sub in _subdirs_bottom_up(path):
+                    try:
+                        os.rmdir(sub)
+                    except FileNotFoundError:
+                        pass
             os.rmdir(path)
             return
         except FileNotFoundError:
@@ -329,6 +331,9 @@ def remove_dir(path: str, procs_name: str = "cgroup.procs", timeout: float | Non
         except OSError as err:
             if err.errno != errno.EBUSY:
                 raise CgroupError(f"cannot remove cgroup {path}: {err.strerror}", path=str(path), errno=err.errno) from err
+            if not listed:
+                listed = True
+                continue  # sub-cgroups, or processes still leaving: list them from now on
             if time.monotonic() >= deadline:
                 pids = read_pids(path + "/" + procs_name)
                 if pids:
