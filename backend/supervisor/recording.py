@@ -5,11 +5,12 @@ The supervisor already reads every byte the container writes to its terminal; wh
 timed, in ``containers/<id>/recording.cast`` until asked to stop or the container ends. The file
 plays with ``asciinema play`` and exports with ``rustainer logs --asciicast FILE NAME``.
 
-Why it costs little: no work per byte in the supervisor's hot path. A read only appends the chunk
-to a list (and takes the time when the list was empty); once per turn of the supervisor's loop the
-chunks read in that turn become one event (one decode, one JSON encode, one write). A flood's
-turn reads up to 4 MB, so a flood makes few, large events; an interactive shell one per keystroke
-echo, as asciinema itself records them.
+Why it costs little: no work per byte while the container writes. A read only appends the chunk
+to the current event (reads less than ``COALESCE`` seconds apart share one, so a flood makes ~100
+events a second, an interactive shell one per echo, as asciinema itself records); the events are
+encoded and written (one decode, one JSON encode each, one write for all) when the supervisor has
+nothing to read, as the terminal model is parsed behind the output, or once ``FLUSH_AFTER`` bytes
+wait. The timestamps are those of the reads, whenever the events are written.
 
 A recording starts with the current screen (the terminal core's repaint), so played back it shows
 what the container showed when the recording began, not a blank terminal. It stops by itself past
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 
 FILE_NAME = "recording.cast"
 MAX_BYTES = 512 << 20  # a recording stops by itself when it reaches this size
+COALESCE = 0.01  # seconds: reads closer than this to the start of an event join it
+FLUSH_AFTER = 4 << 20  # bytes of output kept unwritten at most (the supervisor writes them when idle)
 REPLY_TIMEOUT = 10.0
 
 
@@ -42,18 +45,18 @@ def recording_path(store: StateStore, cid: str) -> str:
 
 
 class Recorder:
-    """One recording in progress: output chunks are kept as they are read and written as one event
-    per ``flush`` (the supervisor calls it once per turn of its loop)."""
+    """One recording in progress: output chunks are kept as they are read, in timed events, and
+    written by ``flush`` (the supervisor calls it when idle, or when ``due``)."""
 
-    __slots__ = ("path", "_fd", "_start", "_pending", "_pending_at", "_decoder", "written", "full")
+    __slots__ = ("path", "_fd", "_start", "_events", "_pending_bytes", "_decoder", "written", "full")
 
     def __init__(self, path: str, rows: int, cols: int, *, env: dict[str, str], title: str) -> None:
         self.path = path
         # A new file each time (a former recording is replaced); never through a symlink.
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         self._start = time.monotonic()
-        self._pending: list[bytes] = []
-        self._pending_at = 0.0
+        self._events: list[tuple[float, list[bytes]]] = []  # (when the first read came, the reads)
+        self._pending_bytes = 0
         self._decoder = asciicast.OutputDecoder()
         self.written = 0
         self.full = False  # reached MAX_BYTES: the supervisor stops it
@@ -61,25 +64,42 @@ class Recorder:
 
     @property
     def pending(self) -> bool:
-        return bool(self._pending)
+        return bool(self._events)
+
+    @property
+    def due(self) -> bool:
+        """Enough waits that it should be written even though the container is still writing."""
+        return self._pending_bytes >= FLUSH_AFTER
 
     def output(self, data: bytes) -> None:
-        """A chunk of the container's output, as read (the hot path: an append)."""
-        if not self._pending:
-            self._pending_at = time.monotonic()
-        self._pending.append(data)
+        """A chunk of the container's output, as read (the hot path: a clock read and an append)."""
+        now = time.monotonic()
+        events = self._events
+        if events and now - events[-1][0] < COALESCE:
+            events[-1][1].append(data)
+        else:
+            events.append((now, [data]))
+        self._pending_bytes += len(data)
 
     def flush(self, final: bool = False) -> None:
-        """The chunks kept since the last flush as one output event."""
-        data = b"".join(self._pending) if len(self._pending) != 1 else self._pending[0]
-        self._pending.clear()
-        text = self._decoder.decode(data, final)
-        if text:
-            self._write(asciicast.output_event(self._pending_at - self._start, text))
+        """Write the events kept so far (``final``: a character cut at the very end is completed)."""
+        events, self._events = self._events, []
+        self._pending_bytes = 0
+        lines = []
+        for index, (when, chunks) in enumerate(events):
+            last = final and index == len(events) - 1
+            text = self._decoder.decode(chunks[0] if len(chunks) == 1 else b"".join(chunks), last)
+            if text:
+                lines.append(asciicast.output_event(when - self._start, text))
+        if final and not events:
+            text = self._decoder.decode(b"", True)
+            if text:
+                lines.append(asciicast.output_event(time.monotonic() - self._start, text))
+        if lines:
+            self._write(b"".join(lines))
 
     def resize(self, rows: int, cols: int) -> None:
-        if self._pending:
-            self.flush()
+        self.flush()
         self._write(asciicast.resize_event(time.monotonic() - self._start, cols, rows))
 
     def close(self) -> None:

@@ -81,7 +81,7 @@ class Supervisor:
             writers = [fd for fd, c in self.clients.items() if c.out]
             if self.to_master:
                 writers.append(self.master)
-            timeout = 0 if self._parse_due() else None
+            timeout = 0 if self._parse_due() or (self.recorder is not None and self.recorder.pending) else None
             try:
                 readable, writable, _ = select.select(readers, writers, [], timeout)
             except InterruptedError:
@@ -98,8 +98,9 @@ class Supervisor:
             for fd in writable:
                 if fd in self.clients:
                     self._flush_client(self.clients[fd])
-            if self.recorder is not None and self.recorder.pending:
-                self._flush_recording()
+            if self.recorder is not None and self.recorder.pending and (
+                    self.master not in readable or self.recorder.due):
+                self._flush_recording()  # behind the output, as the parsing
             if self.master not in readable and self._parse_due():
                 self._parse(PARSE_SLICE)
 

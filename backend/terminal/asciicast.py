@@ -31,8 +31,9 @@ def header(width: int, height: int, timestamp: int, *, env: dict[str, str] | Non
 
 
 def output_event(seconds: float, text: str) -> bytes:
-    """One output event line (``text`` already decoded)."""
-    return json.dumps([round(seconds, 6), "o", text], ensure_ascii=False).encode() + b"\n"
+    """One output event line (``text`` already decoded). Non-ASCII characters are written as \\u
+    escapes: JSON's encoder is twice as fast that way on the ASCII that dominates a terminal."""
+    return json.dumps([round(seconds, 6), "o", text]).encode() + b"\n"
 
 
 def resize_event(seconds: float, cols: int, rows: int) -> bytes:
