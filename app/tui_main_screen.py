@@ -102,8 +102,8 @@ class MainScreen(Screen[None]):
         yield Header()
         with Horizontal(id="body"):
             with Vertical(id="sidebar"):
+                yield Label(EMPTY_HINT, id="empty-hint")  # on top, where a new user looks first
                 yield ContainerList(id="containers")
-                yield Label(EMPTY_HINT, id="empty-hint")
             with ContentSwitcher(id="panes", initial="placeholder"):
                 yield Static(WELCOME, id="placeholder", classes="placeholder")
                 yield EndedNote(id="note", classes="placeholder")  # how a container ended
