@@ -89,8 +89,8 @@ COMMANDS = {
         Opt("--asciicast", "write the container's session recording ('rustainer record') to FILE, an "
             "asciicast v2 file for 'asciinema play' ('-': stdout)", takes="FILE")],
         positional="NAME", min_positional=1),
-    "record": Command("record", "Record a detached container's session as an asciicast v2 file "
-                      "(asciinema's format): start NAME, stop NAME [FILE] (FILE: a copy of the recording).",
+    "record": Command("record", "Record a detached container's session (asciicast v2, for asciinema): "
+                      "start NAME, stop NAME [FILE] (FILE: a copy of the recording).",
                       [], positional="ACTION NAME [FILE]", min_positional=2),
     "ps": Command("ps", "List containers.", [
         Opt("-a,--all", "show exited containers too"),

@@ -104,14 +104,12 @@ class DashboardServer(Server):
         host = self.host if ":" not in self.host else f"[{self.host}]"
         return f"http://{host}:{port}{self.prefix}/"
 
-    def serve(self, debug: bool = False) -> None:
-        """Bind (``--port 0``: a free port), print the URL with its token, serve until SIGINT/SIGTERM."""
+    def serve(self, debug: bool = False, sock: socket.socket | None = None) -> None:
+        """Bind (``--port 0``: a free port) unless given the socket, print the URL with its token,
+        serve until SIGINT/SIGTERM."""
         self.debug = debug
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(64)
+        if sock is None:
+            sock = listen(self.host, self.port)
         sock.set_inheritable(False)
         port = sock.getsockname()[1]
         print(f"rustainer-tui: serving the dashboard on {self.url(port)}", flush=True)
@@ -123,6 +121,27 @@ class DashboardServer(Server):
         web.run_app(self._make_app(), sock=sock, handle_signals=False, loop=loop, print=lambda *_: None)
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """The server's socket (``port`` 0: a free one); OSError if the address cannot be had."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(64)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def serve(root: str | None, host: str, port: int) -> int:
-    DashboardServer(dashboard_command(root), host=host, port=port).serve()
+    """Serve until interrupted; a host or port that cannot be had is one line and exit status 1."""
+    try:
+        sock = listen(host, port)
+    except OSError as err:
+        print(f"rustainer-tui: cannot serve on {host}:{port}: {err.strerror or err}", file=sys.stderr)
+        return 1
+    DashboardServer(dashboard_command(root), host=host, port=port).serve(sock=sock)
     return 0

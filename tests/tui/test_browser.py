@@ -136,3 +136,13 @@ async def until(page, predicate, what: str, timeout: float = 45.0) -> None:  # t
         if loop.time() > end:
             raise AssertionError(f"timed out waiting for {what}: {page.frames.text()[-1500:]!r}")
         await page.pump(0.2)
+
+
+def test_an_address_that_cannot_be_had_is_one_line(server: tuple[str, int, str]) -> None:
+    _, port, _ = server
+    tui = [sys.executable, "-m", "rustainer.app.tui"]
+    taken = subprocess.run([*tui, "--serve", "--port", str(port)], capture_output=True, text=True, timeout=30)
+    assert taken.returncode == 1 and taken.stdout == ""
+    assert taken.stderr == f"rustainer-tui: cannot serve on 127.0.0.1:{port}: Address already in use\n"
+    stray = subprocess.run([*tui, "--port", "9"], capture_output=True, text=True, timeout=30)
+    assert stray.returncode == 2 and "--host and --port go with --serve" in stray.stderr
