@@ -158,3 +158,32 @@ def test_recording_errors_are_one_line(cli, shell: str, busybox_rootfs: Path, tm
         assert "not running" in refused("record", "start", "fg")
     finally:
         cli("rm", "fg", check_rc=0)
+
+
+def test_a_flood_is_recorded_whole_and_in_order(cli, busybox_rootfs: Path, rroot: Path) -> None:
+    import socket
+
+    from rustainer.backend.supervisor import protocol as P
+    from rustainer.backend.terminal.asciicast import parse
+
+    cli("run", "--detach", "--name", "flood", "--rootfs", str(busybox_rootfs), "--", "sh", "-c",
+        "read go; seq 1 200000; echo FLOOD-END; exec sleep 600", check_rc=0)
+    try:
+        path = Path(cli("record", "start", "flood", check_rc=0).stdout.strip())
+        sock = socket.socket(socket.AF_UNIX)
+        with P.SocketPath(str(path.parent / "attach.sock")) as short:
+            sock.connect(short)
+        try:
+            sock.sendall(P.hello(P.MODE_NONE) + P.frame(P.INPUT, b"\n"))
+            # written behind the output: all of it once the supervisor has nothing more to read
+            wait_for(lambda: b"FLOOD-END" in path.read_bytes(), what="the whole flood in the recording")
+        finally:
+            sock.close()
+        cli("record", "stop", "flood", check_rc=0)
+        _, events = parse(path.read_bytes())
+        output = "".join(text for _, kind, text in events[1:] if kind == "o")
+        expected = "\r\n".join(str(i) for i in range(1, 200001)) + "\r\nFLOOD-END\r\n"
+        assert output.endswith(expected) and len(output) - len(expected) <= 2, output[:200]
+        assert len(events) > 2  # timed as it came, not one event at the end
+    finally:
+        cli("rm", "-f", "flood")
