@@ -225,6 +225,12 @@ class RustainerApp(ContainerActions):
             state = item.state
             if state.status == RUNNING and state.detached and state.id not in self.sessions:
                 await self._attach_session(state)
+        for cid, session in self.sessions.items():  # the pane's title bar: the name, and REC while recorded
+            item = self.listed.get(cid)
+            label = item.state.name + (" ● REC" if item.row.recording else "") if item is not None else session.label
+            if label != session.label:
+                session.label = label
+                screen.query_one("#terminal", TerminalPane).session_replaced(session)  # its bar, now
         if self.selected is not None and self.selected not in self.listed:
             self.selected = None
             if self.order:

@@ -30,6 +30,7 @@ def test_r_records_the_shown_container(containers, busybox_rootfs: Path, rroot: 
         await pilot.press("ctrl+right_square_bracket", "R")
         await until(pilot, lambda: "REC" in card_status(app, "taped"), "REC on the card")
         assert app.listed[cid].state.recording and cast.exists()
+        await until(pilot, lambda: "taped ● REC" in str(app.terminal_view.border_title), "REC in the title bar")
         await pilot.press("escape")  # back into the shell
         await until(pilot, lambda: isinstance(app.focused, TerminalPane), "the terminal focused")
         await type_text(pilot, "echo taped-$((6*7))")
@@ -38,6 +39,7 @@ def test_r_records_the_shown_container(containers, busybox_rootfs: Path, rroot: 
         await until(pilot, lambda: b"taped-42" in cast.read_bytes(), "the output in the recording")
         await pilot.press("ctrl+right_square_bracket", "R")
         await until(pilot, lambda: "REC" not in card_status(app, "taped"), "REC gone")
+        await until(pilot, lambda: "REC" not in str(app.terminal_view.border_title), "REC gone from the title bar")
         assert any(f"logs --asciicast FILE taped exports it ({cast})" in n.message for n in app._notifications)
         _, events = parse(cast.read_bytes())
         assert "taped-42" in "".join(text for _, kind, text in events if kind == "o")
