@@ -85,7 +85,13 @@ COMMANDS = {
         positional="NAME", min_positional=1),
     "logs": Command("logs", "Show a container's output.", [
         Opt("-f,--follow", "keep following the output until the container ends"),
-        Opt("--tail", "only the last N lines", takes="N")], positional="NAME", min_positional=1),
+        Opt("--tail", "only the last N lines", takes="N"),
+        Opt("--asciicast", "write the container's session recording ('rustainer record') to FILE, an "
+            "asciicast v2 file for 'asciinema play' ('-': stdout)", takes="FILE")],
+        positional="NAME", min_positional=1),
+    "record": Command("record", "Record a detached container's session (asciicast v2, for asciinema): "
+                      "start NAME, stop NAME [FILE] (FILE: a copy of the recording).",
+                      [], positional="ACTION NAME [FILE]", min_positional=2),
     "ps": Command("ps", "List containers.", [
         Opt("-a,--all", "show exited containers too"),
         Opt("-q,--quiet", "only the ids"),
@@ -267,6 +273,10 @@ def cmd_attach(args: Args) -> int:
 
 
 def cmd_logs(args: Args) -> int:
+    if args.asciicast is not None:
+        if args.follow or args.tail is not None:
+            raise UsageError("--asciicast writes the whole recording: leave out --follow and --tail")
+        return _export_recording(_engine(), _one(args), args.asciicast)
     if args.follow:
         _until_interrupted()  # before anything is shown: a Ctrl-C may come as soon as it is
     engine, ref = _engine(), _one(args)
@@ -279,6 +289,47 @@ def cmd_logs(args: Args) -> int:
     sys.stdout.buffer.flush()
     if args.follow:
         engine.follow_logs(ref, sys.stdout.buffer)
+    return 0
+
+
+def _export_recording(engine: Engine, ref: str, path: str) -> int:
+    """The container's recording to ``path`` ('-': stdout); a file is written whole or not at all."""
+    if path == "-":
+        engine.export_recording(ref, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return 0
+    engine.recording_path(ref)  # no recording: say so before a file is made
+    partial = f"{path}.rustainer-tmp"
+    try:
+        with open(partial, "wb") as out:
+            engine.export_recording(ref, out)
+        os.replace(partial, path)
+    except OSError as err:
+        try:
+            os.unlink(partial)
+        except OSError:
+            pass
+        raise UsageError(f"cannot write {path}: {err.strerror}") from None
+    return 0
+
+
+def cmd_record(args: Args) -> int:
+    """``record start NAME`` / ``record stop NAME [FILE]``: the supervisor records the session into
+    the container's folder; ``stop`` with FILE also copies it there (as ``logs --asciicast``)."""
+    from rustainer.backend.container.config import require_root
+
+    action, rest = args.args[0], list(args.args[1:])
+    if action not in ("start", "stop"):
+        raise UsageError(f"unknown record action {action!r}: use start or stop")
+    if not 1 <= len(rest) <= (2 if action == "stop" else 1):
+        raise UsageError("use 'record start NAME' or 'record stop NAME [FILE]'")
+    require_root()
+    engine = _engine()
+    path = engine.record(rest[0], on=action == "start")
+    if action == "stop" and len(rest) == 2:
+        return _export_recording(engine, rest[0], rest[1])
+    if path:
+        print(path)
     return 0
 
 
@@ -507,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
                 "exec": cmd_exec, "stop": cmd_stop, "kill": cmd_kill, "inspect": cmd_inspect, "stats": cmd_stats,
                 "top": cmd_top, "update": cmd_update, "network": cmd_network, "pull": cmd_pull,
                 "push": cmd_push, "images": cmd_images, "image": cmd_image, "rmi": cmd_rmi,
-                "login": cmd_login, "commit": cmd_commit}[verb](args)
+                "login": cmd_login, "commit": cmd_commit, "record": cmd_record}[verb](args)
     except UsageError as err:
         print(f"rustainer: {err} (see 'rustainer --help')", file=sys.stderr)
         return ENGINE_ERROR

@@ -16,7 +16,18 @@ def main(argv: list[str] | None = None) -> int:
         "ctrl+q quits (containers keep running).")
     parser.add_argument("--root", help="state folder (default: $RUSTAINER_ROOT or /var/lib/rustainer)")
     parser.add_argument("--frozen-stats", action="store_true", help=argparse.SUPPRESS)  # screenshots
+    parser.add_argument("--serve", action="store_true",
+                        help="serve the dashboard to web browsers (textual-serve) instead of this terminal; "
+                        "the URL to open, with its access token, is printed at start")
+    parser.add_argument("--host", default=None, help="--serve: address to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="--serve: port (default: 8000; 0: a free one)")
     args = parser.parse_args(argv)
+    if args.serve:
+        from rustainer.app.tui_serve import DEFAULT_HOST, DEFAULT_PORT, serve
+
+        return serve(args.root, args.host or DEFAULT_HOST, DEFAULT_PORT if args.port is None else args.port)
+    if args.host is not None or args.port is not None:
+        parser.error("--host and --port go with --serve")
 
     from rustainer.app.tui_app import create_app
     from rustainer.app.tui_stats import FrozenStats

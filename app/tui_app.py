@@ -114,15 +114,18 @@ class RustainerApp(ContainerActions):
         Binding("l", "logs", "Logs"),
         Binding("i", "inspect", "Info"),
         Binding("e", "exec", "Exec"),
+        Binding("R", "record", "Rec"),
+        Binding("R", "quietly('record')", show=False),
         Binding("escape", "focus_terminal", "Terminal"),
         Binding("escape", "quietly('focus_terminal')", show=False),
     ]
-    CONTAINER_ACTIONS = frozenset({"stop", "kill", "restart", "remove", "logs", "inspect", "exec"})
-    RUNNING_ONLY = frozenset({"stop", "kill", "exec"})
+    CONTAINER_ACTIONS = frozenset({"stop", "kill", "restart", "remove", "logs", "inspect", "exec", "record"})
+    RUNNING_ONLY = frozenset({"stop", "kill", "exec", "record"})
     # Footer labels that are left out while the list (not the terminal) has the focus; "focus_terminal"
     # comes back when the window is at least WIDE columns wide (at 80 the container actions fill it).
     TERMINAL_ONLY_LABELS = frozenset({"command_key", "select_next", "select_previous"})
     WIDE = 96
+    RECORD_WIDE = 104  # "R Rec" is labelled from this width (below it, R works unlabelled: see the palette)
 
     def __init__(self, engine: DashboardEngine, *, stats: StatsSource | None = None, poll: bool = True,
                  stop_timeout: int = 10) -> None:
@@ -175,7 +178,8 @@ class RustainerApp(ContainerActions):
                 memory_usage=sample.memory_usage if sample else None,
                 memory_limit=sample.memory_limit if sample else r.memory,
                 cpuset=format_cpus(cpus) if cpus else None, exit_code=s.exit_code, oom_killed=s.oom_killed,
-                network=s.spec.network, address=s.network_address),
+                network=s.spec.network, address=s.network_address,
+                recording=s.recording and s.status == RUNNING),
                 supervisor_runs=s.status == RUNNING and s.detached and self.engine.owner_alive(s)))
         return out
 
@@ -221,6 +225,12 @@ class RustainerApp(ContainerActions):
             state = item.state
             if state.status == RUNNING and state.detached and state.id not in self.sessions:
                 await self._attach_session(state)
+        for cid, session in self.sessions.items():  # the pane's title bar: the name, and REC while recorded
+            item = self.listed.get(cid)
+            label = item.state.name + (" ● REC" if item.row.recording else "") if item is not None else session.label
+            if label != session.label:
+                session.label = label
+                screen.query_one("#terminal", TerminalPane).session_replaced(session)  # its bar, now
         if self.selected is not None and self.selected not in self.listed:
             self.selected = None
             if self.order:
@@ -418,7 +428,7 @@ class RustainerApp(ContainerActions):
             return (on_main, True)
         listed = self.listed.get(self.selected or "")
         return (on_main, False, listed is not None, listed is not None and listed.state.status == RUNNING,
-                self.selected in self.sessions, self.size.width >= self.WIDE)
+                self.selected in self.sessions, self.size.width >= self.WIDE, self.size.width >= self.RECORD_WIDE)
 
     async def action_select_next(self) -> None:
         await self._step(1)
@@ -471,7 +481,7 @@ class RustainerApp(ContainerActions):
             return False  # not in the footer now: its quiet twin takes the key
         return allowed
 
-    QUIET_TWINS = frozenset({"command_key", "select_next", "select_previous", "focus_terminal"})
+    QUIET_TWINS = frozenset({"command_key", "select_next", "select_previous", "focus_terminal", "record"})
 
     def _allowed(self, action: str) -> bool | None:
         """Whether the action works now (None: shown greyed out, does nothing)."""
@@ -505,6 +515,8 @@ class RustainerApp(ContainerActions):
             return bool(self.screen.query(TerminalPane))  # an exec'd shell's screen: its way out
         if action == "focus_terminal":
             return self.size.width >= self.WIDE
+        if action == "record":
+            return self.size.width >= self.RECORD_WIDE
         return True
 
     async def action_quietly(self, action: str) -> None:
@@ -546,7 +558,9 @@ class RustainerApp(ContainerActions):
         if state.status == RUNNING:
             yield SystemCommand(f"Stop {name}", "SIGTERM, then SIGKILL after the timeout", self.action_stop)
             yield SystemCommand(f"Kill {name}", "SIGKILL to all its processes", self.action_kill)
-            yield SystemCommand(f"Exec a shell in {name}", "rustainer exec -it NAME sh", self.action_exec)
+            yield SystemCommand(f"Exec a shell in {name}", "rustainer exec -it NAME bash (or sh)", self.action_exec)
+            yield SystemCommand(f"{'Stop recording' if state.recording else 'Record'} {name}",
+                                "An asciicast v2 recording of its session (R)", self.action_record)
         yield SystemCommand(f"Restart {name}", "Remove and run again with the same spec", self.action_restart)
         yield SystemCommand(f"Remove {name}", "rustainer rm -f, after a confirmation", self.action_remove)
         yield SystemCommand(f"Logs of {name}", "Its recorded output", self.action_logs)

@@ -1,4 +1,5 @@
-"""What the dashboard does to containers: new, stop, kill, restart, remove, logs, inspect, exec.
+"""What the dashboard does to containers: new, stop, kill, restart, remove, logs, inspect, exec,
+record.
 
 Every action is a call on the engine (``app.engine``), made in a worker thread so the screen keeps
 drawing while a container stops or starts; a ``RustainerError`` it raises becomes a notification with
@@ -7,9 +8,10 @@ its one-line message. Starting a container never forks this process (it runs Tex
 to fork the supervisor.
 
 The one subprocess is the exec key's second shell: an interactive program on a pty of its own, i.e.
-``rustainer exec -it ID sh`` (forking this process to enter the container's namespaces would be
-unsafe). Whether it can run is asked of the engine first, so a container that is gone or not running
-is a notification; what the process prints is only ever shown in its pane, never parsed.
+``rustainer exec -it ID SHELL`` (forking this process to enter the container's namespaces would be
+unsafe). The engine is asked first which shell the container has (bash, else sh: ``find_shell``),
+so a container that is gone, not running or without a shell is a notification; what the process
+prints is only ever shown in its pane, never parsed.
 """
 
 from __future__ import annotations
@@ -221,20 +223,57 @@ class ContainerActions(App[None]):
         if state is None or state.status != RUNNING:
             return
         engine = self.engine
-        if isinstance(await self.call_engine(lambda: engine.running(state.id, "exec in")), Failed):
+        shell = await self.call_engine(lambda: engine.find_shell(state.id))
+        if isinstance(shell, Failed):
             return
-        screen = ExecScreen(state.name)
+        if shell is None:
+            self.notify(f"no shell in {state.name}: neither bash nor sh was found in its PATH folders",
+                        severity="warning", timeout=8)
+            return
+        screen = ExecScreen(state.name, shell)
         await self.push_screen(screen)
         pane = screen.query_one(TerminalPane)
         size = pane.content_size  # below the header and the pane's title bar, above the footer
         rows, cols = (size.height, size.width) if size.area else (max(self.size.height - 3, 2), max(self.size.width, 10))
-        proc, master = spawn_exec_shell(state.id, engine.root, rows, cols)
+        proc, master = spawn_exec_shell(state.id, engine.root, rows, cols, shell)
         try:
             await pane.attach_pty(master, pid=proc.pid)
             await screen.closed.wait()
         finally:
             await pane.detach()
             await asyncio.to_thread(_reap, proc)
+
+
+    # ---- record ---------------------------------------------------------------------------------------
+
+    @work(exclusive=False, group="actions")
+    async def action_record(self) -> None:
+        state = self.selected_state()
+        if state is not None and state.status == RUNNING:
+            await self.toggle_recording(state)
+
+    async def toggle_recording(self, state: ContainerState) -> bool:
+        """Start recording the container's session, or stop the recording under way (its supervisor
+        writes it: an asciicast v2 file that ``rustainer logs --asciicast FILE NAME`` exports)."""
+        engine, on = self.engine, not state.recording
+        if state.id in self.busy:
+            self.notify(f"{state.name}: another action is still under way", severity="warning")
+            return False
+        self.busy.add(state.id)
+        try:
+            path = await self.call_engine(lambda: engine.record(state.id, on),
+                                          f"{'record' if on else 'stop recording'} {state.name}")
+        finally:
+            self.busy.discard(state.id)
+        if isinstance(path, Failed):
+            return False
+        if on:
+            self.notify(f"recording {state.name} (R again stops)", timeout=4)
+        else:
+            self.notify(f"recording of {state.name} saved: rustainer logs --asciicast FILE {state.name} "
+                        f"exports it ({path})", timeout=10)
+        await self.refresh_containers()
+        return True
 
 
 def _reload(load: Callable[[], list[str]]) -> list[str]:
@@ -245,8 +284,9 @@ def _reload(load: Callable[[], list[str]]) -> list[str]:
         return [str(err)]
 
 
-def spawn_exec_shell(cid: str, root: str, rows: int, cols: int) -> tuple[subprocess.Popen[bytes], int]:
-    """``rustainer exec -it ID sh`` on a fresh local pty; returns the process and the pty master.
+def spawn_exec_shell(cid: str, root: str, rows: int, cols: int,
+                     shell: str = "sh") -> tuple[subprocess.Popen[bytes], int]:
+    """``rustainer exec -it ID SHELL`` on a fresh local pty; returns the process and the pty master.
 
     It runs in its own session so the dashboard's terminal never becomes its controlling tty.
     """
@@ -258,7 +298,7 @@ def spawn_exec_shell(cid: str, root: str, rows: int, cols: int) -> tuple[subproc
     try:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         env = dict(os.environ, RUSTAINER_ROOT=root, TERM=os.environ.get("TERM", "xterm-256color"))
-        proc = subprocess.Popen([*CLI, "exec", "-it", cid, "sh"], stdin=slave, stdout=slave, stderr=slave,
+        proc = subprocess.Popen([*CLI, "exec", "-it", cid, shell], stdin=slave, stdout=slave, stderr=slave,
                                 env=env, start_new_session=True, close_fds=True)
     except BaseException:
         os.close(master)

@@ -25,6 +25,20 @@ class Dashboard(Protocol):
     def close_sessions(self) -> None: ...
 
 
+# The first screen a new user sees: both texts wrap to their column (the list is 30 columns at 80).
+EMPTY_HINT = "No containers yet: press n to create one."
+WELCOME = """No containers yet.
+
+Press n to create one: a dialog asks for a name, an image or a root folder and limits, then its \
+shell opens here.
+
+Or start one from a shell, it appears here by itself:
+  rustainer run --detach --name web -- sh
+
+In a container's shell, ctrl+] gives the keys back to the dashboard (n, stop, logs...); ctrl+q quits \
+and leaves the containers running."""
+
+
 class EndedNote(Static):
     """How the selected container ended (exit code, OOM killer, what to do next) and, when the
     dashboard saw it end, its last screen below: like a dead pane in tmux, the last output of a shell
@@ -88,11 +102,10 @@ class MainScreen(Screen[None]):
         yield Header()
         with Horizontal(id="body"):
             with Vertical(id="sidebar"):
+                yield Label(EMPTY_HINT, id="empty-hint")  # on top, where a new user looks first
                 yield ContainerList(id="containers")
-                yield Label("No containers yet: press ctrl+] then n to create one", id="empty-hint")
             with ContentSwitcher(id="panes", initial="placeholder"):
-                yield Static("Select or create a container (ctrl+] then n)", id="placeholder",
-                             classes="placeholder")
+                yield Static(WELCOME, id="placeholder", classes="placeholder")
                 yield EndedNote(id="note", classes="placeholder")  # how a container ended
                 yield TerminalPane(id="terminal")  # the selected container's session
         yield Footer(compact=True)

@@ -67,7 +67,7 @@ class InspectScreen(Screen[None]):
 
 
 class ExecScreen(Screen[None]):
-    """A second shell in a running container (``rustainer exec -it NAME sh``) on a local pty.
+    """A second shell in a running container (``rustainer exec -it NAME SHELL``) on a local pty.
 
     It closes by itself when the shell exits; Ctrl+] then Escape leaves it early (the shell gets a
     hangup when the pty closes).
@@ -75,18 +75,19 @@ class ExecScreen(Screen[None]):
 
     BINDINGS = [Binding("escape", "app.pop_screen", "Close")]
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, shell: str = "sh") -> None:
         super().__init__()
         self.container_name = name
+        self.shell = shell  # the shell's path inside the container (bash or sh)
         self.closed = asyncio.Event()  # set when the screen goes: the exec'd shell is then reaped
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield TerminalPane(id="exec-pane", label=f"exec sh in {self.container_name}")
+        yield TerminalPane(id="exec-pane", label=f"exec {self.shell} in {self.container_name}")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.sub_title = f"exec sh in {self.container_name}"
+        self.sub_title = f"exec {self.shell} in {self.container_name}"
         self.query_one(TerminalPane).focus()
 
     def on_unmount(self) -> None:

@@ -162,6 +162,45 @@ class Engine:
         self.log_path(ref)
         follow(self.store, self.get(ref), out)
 
+    # -- recording (asciicast v2, supervisor/recording.py) ----------------------------------------
+    def record(self, ref: str, on: bool = True) -> str:
+        """Start (``on``) or stop recording a detached container's session; -> the recording's path
+        (``containers/<id>/recording.cast``; a new recording replaces the last one)."""
+        from rustainer.backend.container.config import require_root
+        from rustainer.backend.supervisor.recording import request
+
+        require_root()
+        return request(self.store, self.running(ref, "record" if on else "stop recording"), on)
+
+    def recording_path(self, ref: str) -> str:
+        """The container's last recording (under way or stopped); ContainerStateError if none."""
+        import os
+
+        from rustainer.backend.errors import ContainerStateError
+        from rustainer.backend.supervisor.recording import recording_path
+
+        state = self.get(ref)
+        path = recording_path(self.store, state.id)
+        if not os.path.exists(path):
+            raise ContainerStateError(f"{state.name} has no recording: start one with 'rustainer record start "
+                                      f"{state.name}' (or R in the dashboard)", container=state.name)
+        return path
+
+    def export_recording(self, ref: str, out: BinaryIO) -> None:
+        """Copy the container's last recording (what is recorded so far, if under way) to ``out``."""
+        with open(self.recording_path(ref), "rb") as f:
+            while chunk := f.read(1 << 20):
+                out.write(chunk)
+
+    # -- exec -------------------------------------------------------------------------------------
+    def find_shell(self, ref: str) -> str | None:
+        """The path of a shell inside a running container (bash, else sh), or None if it has none."""
+        from rustainer.backend.container.shell import find_shell
+
+        state = self.running(ref, "exec in")
+        assert state.pid is not None
+        return find_shell(state.pid)
+
     def attach(self, ref: str, detach_keys: str | None = None) -> int:
         """Attach this process's terminal to a detached container until detached or ended; the exit
         code (the container's, or 0 on detach)."""

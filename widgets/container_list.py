@@ -35,6 +35,7 @@ class ContainerRow:
     oom_killed: bool = False
     network: str = "none"
     address: str | None = None  # on a bridge network: the container's address
+    recording: bool = False  # its session is being recorded (asciicast): a red REC on the card
 
 
 def human_size(value: int | None) -> str:
@@ -59,9 +60,16 @@ EXITED_STYLE = "#d7d787"  # exited with 0
 OTHER_STYLE = "#a8a8a8"
 
 
+RECORDING_STYLE = "bold #ffffff on #d70000"
+
+
 def status_text(row: ContainerRow) -> Text:
     if row.status == "running":
-        return Text("● running", style=RUNNING_STYLE)
+        text = Text("● running", style=RUNNING_STYLE)
+        if row.recording:
+            text.append(" ")
+            text.append(" REC ", style=RECORDING_STYLE)
+        return text
     if row.status == "exited":
         label = f"■ exited ({row.exit_code if row.exit_code is not None else '?'})"
         text = Text(label, style=FAILED_STYLE if row.exit_code else EXITED_STYLE)

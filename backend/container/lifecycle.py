@@ -268,6 +268,7 @@ def inspect(store: StateStore, ref: str) -> dict[str, Any]:
             "error": state.error,
             "detached": state.detached,
             "supervisor_pid": state.supervisor_pid,
+            "recording": state.recording and running,
             "created_at": state.created_at,
             "started_at": state.started_at,
             "finished_at": state.finished_at,

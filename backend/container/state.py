@@ -14,6 +14,7 @@ Layout::
     $RUSTAINER_ROOT/containers/<id>/state.json
     $RUSTAINER_ROOT/containers/<id>/container.log, .1, .2...   a detached container's output
     $RUSTAINER_ROOT/containers/<id>/attach.sock   its supervisor's attach endpoint
+    $RUSTAINER_ROOT/containers/<id>/recording.cast   its last asciicast recording (``record``)
     $RUSTAINER_ROOT/containers/<id>/hosts   bridge networks: bound onto the container's /etc/hosts
     $RUSTAINER_ROOT/networks/, zygote.*     the network records (network.store) and the supervisors'
                                             launcher (supervisor.zygote)
@@ -75,6 +76,7 @@ class ContainerState:
     detached: bool = False
     error: str | None = None  # why it ended, when rustainer knows more than the exit code
     network_address: str | None = None  # bridge networks: the address leased from the network's pool
+    recording: bool = False  # its supervisor is recording the session (supervisor/recording.py)
 
     @property
     def short_id(self) -> str:

@@ -3,6 +3,8 @@
 A frame is one type byte, a 4-byte big-endian length and the payload. Clients send HELLO first
 (what they want to see and their window size), then INPUT, RESIZE and DETACH; the supervisor sends
 OUTPUT (pty bytes), SNAPSHOT (the terminal core's compact state, JSON) and EXIT (the exit code).
+A control client sends RECORD ("1" start, "0" stop recording the session) without a HELLO, so no
+output flows to it, and gets one REPLY ("0" and the recording's path, or "1" and an error).
 
 Each side decodes with the kinds it accepts, and every frame is checked (kind, length, payload)
 before it is used: a peer that breaks the protocol gets ProtocolError, and its connection is
@@ -17,6 +19,7 @@ from rustainer.backend.errors import ProtocolError
 
 HELLO, INPUT, RESIZE, DETACH = b"H", b"I", b"R", b"D"
 OUTPUT, SNAPSHOT, EXIT = b"O", b"S", b"E"
+RECORD, REPLY = b"C", b"A"
 # HELLO modes: a repaint stream for a plain terminal, a snapshot for the dashboard, or nothing.
 MODE_REPAINT, MODE_SNAPSHOT, MODE_NONE = b"r", b"s", b"n"
 MODES = (MODE_REPAINT, MODE_SNAPSHOT, MODE_NONE)
@@ -27,12 +30,12 @@ MAX_FRAME = 16 << 20  # OUTPUT and SNAPSHOT (a repaint or a snapshot with 10,000
 MAX_INPUT = 1 << 20  # one INPUT frame; the supervisor queues at most this much for the pty anyway
 MAX_SIZE = 4096  # rows or columns of a HELLO or RESIZE (0: unknown, leave the size alone)
 NAMES = {HELLO: "HELLO", INPUT: "INPUT", RESIZE: "RESIZE", DETACH: "DETACH", OUTPUT: "OUTPUT",
-         SNAPSHOT: "SNAPSHOT", EXIT: "EXIT"}
+         SNAPSHOT: "SNAPSHOT", EXIT: "EXIT", RECORD: "RECORD", REPLY: "REPLY"}
 
 # What each side accepts: frame kind -> (shortest, longest) payload. Anything else is a broken peer.
 FROM_CLIENT = {HELLO: (1, 1 + _SIZE.size), INPUT: (0, MAX_INPUT), RESIZE: (_SIZE.size, _SIZE.size),
-               DETACH: (0, 0)}
-FROM_SUPERVISOR = {OUTPUT: (0, MAX_FRAME), SNAPSHOT: (2, MAX_FRAME), EXIT: (1, 3)}
+               DETACH: (0, 0), RECORD: (1, 1)}
+FROM_SUPERVISOR = {OUTPUT: (0, MAX_FRAME), SNAPSHOT: (2, MAX_FRAME), EXIT: (1, 3), REPLY: (1, 4096)}
 
 
 def frame(kind: bytes, payload: bytes = b"") -> bytes:
@@ -75,8 +78,25 @@ def parse_exit(payload: bytes) -> int:
     return int(payload)
 
 
+def reply(ok: bool, message: str) -> bytes:
+    """A REPLY frame (one line, cut to fit)."""
+    return frame(REPLY, (b"0" if ok else b"1") + message.encode(errors="replace")[:4000])
+
+
+def parse_reply(payload: bytes) -> tuple[bool, str]:
+    """(ok, message) of a REPLY."""
+    if payload[:1] not in (b"0", b"1"):
+        raise ProtocolError(f"a reply of {payload[:8]!r}")
+    return payload[:1] == b"0", payload[1:].decode(errors="replace")
+
+
 def _check_payload(kind: bytes, payload: bytes) -> None:
-    if kind == RESIZE:
+    if kind == RECORD:
+        if payload not in (b"0", b"1"):
+            raise ProtocolError(f"a RECORD frame of {payload!r}")
+    elif kind == REPLY:
+        parse_reply(payload)
+    elif kind == RESIZE:
         parse_size(payload)
     elif kind == HELLO:
         parse_hello(payload)

@@ -26,8 +26,11 @@ from rustainer.backend.supervisor import protocol as P
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rustainer.backend.container.launch import Launch
     from rustainer.backend.container.logfile import RotatingLog
+    from rustainer.backend.supervisor.recording import Recorder
     from rustainer.backend.terminal import Terminal
 
 READ_CHUNK = 65536
@@ -67,6 +70,7 @@ class Supervisor:
         self.to_master = bytearray()
         self.master_open = True
         self.stop_requested = False
+        self.recorder: Recorder | None = None  # an asciicast recording under way (recording.py)
 
     # -- the loop ---------------------------------------------------------------------------------
     def run(self) -> None:
@@ -77,7 +81,7 @@ class Supervisor:
             writers = [fd for fd, c in self.clients.items() if c.out]
             if self.to_master:
                 writers.append(self.master)
-            timeout = 0 if self._parse_due() else None
+            timeout = 0 if self._parse_due() or (self.recorder is not None and self.recorder.pending) else None
             try:
                 readable, writable, _ = select.select(readers, writers, [], timeout)
             except InterruptedError:
@@ -94,6 +98,9 @@ class Supervisor:
             for fd in writable:
                 if fd in self.clients:
                     self._flush_client(self.clients[fd])
+            if self.recorder is not None and self.recorder.pending and (
+                    self.master not in readable or self.recorder.due):
+                self._flush_recording()  # behind the output, as the parsing
             if self.master not in readable and self._parse_due():
                 self._parse(PARSE_SLICE)
 
@@ -124,6 +131,8 @@ class Supervisor:
                 self.master_open = False
                 return
             self.log.write(data)
+            if self.recorder is not None:
+                self.recorder.output(data)
             if self.term is None and self.backlog and len(self.backlog[-1]) < 4096:
                 self.backlog[-1] += data  # an idle shell's trickle: a few objects, not thousands
             else:
@@ -233,6 +242,8 @@ class Supervisor:
                     self.to_master += payload
             elif kind == P.RESIZE:
                 self._resize(*P.parse_size(payload))
+            elif kind == P.RECORD:
+                self._record(client, payload == b"1")
             elif kind == P.HELLO:
                 self._hello(client, *P.parse_hello(payload))
             elif kind == P.DETACH:
@@ -267,6 +278,84 @@ class Supervisor:
         self.size = (rows, cols)
         if self.term is not None:
             self.term.resize(cols, rows)
+        if self.recorder is not None:
+            self._recording_step(lambda rec: rec.resize(rows, cols))
+
+    # -- recording (recording.py) -----------------------------------------------------------------
+    def _record(self, client: Client, on: bool) -> None:
+        """A control client's RECORD: start or stop; the REPLY carries the path or the error."""
+        try:
+            path = self.start_recording() if on else self.stop_recording()
+        except OSError as err:
+            self._queue(client, P.reply(False, f"cannot record: {err.strerror or err}"))
+            return
+        self._queue(client, P.reply(True, path))
+
+    def start_recording(self) -> str:
+        """Record from now on (the current screen first); the recording's path. Already recording:
+        the same recording goes on."""
+        from rustainer.backend.supervisor.recording import Recorder, recording_path
+
+        if self.recorder is not None:
+            return self.recorder.path
+        state = self.launch.state
+        self._parse(0)  # the screen as it is now opens the recording
+        rows, cols = self.size
+        env = {"TERM": os.environ.get("TERM") or "xterm-256color",
+               "SHELL": state.spec.command[0] if state.spec.command else "/bin/sh"}
+        recorder = Recorder(recording_path(self.launch.store, state.id), rows, cols, env=env, title=state.name)
+        try:
+            recorder.output(self.terminal().repaint(include_history=False))
+            recorder.flush()
+        except BaseException:
+            recorder.close()
+            raise
+        self.recorder = recorder
+        self._note_recording(True)
+        return recorder.path
+
+    def stop_recording(self) -> str:
+        """Stop (what was read so far is written); the recording's path ("" if none was made)."""
+        from rustainer.backend.supervisor.recording import recording_path
+
+        recorder, self.recorder = self.recorder, None
+        if recorder is None:
+            path = recording_path(self.launch.store, self.launch.state.id)
+            return path if os.path.exists(path) else ""
+        try:
+            recorder.close()
+        finally:
+            self._note_recording(False)
+        return recorder.path
+
+    def _flush_recording(self) -> None:
+        self._recording_step(lambda rec: rec.flush())
+
+    def _recording_step(self, step: Callable[[Recorder], None]) -> None:
+        """A write to the recording; a failing one (disk full) or a full recording ends it, never the
+        supervisor."""
+        recorder = self.recorder
+        assert recorder is not None
+        try:
+            step(recorder)
+        except OSError:
+            recorder.full = True
+        if recorder.full:
+            try:
+                self.stop_recording()
+            except OSError:
+                pass
+
+    def _note_recording(self, on: bool) -> None:
+        """Whether a recording is under way goes into the state (``ps``, ``inspect``, the dashboard's
+        REC), read back first so that a change made meanwhile (``update``) is kept."""
+        from rustainer.backend.errors import RustainerError
+
+        store = self.launch.store
+        try:
+            self.launch.state = store.update(store.load(self.launch.state.id), recording=on)
+        except RustainerError:
+            pass
 
     def _flush_client_blocking(self, client: Client, timeout: float = 1.0) -> None:
         end = time.monotonic() + timeout
@@ -387,6 +476,11 @@ def _supervise(launch: Launch, cfg: object, report_fd: int) -> int:
         sup.run()
     finally:
         status = launch.reap() if launch.pid is not None else 0
+        if sup.recorder is not None:
+            try:
+                sup.stop_recording()  # the last output is in the recording before the end is recorded
+            except OSError:
+                pass
         # The socket goes before the end is recorded: `rm -f` removes the folder as soon as it is,
         # and must not meet a file that is vanishing under it.
         listener.close()

@@ -193,7 +193,7 @@ def _preload() -> None:
     from rustainer.backend.linux import capabilities, namespaces, seccomp  # noqa: F401
     from rustainer.backend.process import child, relay  # noqa: F401
     from rustainer.backend.rootfs import apply, plan, safepath  # noqa: F401
-    from rustainer.backend.supervisor import protocol, shim  # noqa: F401
+    from rustainer.backend.supervisor import protocol, recording, shim  # noqa: F401
     from rustainer.backend.terminal import Terminal
     from rustainer.backend.util import jsonfile  # noqa: F401
 

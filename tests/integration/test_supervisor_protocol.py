@@ -38,6 +38,8 @@ BAD_CLIENT_FRAMES: dict[str, tuple[bytes, bool]] = {
     "DETACH with a payload": (b"D" + (3).to_bytes(4, "big") + b"now", False),
     "a supervisor's kind": (b"O" + (2).to_bytes(4, "big") + b"hi", False),
     "EXIT from a client": (b"E" + (1).to_bytes(4, "big") + b"0", False),
+    "RECORD with a bad payload": (b"C" + (1).to_bytes(4, "big") + b"x", False),
+    "a REPLY from a client": (b"A" + (2).to_bytes(4, "big") + b"0x", False),
 }
 
 

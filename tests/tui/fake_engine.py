@@ -56,6 +56,7 @@ class FakeEngine:
         self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
         self.fail: dict[str, RustainerError] = {}  # method name -> the error it raises
         self.logs_data: dict[str, bytes] = {}  # container id -> its recorded output
+        self.shells: dict[str, str | None] = {}  # container id -> its shell (default /bin/sh), None: none
         self._serial = 0
 
     @property
@@ -145,6 +146,11 @@ class FakeEngine:
         state = self._find(ref)
         return self.logs_data.get(state.id, b"")
 
+    def find_shell(self, ref: str) -> str | None:
+        self._called("find_shell", ref)
+        state = self.running(ref, "exec in")
+        return self.shells.get(state.id, "/bin/sh")
+
     # ---- lifecycle ----------------------------------------------------------------------------------
 
     def image_spec(self, spec: ContainerSpec, image_ref: str, *, workdir: str | None = None,
@@ -187,6 +193,13 @@ class FakeEngine:
         if state.status != RUNNING:
             raise ContainerStateError(f"cannot kill container {state.name}: it is not running")
         return self._set(state, status=EXITED, exit_code=137, pid=None)
+
+    def record(self, ref: str, on: bool = True) -> str:
+        """As the engine's: the supervisor records (here: the state says so); -> the recording's path."""
+        self._called("record", ref, on)
+        state = self.running(ref, "record" if on else "stop recording")
+        self._set(state, recording=on)
+        return f"{self._root}/containers/{state.id}/recording.cast"
 
     def remove(self, ref: str, *, force: bool = False) -> None:
         self._called("remove", ref, force=force)

@@ -105,9 +105,9 @@ def test_empty_state_shows_the_hint_and_the_placeholder() -> None:
         assert names(app) == [] and app.selected is None
         assert app.screen.query_one("#panes", ContentSwitcher).current == "placeholder"
         text = "\n".join(drawn_lines(app))
-        assert "No containers yet" in text and "Select or create a container" in text, text
+        assert "No containers yet" in text and "Press n to create one" in text, text
         hint = str(app.screen.query_one("#empty-hint", Static).render())
-        assert hint == "No containers yet: press ctrl+] then n to create one"
+        assert hint == "No containers yet: press n to create one."
         await until(pilot, lambda: "^q Quit" in drawn_lines(app)[-1], "the footer")
         assert "n New" in drawn_lines(app)[-1]
         await pilot.press("ctrl+q")
