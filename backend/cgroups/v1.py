@@ -55,9 +55,12 @@ class V1Manager(CgroupManager):
         paths: dict[str, str] | None = None,
         leaf: str | None = None,
         made_parents: tuple[str, ...] = (),
+        controllers: tuple[str, ...] = CONTROLLERS,
     ) -> None:
-        """``leaf`` overrides the directory name (the systemd driver reads its units' dirs)."""
+        """``leaf`` overrides the directory name (the systemd driver reads its units' dirs);
+        ``controllers``: the hierarchies to use (the OCI runtime adds freezer and devices)."""
         self.name = name
+        self.controllers = controllers
         self.root = root.rstrip("/") or "/"
         self._leaf = leaf or cgroup_dirname(name)
         if paths is not None:
@@ -70,7 +73,7 @@ class V1Manager(CgroupManager):
         rel = clean_parent(parent) if parent is not None else None
         own = read_self_cgroup(proc_self_cgroup) if rel is None else {}
         paths: dict[str, str] = {}
-        for ctrl in CONTROLLERS:
+        for ctrl in self.controllers:
             mount = self.root + "/" + ctrl
             if not os.path.isdir(mount):
                 continue  # not mounted on this host: limits needing it fail clearly in create()

@@ -50,3 +50,33 @@ def restrict_to(keep: int, last: int) -> None:
     except OSError:
         pass  # kernels before 4.3 have no ambient set
     syscalls.capset(keep, keep, 0)
+
+
+PR_SET_KEEPCAPS = 8
+PR_CAP_AMBIENT_RAISE = 2
+
+
+def drop_bounding(keep: int, last: int) -> None:
+    """Drop every capability outside ``keep`` from the bounding set (the first step of
+    ``apply_sets``; a user switch may come between it and the rest)."""
+    for cap in range(last + 1):
+        if not keep & (1 << cap):
+            syscalls.prctl(syscalls.PR_CAPBSET_DROP, cap)
+
+
+def keep_across_setuid(on: bool) -> None:
+    """PR_SET_KEEPCAPS: leaving uid 0 keeps the permitted set (the OCI runtime sets the sets after)."""
+    syscalls.prctl(PR_SET_KEEPCAPS, 1 if on else 0)
+
+
+def apply_sets(effective: int, permitted: int, inheritable: int, ambient: int) -> None:
+    """The thread's sets as the OCI spec's ``process.capabilities`` names them; ambient ones must
+    also be permitted and inheritable (the kernel's rule)."""
+    syscalls.capset(effective, permitted, inheritable)
+    try:
+        syscalls.prctl(syscalls.PR_CAP_AMBIENT, syscalls.PR_CAP_AMBIENT_CLEAR_ALL)
+    except OSError:
+        return  # kernels before 4.3 have no ambient set
+    for cap in range(64):
+        if ambient & (1 << cap):
+            syscalls.prctl(syscalls.PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap)

@@ -18,6 +18,8 @@ def apply_plan(root: str, ops: list[Op]) -> None:
     old_umask = os.umask(0)
     root_fd = -1
     try:
+        if ops and ops[0].target != "/":  # a plan for a root that is already there (the OCI runtime's late steps)
+            root_fd = os.open(root, _O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         for op in ops:
             if op.target == "/":
                 _root_op(root, op)
@@ -76,7 +78,8 @@ def _apply(root_fd: int, op: Op) -> None:
         assert op.device is not None
         parent, name = open_parent(root_fd, op.target)
         try:
-            os.mknod(name, op.mode | stat.S_IFCHR, os.makedev(*op.device), dir_fd=parent)
+            kind = op.mode & 0o170000 or stat.S_IFCHR  # a character device unless the mode names another type
+            os.mknod(name, (op.mode & 0o7777) | kind, os.makedev(*op.device), dir_fd=parent)
         finally:
             os.close(parent)
     elif action == "touch":
@@ -98,6 +101,13 @@ def _apply(root_fd: int, op: Op) -> None:
         _with_fd(root_fd, op.target, lambda p: syscalls.mount(None, p, None, op.flags))
     elif action == "mask_file":
         _with_fd(root_fd, op.target, lambda p: syscalls.mount("/dev/null", p, None, syscalls.MS_BIND))
+    elif action == "mask":  # a folder gets an empty read-only tmpfs, anything else /dev/null
+        fd = open_any(root_fd, op.target)
+        try:
+            is_dir = stat.S_ISDIR(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
+        _apply(root_fd, Op("mask_dir" if is_dir else "mask_file", op.target))
     elif action == "mask_dir":
         _with_fd(root_fd, op.target, lambda p: syscalls.mount(
             "tmpfs", p, "tmpfs", syscalls.MS_RDONLY | syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC,

@@ -1,0 +1,180 @@
+"""A container's cgroup for the OCI runtime, through the engine's cgroup drivers.
+
+``linux.cgroupsPath`` comes in two forms: a path (cgroupfs: ``/ns/id``, from each hierarchy's root)
+and systemd's ``slice:prefix:name`` (with ``--systemd-cgroup``), which names the unit
+``prefix-name.scope`` beneath the slice; without a running systemd that form is placed where
+systemd would put it (``/system.slice/prefix-name.scope``) by the cgroupfs drivers. The engine's
+drivers make the folders and write the limits they know (memory with swap, cpuset, pids); what
+only the spec has (CPU shares and period, memory reservation, cpuset.mems, the devices
+whitelist, the freezer) is written here into the same folders.
+"""
+
+from __future__ import annotations
+
+import os
+
+from rustainer.backend.cgroups.base import CgroupManager, read_optional, write_value
+from rustainer.backend.errors import CgroupError, InvalidSpecError
+from rustainer.backend.oci.config import Resources
+
+V1_CONTROLLERS = ("cpuset", "cpu", "cpuacct", "memory", "pids", "freezer", "devices", "blkio")
+
+
+def expand_slice(slice_name: str) -> str:
+    """``a-b.slice`` -> ``/a.slice/a-b.slice`` (systemd's nesting by dashes)."""
+    if slice_name in ("", "-.slice"):
+        return ""
+    if not slice_name.endswith(".slice") or "/" in slice_name:
+        raise InvalidSpecError(f"invalid systemd slice {slice_name!r}")
+    base = slice_name[: -len(".slice")]
+    path, prefix = "", ""
+    for part in base.split("-"):
+        if not part:
+            raise InvalidSpecError(f"invalid systemd slice {slice_name!r}")
+        prefix = f"{prefix}-{part}" if prefix else part
+        path += f"/{prefix}.slice"
+    return path
+
+
+def cgroup_path(cgroups_path: str | None, cid: str, systemd: bool) -> str:
+    """The cgroup's path from the hierarchies' roots (``/a/b``)."""
+    if not cgroups_path:
+        return f"/system.slice/rustainer-oci-{cid}.scope" if systemd else f"/{cid}"
+    if systemd or (cgroups_path.count(":") == 2 and not cgroups_path.startswith("/")):
+        slice_name, prefix, name = cgroups_path.split(":") if cgroups_path.count(":") == 2 else ("", "", "")
+        if not name:
+            raise InvalidSpecError(f"cgroupsPath {cgroups_path!r} is not of the form slice:prefix:name")
+        unit = name if name.endswith(".slice") else (f"{prefix}-{name}.scope" if prefix else f"{name}.scope")
+        return (expand_slice(slice_name or "system.slice") or "") + "/" + unit
+    parts = [p for p in cgroups_path.split("/") if p and p != "."]
+    if not parts or ".." in parts:
+        raise InvalidSpecError(f"invalid cgroupsPath {cgroups_path!r}")
+    return "/" + "/".join(parts)
+
+
+def open_cgroup(path: str, cid: str, *, driver: str | None = None, paths: dict[str, str] | None = None,
+                made_parents: tuple[str, ...] = ()) -> CgroupManager:
+    from rustainer.backend.cgroups.detect import detect_driver
+
+    driver = driver or detect_driver()
+    parent, leaf = os.path.dirname(path), os.path.basename(path)
+    if driver == "v2":
+        from rustainer.backend.cgroups.v2 import V2Manager
+
+        return V2Manager(cid, parent, paths=paths, leaf=leaf, made_parents=made_parents)
+    if driver == "v1":
+        from rustainer.backend.cgroups.v1 import V1Manager
+
+        return V1Manager(cid, parent, paths=paths, leaf=leaf, made_parents=made_parents, controllers=V1_CONTROLLERS)
+    raise CgroupError(f"cgroup driver {driver} is not supported by rustainer-oci (cgroupfs v1 and v2 are)")
+
+
+def engine_resources(r: Resources) -> object:
+    """The limits the engine's drivers write themselves."""
+    from rustainer.backend.spec import Resources as EngineResources
+    from rustainer.backend.spec import parse_cpus
+
+    cpus = None
+    if r.cpus:
+        try:
+            cpus = parse_cpus(r.cpus)
+        except Exception as err:  # noqa: BLE001 - any malformed list is the spec's fault
+            raise InvalidSpecError(f"config.json: invalid cpu.cpus {r.cpus!r}") from err
+    return EngineResources(cpus=cpus, memory=r.memory, pids_limit=r.pids)
+
+
+def apply_extra(manager: CgroupManager, r: Resources) -> None:
+    """The spec's limits the engine's Resources do not carry."""
+    paths = manager.paths()
+    if "unified" in paths:
+        _apply_v2(paths["unified"], r)
+        return
+    cpu, mem, cpuset, devices = (paths.get(k) for k in ("cpu", "memory", "cpuset", "devices"))
+    if cpu is not None:
+        if r.cpu_shares is not None:
+            write_value(cpu + "/cpu.shares", str(r.cpu_shares), "cpu.shares")
+        if r.cpu_period is not None:
+            write_value(cpu + "/cpu.cfs_period_us", str(r.cpu_period), "cpu.cfs_period_us")
+        if r.cpu_quota is not None:
+            write_value(cpu + "/cpu.cfs_quota_us", str(r.cpu_quota if r.cpu_quota > 0 else -1), "cpu.cfs_quota_us")
+    elif r.cpu_shares is not None or r.cpu_quota is not None:
+        raise CgroupError("the cpu cgroup controller is not mounted: cannot apply the CPU limits")
+    if mem is not None:
+        if r.memory_swap is not None and os.path.exists(mem + "/memory.memsw.limit_in_bytes"):
+            write_value(mem + "/memory.memsw.limit_in_bytes", str(r.memory_swap), "memory.memsw.limit_in_bytes")
+        if r.memory_reservation is not None:
+            write_value(mem + "/memory.soft_limit_in_bytes", str(r.memory_reservation), "memory.soft_limit_in_bytes")
+    if cpuset is not None and r.mems:
+        write_value(cpuset + "/cpuset.mems", r.mems, "cpuset.mems")
+    if devices is not None and r.devices:
+        for rule in r.devices:
+            kind = rule.type if rule.type in ("a", "b", "c") else "a"
+            major = "*" if rule.major is None or rule.major < 0 else str(rule.major)
+            minor = "*" if rule.minor is None or rule.minor < 0 else str(rule.minor)
+            line = "a" if kind == "a" and major == "*" and minor == "*" else f"{kind} {major}:{minor} {rule.access}"
+            name = "devices.allow" if rule.allow else "devices.deny"
+            write_value(f"{devices}/{name}", line, name)
+
+
+def _apply_v2(path: str, r: Resources) -> None:
+    if r.cpu_shares is not None:
+        weight = 1 + ((r.cpu_shares - 2) * 9999) // 262142
+        write_value(path + "/cpu.weight", str(max(1, min(10000, weight))), "cpu.weight")
+    if r.cpu_quota is not None or r.cpu_period is not None:
+        quota = "max" if r.cpu_quota is None or r.cpu_quota <= 0 else str(r.cpu_quota)
+        write_value(path + "/cpu.max", f"{quota} {r.cpu_period or 100000}", "cpu.max")
+    if r.memory_reservation is not None:
+        write_value(path + "/memory.low", str(r.memory_reservation), "memory.low")
+    if r.memory_swap is not None and r.memory is not None and os.path.exists(path + "/memory.swap.max"):
+        swap = "max" if r.memory_swap < 0 else str(max(0, r.memory_swap - r.memory))
+        write_value(path + "/memory.swap.max", swap, "memory.swap.max")
+    if r.mems:
+        write_value(path + "/cpuset.mems", r.mems, "cpuset.mems")
+
+
+def reopen(data: dict[str, object], cid: str) -> CgroupManager | None:
+    """The manager recorded in a container's state (None if it had no cgroup)."""
+    paths = data.get("cgroup_paths")
+    if not isinstance(paths, dict) or not paths:
+        return None
+    path = str(data.get("cgroup_path", ""))
+    made = data.get("cgroup_parents") or []
+    return open_cgroup(path, cid, driver=str(data.get("cgroup_driver")), paths={str(k): str(v) for k, v in paths.items()},
+                       made_parents=tuple(str(p) for p in made))  # type: ignore[union-attr]
+
+
+def _freezer_file(data: dict[str, object]) -> tuple[str, str, str] | None:
+    """(file, frozen value, thawed value)."""
+    paths = data.get("cgroup_paths")
+    if not isinstance(paths, dict):
+        return None
+    if "unified" in paths:
+        return str(paths["unified"]) + "/cgroup.freeze", "1", "0"
+    if "freezer" in paths:
+        return str(paths["freezer"]) + "/freezer.state", "FROZEN", "THAWED"
+    return None
+
+
+def frozen(data: dict[str, object]) -> bool:
+    spec = _freezer_file(data)
+    if spec is None:
+        return False
+    try:
+        value = read_optional(spec[0])
+    except CgroupError:
+        return False
+    return value == spec[1] or value == "FREEZING"
+
+
+def freeze(data: dict[str, object], on: bool) -> None:
+    import time
+
+    spec = _freezer_file(data)
+    if spec is None:
+        raise CgroupError("the container has no freezer cgroup: pause and resume need one")
+    path, yes, no = spec
+    write_value(path, yes if on else no, "the freezer state")
+    if on and path.endswith("freezer.state"):
+        deadline = time.monotonic() + 5
+        while read_optional(path) == "FREEZING" and time.monotonic() < deadline:
+            time.sleep(0.005)

@@ -1,0 +1,115 @@
+"""The runtime's own record of each container: ``<root>/<id>/state.json`` and ``exec.fifo``.
+
+``--root`` (containerd's shim passes ``/run/containerd/runc/<namespace>``) holds one folder per
+container. The folder's ``exec.fifo`` exists from ``create`` until ``start`` (its presence is
+what "created" means, as in runc); the container's init is recorded with its start time so a
+reused pid is never taken for it. Status is never stored: it is read from the kernel each time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from rustainer.backend.errors import ContainerNotFoundError, ContainerStateError, InvalidSpecError
+from rustainer.backend.linux.procfs import stat_fields, start_time
+
+DEFAULT_ROOT = "/run/rustainer-oci"
+OCI_VERSION = "1.0.2"
+CREATED, RUNNING, STOPPED, PAUSED, CREATING = "created", "running", "stopped", "paused", "creating"
+
+
+def check_id(cid: str) -> str:
+    if not cid or len(cid) > 1024 or cid in (".", "..") or "/" in cid or "\0" in cid:
+        raise InvalidSpecError(f"invalid container id {cid!r}")
+    return cid
+
+
+class Store:
+    def __init__(self, root: str | None) -> None:
+        self.root = os.path.abspath(root or DEFAULT_ROOT)
+
+    def dir(self, cid: str) -> str:
+        return os.path.join(self.root, check_id(cid))
+
+    def fifo(self, cid: str) -> str:
+        return os.path.join(self.dir(cid), "exec.fifo")
+
+    def reserve(self, cid: str) -> str:
+        """Make the container's folder; an id in use is refused."""
+        os.makedirs(self.root, 0o711, exist_ok=True)
+        path = self.dir(cid)
+        try:
+            os.mkdir(path, 0o711)
+        except FileExistsError:
+            raise ContainerStateError(f"container with id {cid} already exists") from None
+        return path
+
+    def save(self, cid: str, data: dict[str, object]) -> None:
+        path = os.path.join(self.dir(cid), "state.json")
+        tmp = path + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(data, fh)
+        os.replace(tmp, path)
+
+    def load(self, cid: str) -> dict[str, object]:
+        path = os.path.join(self.dir(cid), "state.json")
+        try:
+            with open(path) as fh:
+                data: dict[str, object] = json.load(fh)
+        except FileNotFoundError:
+            raise ContainerNotFoundError(f"container {cid} does not exist") from None
+        except (OSError, ValueError) as err:
+            raise ContainerStateError(f"cannot read the state of container {cid}: {err}") from err
+        return data
+
+    def remove(self, cid: str) -> None:
+        import shutil
+
+        shutil.rmtree(self.dir(cid), ignore_errors=True)
+
+    def ids(self) -> list[str]:
+        try:
+            return sorted(os.listdir(self.root))
+        except FileNotFoundError:
+            return []
+
+
+def alive(pid: int, start: int | None) -> bool:
+    """The recorded process still exists (not a zombie, not a reused pid)."""
+    fields = stat_fields(pid)
+    if fields is None or fields[0] in (b"Z", b"X"):
+        return False
+    return start is None or start_time(pid) == start
+
+
+def status(store: Store, cid: str, data: dict[str, object]) -> str:
+    pid = data.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return STOPPED
+    start = data.get("start_time")
+    if not alive(pid, start if isinstance(start, int) else None):
+        return STOPPED
+    if os.path.exists(store.fifo(cid)):
+        return CREATED
+    from rustainer.backend.oci.cgroup import frozen
+
+    if frozen(data):
+        return PAUSED
+    return RUNNING
+
+
+def oci_state(store: Store, cid: str, data: dict[str, object]) -> dict[str, object]:
+    """The runtime-spec's state object (plus runc's ``rootfs``, ``created``, ``owner``)."""
+    st = status(store, cid, data)
+    return {
+        "ociVersion": OCI_VERSION,
+        "id": cid,
+        "pid": data.get("pid", 0) if st != STOPPED else 0,
+        "status": st,
+        "bundle": data.get("bundle", ""),
+        "rootfs": data.get("rootfs", ""),
+        "created": data.get("created", ""),
+        "owner": "",
+        "annotations": data.get("annotations") or {},
+    }

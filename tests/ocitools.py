@@ -1,0 +1,161 @@
+"""Test tools for the OCI runtime: a private containerd (own root, state, sockets under a temp folder,
+never the system's service), a busybox OCI image imported into it, and ``ctr`` runs.
+
+The containerd is started by the tests and stopped by its pid; every task and container made in
+its namespace is removed first, so its shims (which exit with their last task) are gone too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+from helpers import wait_for
+from imagetools import Layout, need, tar_of
+
+IMAGE = "docker.io/library/rustainer-busybox:test"
+NAMESPACE = "ocitest"
+
+CONFIG = """version = 2
+root = "{root}"
+state = "{state}"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing"]
+[grpc]
+  address = "{sock}"
+[ttrpc]
+  address = "{sock}.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins."io.containerd.gc.v1.scheduler"]
+  deletion_threshold = 0
+"""
+
+
+def oci_binary() -> str:
+    """The installed ``rustainer-oci`` (beside the venv's python the tests run with)."""
+    import sys
+
+    path = os.path.join(os.path.dirname(sys.executable), "rustainer-oci")
+    assert os.path.exists(path), f"{path} is not installed"
+    return path
+
+
+class Containerd:
+    """One private containerd; ``ctr(...)`` talks to it in the test namespace."""
+
+    def __init__(self, folder: Path) -> None:
+        need("containerd", "ctr", "containerd-shim-runc-v2")
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.sock = str(folder / "c.sock")
+        self.runc_root = folder / "runc-root"
+        config = folder / "config.toml"
+        config.write_text(CONFIG.format(root=folder / "root", state=folder / "state", sock=self.sock))
+        self.log = open(folder / "containerd.log", "wb")
+        self.proc = subprocess.Popen(["containerd", "--config", str(config), "--log-level", "warn"],
+                                     stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
+        wait_for(self._up, timeout=30, what="the private containerd to answer")
+
+    def _up(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"containerd exited: {Path(self.log.name).read_text()[-2000:]}")
+        if not os.path.exists(self.sock):
+            return False
+        return self.ctr("version", timeout=10).returncode == 0
+
+    def ctr(self, *args: str, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["ctr", "--address", self.sock, "--namespace", NAMESPACE, *args],
+                              capture_output=True, text=True, timeout=timeout,
+                              input=input if input is not None else "")
+
+    def run(self, cid: str, *command: str, runtime: str | None = None, opts: tuple[str, ...] = (),
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """``ctr run --rm`` with ``runtime`` as the runc binary (rustainer-oci by default)."""
+        return self.ctr("run", "--rm", "--runc-binary", runtime or oci_binary(), "--runc-root",
+                        str(self.runc_root), *opts, IMAGE, cid, *command, timeout=timeout)
+
+    def import_busybox(self, workdir: Path) -> None:
+        """A busybox image (one layer: the static busybox and its applets), built here."""
+        need("busybox")
+        tree = workdir / "busybox-tree"
+        make_busybox_tree(tree)
+        layout = Layout(workdir / "layout")
+        desc = layout.image([tar_of(tree=tree)], cmd=["sh"],
+                            env=["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
+        layout.tag(IMAGE, desc)
+        archive = workdir / "busybox.tar"
+        with tarfile.open(archive, "w") as tf:
+            tf.add(layout.folder, arcname=".")
+        proc = self.ctr("image", "import", str(archive), timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        proc = self.ctr("image", "ls", "-q")
+        assert IMAGE in proc.stdout.split(), proc.stdout + proc.stderr
+
+    def leftovers(self) -> list[str]:
+        tasks = self.ctr("task", "ls", "-q").stdout.split()
+        containers = self.ctr("container", "ls", "-q").stdout.split()
+        return tasks + containers
+
+    def clean(self) -> None:
+        for cid in self.ctr("task", "ls", "-q").stdout.split():
+            self.ctr("task", "kill", "-s", "SIGKILL", cid)
+            wait_for(lambda cid=cid: self.ctr("task", "delete", cid).returncode == 0 or
+                     cid not in self.ctr("task", "ls", "-q").stdout.split(), timeout=20, what=f"task {cid} to go")
+        for cid in self.ctr("container", "ls", "-q").stdout.split():
+            self.ctr("container", "delete", cid)
+
+    def stop(self) -> None:
+        try:
+            self.clean()
+        finally:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+            self.log.close()
+            umount_under(self.folder)
+
+
+def umount_under(folder: Path) -> None:
+    """Unmount whatever containerd left mounted beneath ``folder`` (deepest first)."""
+    prefix = str(folder) + "/"
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True)
+
+
+def make_busybox_tree(root: Path) -> None:
+    busybox = shutil.which("busybox")
+    assert busybox is not None
+    for d in ("bin", "etc", "tmp", "root", "proc", "sys", "dev", "usr/bin", "sbin"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(busybox, root / "bin" / "busybox")
+    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for applet in applets:
+        link = root / "bin" / applet
+        if not link.exists():
+            link.symlink_to("busybox")
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n")
+    (root / "etc" / "group").write_text("root:x:0:\nnobody:x:65534:\n")
+    (root / "tmp").chmod(0o1777)
+
+
+def bundle(folder: Path, rootfs: Path, config: dict) -> Path:  # type: ignore[type-arg]
+    """A bundle folder: ``config.json`` and ``rootfs`` (a symlink-free copy is not needed: bind)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(config))
+    if not (folder / "rootfs").exists():
+        (folder / "rootfs").symlink_to(rootfs)
+    return folder
