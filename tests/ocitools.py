@@ -159,3 +159,58 @@ def bundle(folder: Path, rootfs: Path, config: dict) -> Path:  # type: ignore[ty
     if not (folder / "rootfs").exists():
         (folder / "rootfs").symlink_to(rootfs)
     return folder
+
+
+def base_config(rootfs: Path, args: list[str], cgroups_path: str) -> dict:  # type: ignore[type-arg]
+    """A config.json as ``runc spec`` writes it (without a terminal), for ``rootfs``."""
+    caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+    return {
+        "ociVersion": "1.0.2",
+        "process": {"terminal": False, "user": {"uid": 0, "gid": 0}, "args": args,
+                    "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+                    "cwd": "/", "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
+                    "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}], "noNewPrivileges": True},
+        "root": {"path": str(rootfs), "readonly": True},
+        "hostname": "runc",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+            "cgroupsPath": cgroups_path,
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                            "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+                            "/proc/scsi"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+        },
+    }
+
+
+def cgroup_dirs(parent: str) -> list[str]:
+    """Every cgroup folder beneath ``/sys/fs/cgroup/<hierarchy>/<parent>`` (the parent itself too)."""
+    found = []
+    root = Path("/sys/fs/cgroup")
+    for hierarchy in root.iterdir():
+        top = hierarchy / parent
+        if top.is_dir():
+            found += [str(p) for p in top.rglob("*") if p.is_dir()] + [str(top)]
+    return found
+
+
+def remove_cgroup_dirs(parent: str) -> None:
+    for path in sorted(cgroup_dirs(parent), key=len, reverse=True):
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass

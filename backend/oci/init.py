@@ -73,6 +73,7 @@ def run_init(cfg: InitConfig, err_fd: int) -> None:
             os.setsid()
             open_console(cfg.console_fd, controlling=True, window_size=terminal_size(oci.process))
             os.close(cfg.console_fd)
+            _bind_console()
         else:
             os.setsid()
         proc = oci.process
@@ -102,6 +103,16 @@ def run_init(cfg: InitConfig, err_fd: int) -> None:
         os.write(2, f"rustainer-oci: {message}\n".encode(errors="replace"))
         os._exit(code)
     report_and_exit(err_fd, code, message)
+
+
+def _bind_console() -> None:
+    """/dev/console is the container's terminal, as runc makes it (skipped where /dev is not ours)."""
+    try:
+        fd = os.open("/dev/console", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        os.close(fd)
+        syscalls.mount(os.ttyname(0), "/dev/console", None, syscalls.MS_BIND)
+    except OSError:
+        pass
 
 
 def set_limits(proc: Process) -> None:
