@@ -14,10 +14,31 @@ import os
 import sys
 
 from rustainer.backend.errors import InvalidSpecError
+from rustainer.backend.util.record import record
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from rustainer.backend.oci.config import Seccomp, SeccompArg
+
+@record
+class SeccompArg:
+    index: int
+    value: int
+    value_two: int = 0
+    op: str = "SCMP_CMP_EQ"
+
+
+@record
+class SeccompRule:
+    names: tuple[str, ...]
+    action: str
+    errno_ret: int | None = None
+    args: tuple[SeccompArg, ...] = ()
+
+
+@record
+class Seccomp:
+    default_action: str
+    default_errno: int | None = None
+    architectures: tuple[str, ...] = ()
+    syscalls: tuple[SeccompRule, ...] = ()
 
 AUDIT_ARCH = {"x86_64": 0xC000003E}
 SPEC_ARCH = {"x86_64": "SCMP_ARCH_X86_64"}
@@ -42,7 +63,7 @@ def action_value(action: str, errno_ret: int | None) -> int:
     return value
 
 
-def _arg_checks(arg: SeccompArg) -> list[tuple[int, int, int, int | str]]:
+def _arg_checks(arg: SeccompArg) -> list[tuple[int, int | str, int | str, int]]:
     """Instructions for one condition, as (code, jt, jf, k) where a jump of ``"F"`` means the
     block's failure exit (filled in later). The accumulator ends holding nothing we need."""
     lo_off, hi_off = 16 + 8 * arg.index, 16 + 8 * arg.index + 4
@@ -50,27 +71,27 @@ def _arg_checks(arg: SeccompArg) -> list[tuple[int, int, int, int | str]]:
         lo_off, hi_off = hi_off, lo_off
     v, v2 = arg.value & 0xFFFFFFFFFFFFFFFF, arg.value_two & 0xFFFFFFFFFFFFFFFF
     vh, vl = v >> 32, v & 0xFFFFFFFF
-    F = "F"
+    F = "F"  # the block's failure exit, filled in by the caller
     op = arg.op
     if op == "SCMP_CMP_EQ":
-        return [(_LD_W_ABS, 0, 0, hi_off), (_JEQ, 0, F, vh), (_LD_W_ABS, 0, 0, lo_off), (_JEQ, 0, F, vl)]  # type: ignore[list-item]
+        return [(_LD_W_ABS, 0, 0, hi_off), (_JEQ, 0, F, vh), (_LD_W_ABS, 0, 0, lo_off), (_JEQ, 0, F, vl)]
     if op == "SCMP_CMP_NE":
         # fail only when both words are equal
-        return [(_LD_W_ABS, 0, 0, hi_off), (_JEQ, 0, 2, vh), (_LD_W_ABS, 0, 0, lo_off), (_JEQ, F, 0, vl)]  # type: ignore[list-item]
+        return [(_LD_W_ABS, 0, 0, hi_off), (_JEQ, 0, 2, vh), (_LD_W_ABS, 0, 0, lo_off), (_JEQ, F, 0, vl)]
     if op == "SCMP_CMP_MASKED_EQ":
         mh, ml = vh, vl
         wh, wl = v2 >> 32, v2 & 0xFFFFFFFF
-        return [(_LD_W_ABS, 0, 0, hi_off), (_AND, 0, 0, mh), (_JEQ, 0, F, wh),  # type: ignore[list-item]
+        return [(_LD_W_ABS, 0, 0, hi_off), (_AND, 0, 0, mh), (_JEQ, 0, F, wh),
                 (_LD_W_ABS, 0, 0, lo_off), (_AND, 0, 0, ml), (_JEQ, 0, F, wl)]
     # ordered comparisons: high words first, the low words decide only when the high ones are equal
     if op in ("SCMP_CMP_GT", "SCMP_CMP_GE"):
         low = _JGT if op == "SCMP_CMP_GT" else _JGE
-        return [(_LD_W_ABS, 0, 0, hi_off), (_JGT, 3, 0, vh), (_JEQ, 0, F, vh),  # type: ignore[list-item]
+        return [(_LD_W_ABS, 0, 0, hi_off), (_JGT, 3, 0, vh), (_JEQ, 0, F, vh),
                 (_LD_W_ABS, 0, 0, lo_off), (low, 0, F, vl)]
     if op in ("SCMP_CMP_LT", "SCMP_CMP_LE"):
         # a < v  <=>  not (a >= v);  a <= v  <=>  not (a > v)
         low = _JGE if op == "SCMP_CMP_LT" else _JGT
-        return [(_LD_W_ABS, 0, 0, hi_off), (_JGT, F, 0, vh), (_JEQ, 0, 2, vh),  # type: ignore[list-item]
+        return [(_LD_W_ABS, 0, 0, hi_off), (_JGT, F, 0, vh), (_JEQ, 0, 2, vh),
                 (_LD_W_ABS, 0, 0, lo_off), (low, F, 0, vl)]
     raise InvalidSpecError(f"unknown seccomp operator {op}")
 
@@ -102,7 +123,7 @@ def compile_profile(profile: Seccomp, machine: str | None = None) -> bytes:
             nr = table.get(name)
             if nr is None:
                 continue  # unknown on this machine: skipped, as runc does
-            body: list[tuple[int, int, int, int | str]] = []
+            body: list[tuple[int, int | str, int | str, int]] = []
             for arg in rule.args:
                 body += _arg_checks(arg)
             # block: jeq nr (else skip the block), body, ret, [reload nr] - failures go to the reload

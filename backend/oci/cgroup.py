@@ -138,9 +138,10 @@ def reopen(data: dict[str, object], cid: str) -> CgroupManager | None:
     if not isinstance(paths, dict) or not paths:
         return None
     path = str(data.get("cgroup_path", ""))
-    made = data.get("cgroup_parents") or []
+    made = data.get("cgroup_parents")
+    parents = tuple(str(p) for p in made) if isinstance(made, list) else ()
     return open_cgroup(path, cid, driver=str(data.get("cgroup_driver")), paths={str(k): str(v) for k, v in paths.items()},
-                       made_parents=tuple(str(p) for p in made))  # type: ignore[union-attr]
+                       made_parents=parents)
 
 
 def _freezer_file(data: dict[str, object]) -> tuple[str, str, str] | None:

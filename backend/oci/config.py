@@ -13,6 +13,7 @@ import os
 
 from rustainer.backend.errors import InvalidSpecError
 from rustainer.backend.linux.capabilities import CAPS
+from rustainer.backend.linux.seccomp_oci import Seccomp, SeccompArg, SeccompRule
 from rustainer.backend.util.record import record
 
 TYPE_CHECKING = False
@@ -132,30 +133,6 @@ class Resources:
     mems: str | None = None
     pids: int | None = None
     devices: tuple[Device, ...] = ()
-
-
-@record
-class SeccompArg:
-    index: int
-    value: int
-    value_two: int = 0
-    op: str = "SCMP_CMP_EQ"
-
-
-@record
-class SeccompRule:
-    names: tuple[str, ...]
-    action: str
-    errno_ret: int | None = None
-    args: tuple[SeccompArg, ...] = ()
-
-
-@record
-class Seccomp:
-    default_action: str
-    default_errno: int | None = None
-    architectures: tuple[str, ...] = ()
-    syscalls: tuple[SeccompRule, ...] = ()
 
 
 @record

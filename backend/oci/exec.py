@@ -117,12 +117,12 @@ def exec_process(store: Store, cid: str, process_file: str, *, detach: bool = Fa
     finally:
         os.close(err_r)
     if report:
-        code, _, message = report.decode(errors="replace").partition("\0")
+        number, _, message = report.decode(errors="replace").partition("\0")
         try:
             os.waitpid(child_pid, 0)
         except ChildProcessError:
             pass
-        raise CommandFailed(int(code) if code.isdigit() else 1, message or "exec failed")
+        raise CommandFailed(int(number) if number.isdigit() else 1, message or "exec failed")
     if pid_file:
         tmp = pid_file + ".tmp"
         with open(tmp, "w") as fh:

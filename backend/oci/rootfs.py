@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import os
 
-from rustainer.backend.linux.syscalls import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT
+from rustainer.backend.linux.syscalls import (
+    MS_BIND,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_RDONLY,
+    MS_REC,
+    MS_REMOUNT,
+)
 from rustainer.backend.oci.config import Mount, OciConfig
 from rustainer.backend.rootfs.plan import DEV_LINKS, DEVICES, Op
 

@@ -12,7 +12,7 @@ import json
 import os
 
 from rustainer.backend.errors import ContainerNotFoundError, ContainerStateError, InvalidSpecError
-from rustainer.backend.linux.procfs import stat_fields, start_time
+from rustainer.backend.linux.procfs import start_time, stat_fields
 
 DEFAULT_ROOT = "/run/rustainer-oci"
 OCI_VERSION = "1.0.2"

@@ -162,7 +162,8 @@ def test_built_wheel_imports_in_a_clean_venv(tmp_path: Path) -> None:
     tops = {n.split("/")[0] for n in names}
     dist = f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}"
     assert tops <= {"rustainer", f"{dist}.dist-info", f"{dist}.data"}, tops
-    assert [n for n in names if n.startswith(f"{dist}.data/")] == [f"{dist}.data/scripts/rustainer"]
+    assert sorted(n for n in names if n.startswith(f"{dist}.data/")) == [f"{dist}.data/scripts/rustainer",
+                                                                        f"{dist}.data/scripts/rustainer-oci"]
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     site = next((venv / "lib").glob("python3*/site-packages"))
