@@ -15,9 +15,16 @@ import os
 
 from rustainer.backend.cgroups.base import CgroupManager, read_optional, write_value
 from rustainer.backend.errors import CgroupError, InvalidSpecError
-from rustainer.backend.oci.config import Resources
+from rustainer.backend.oci.config import Device, Resources
 
-V1_CONTROLLERS = ("cpuset", "cpu", "cpuacct", "memory", "pids", "freezer", "devices", "blkio")
+V1_CONTROLLERS = ("cpuset", "cpu", "cpuacct", "memory", "pids", "freezer", "devices", "blkio", "systemd")
+# What runc allows after the spec's own device rules: making any node (the runtime makes /dev's),
+# and using the default ones, the terminals and the pty multiplexer.
+DEFAULT_ALLOWED = (
+    Device(True, "c", None, None, "m"), Device(True, "b", None, None, "m"),
+    *(Device(True, "c", major, minor, "rwm") for major, minor in ((1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0),
+                                                                   (5, 1), (5, 2), (136, None))),
+)
 
 
 def expand_slice(slice_name: str) -> str:
@@ -107,7 +114,7 @@ def apply_extra(manager: CgroupManager, r: Resources) -> None:
     if cpuset is not None and r.mems:
         write_value(cpuset + "/cpuset.mems", r.mems, "cpuset.mems")
     if devices is not None and r.devices:
-        for rule in r.devices:
+        for rule in (*r.devices, *DEFAULT_ALLOWED):
             kind = rule.type if rule.type in ("a", "b", "c") else "a"
             major = "*" if rule.major is None or rule.major < 0 else str(rule.major)
             minor = "*" if rule.minor is None or rule.minor < 0 else str(rule.minor)

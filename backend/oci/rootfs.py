@@ -95,12 +95,10 @@ def cgroup_ops(m: Mount, cgroup_paths: dict[str, str], cgroupns: bool) -> list[O
         seen.add(parts[4])
         target = f"{m.destination}/{parts[4]}"
         ops += [Op("mkdir", target), Op("bind", target, path, flags=MS_NOSUID | MS_NODEV | MS_NOEXEC | ro)]
-    if ro:
-        ops.append(Op("remount", m.destination, flags=MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC))
-    return ops
+    return ops  # the tmpfs itself stays writable, as runc leaves it (its folders are read-only mounts)
 
 
 def late_ops(cfg: OciConfig) -> list[Op]:
-    ops = [Op("mask", p, optional=True) for p in cfg.masked_paths]
-    ops += [Op("readonly", p, optional=True) for p in cfg.readonly_paths]
+    ops = [Op("readonly_keep", p, optional=True) for p in cfg.readonly_paths]
+    ops += [Op("mask", p, optional=True) for p in cfg.masked_paths]
     return ops

@@ -101,13 +101,25 @@ def _apply(root_fd: int, op: Op) -> None:
         _with_fd(root_fd, op.target, lambda p: syscalls.mount(None, p, None, op.flags))
     elif action == "mask_file":
         _with_fd(root_fd, op.target, lambda p: syscalls.mount("/dev/null", p, None, syscalls.MS_BIND))
-    elif action == "mask":  # a folder gets an empty read-only tmpfs, anything else /dev/null
+    elif action == "mask":  # the OCI runtime's maskedPaths: a folder gets an empty read-only tmpfs (as runc
+        # mounts it), anything else /dev/null
         fd = open_any(root_fd, op.target)
         try:
             is_dir = stat.S_ISDIR(os.fstat(fd).st_mode)
         finally:
             os.close(fd)
-        _apply(root_fd, Op("mask_dir" if is_dir else "mask_file", op.target))
+        if is_dir:
+            _with_fd(root_fd, op.target, lambda p: syscalls.mount("tmpfs", p, "tmpfs", syscalls.MS_RDONLY))
+        else:
+            _apply(root_fd, Op("mask_file", op.target))
+    elif action == "readonly_keep":  # the OCI runtime's readonlyPaths: read-only, the mount's other flags kept
+        _with_fd(root_fd, op.target, lambda p: syscalls.mount(p, p, None, syscalls.MS_BIND | syscalls.MS_REC))
+        fd = open_any(root_fd, op.target)
+        try:
+            kept = os.fstatvfs(fd).f_flag & (syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC)
+        finally:
+            os.close(fd)
+        _remount(root_fd, op.target, syscalls.MS_REMOUNT | syscalls.MS_BIND | syscalls.MS_RDONLY | kept)
     elif action == "mask_dir":
         _with_fd(root_fd, op.target, lambda p: syscalls.mount(
             "tmpfs", p, "tmpfs", syscalls.MS_RDONLY | syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC,

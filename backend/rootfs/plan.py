@@ -49,7 +49,7 @@ LAYER_PATH = "/dev/.rustainer-layer"
 class Op:
     """One setup step. ``action`` is one of the verbs handled in apply.py."""
 
-    action: str  # mount | bind | remount | mkdir | symlink | mknod | mask | mask_file | mask_dir | readonly | touch | overlay_dir
+    action: str  # mount | bind | remount | mkdir | symlink | mknod | mask | mask_file | mask_dir | readonly | readonly_keep | touch | overlay_dir
     target: str  # absolute path inside the new root
     source: str | None = None  # host path (bind) or fs source name (mount)
     fstype: str | None = None
