@@ -93,6 +93,7 @@ def _create(store: Store, cid: str, bundle: str, cfg: OciConfig, undo: Rollback,
     assert proc is not None
     fifo = os.path.join(cdir, "exec.fifo")
     os.mkfifo(fifo, 0o622)
+    os.chmod(fifo, 0o622)  # whatever our umask: the init may have left uid 0 when it opens it
     # the cgroup, with its limits
     path = oci_cgroup.cgroup_path(cfg.cgroups_path, cid, systemd_cgroup)
     manager = oci_cgroup.open_cgroup(path, cid)

@@ -80,6 +80,9 @@ def run_init(cfg: InitConfig, err_fd: int) -> None:
         assert proc is not None
         set_limits(proc)
         env = proc.environ()
+        # runc's order: privileges and user before the start (a command the user may not run fails
+        # the create), the filter of a no_new_privs process after it (the fifo needs open and write).
+        become(proc, cfg.seccomp, cfg.last_cap, late_filter=False)
         os.chdir(proc.cwd)
         code, message = 127, ""
         check_command(proc.args, env)
@@ -91,7 +94,8 @@ def run_init(cfg: InitConfig, err_fd: int) -> None:
         os.close(wfd)
         os.close(fifo)
         code, message = 1, "container init failed"
-        become(proc, cfg.seccomp, cfg.last_cap)
+        if proc.no_new_privileges and cfg.seccomp is not None:
+            _install(cfg.seccomp)
         os.closerange(3, 1 << 20)
         code, message = 127, ""
         exec_command(proc.args, env)
@@ -173,7 +177,7 @@ def _build(cfg: InitConfig) -> None:
         syscalls.mount(None, "/", None, syscalls.MS_REMOUNT | syscalls.MS_BIND | syscalls.MS_RDONLY)
 
 
-def become(proc: Process, seccomp: bytes | None, last_cap: int) -> None:
+def become(proc: Process, seccomp: bytes | None, last_cap: int, *, late_filter: bool = True) -> None:
     """Just before the exec (the init after its start, an ``exec``'s process): privileges, the
     filter, the user. The filter goes in while we may still install it without no_new_privs
     (CAP_SYS_ADMIN), unless the spec asks for no_new_privs."""
@@ -196,7 +200,7 @@ def become(proc: Process, seccomp: bytes | None, last_cap: int) -> None:
     else:
         capabilities.apply_sets(0, 0, 0, 0)
     os.umask(proc.umask if proc.umask is not None else 0o022)
-    if proc.no_new_privileges and seccomp is not None:
+    if late_filter and proc.no_new_privileges and seccomp is not None:
         _install(seccomp)
 
 

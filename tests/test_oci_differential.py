@@ -1,0 +1,175 @@
+"""rustainer-oci against runc: the same bundles, run by each (``run --bundle B ID``), must show the
+same thing from inside (identity, capabilities, namespaces, mounts, /dev, limits, hostname, exit
+status), and the bad ones must be refused by both, leaving nothing behind.
+
+Namespace ids differ from run to run: they are compared as "the host's" or "new". Mount ids and
+the order of sibling mounts are not compared; everything else in /proc/self/mountinfo is.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from ocitools import base_config, bundle, cgroup_dirs, make_busybox_tree, oci_binary, remove_cgroup_dirs
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+
+PARENT = "ocitest-diff"
+PROBE = ("hostname; id; grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status; "
+         "for n in ipc mnt net pid uts cgroup; do echo ns $n $(readlink /proc/self/ns/$n); done; "
+         "echo pid1 $(cat /proc/1/comm); pwd; ulimit -Sn; ulimit -Hn; ls /dev | tr '\\n' ' '; echo; "
+         "for f in memory/memory.limit_in_bytes cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us cpu/cpu.shares "
+         "pids/pids.max; do echo $f $(cat /sys/fs/cgroup/$f 2>&1); done; "
+         "echo env $FOO; touch /probe-write 2>/dev/null && echo root-writable || echo root-readonly; "
+         "mkdir /tmp/probe-dir 2>&1 | tail -1; cat /proc/sys/net/ipv4/ip_forward; cat /proc/self/mountinfo; ")
+
+
+def runtime_run(binary: str, folder: Path, cid: str, state_root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([binary, "--root", str(state_root), "run", "--bundle", str(folder), cid],
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def normalize(out: str) -> list[str]:
+    host_ns = {os.readlink(f"/proc/self/ns/{n}") for n in ("ipc", "mnt", "net", "pid", "uts", "cgroup")}
+    lines = []
+    mounts = []
+    for line in out.splitlines():
+        if line.startswith("ns "):
+            _, name, value = line.split(" ", 2)
+            lines.append(f"ns {name} {'host' if value in host_ns else 'new'}")
+        elif line[:1].isdigit() and " - " in line:
+            fields = line.split()
+            mounts.append(" ".join(fields[3:]))  # root, mount point, options, ... (no ids, no device)
+        else:
+            lines.append(line)
+    return lines + sorted(mounts)
+
+
+def edit(path: str, value: object) -> Callable[[dict], None]:  # type: ignore[type-arg]
+    """Set ``path`` (dotted keys) in the config."""
+    def apply(cfg: dict) -> None:  # type: ignore[type-arg]
+        *keys, last = path.split(".")
+        node = cfg
+        for key in keys:
+            node = node.setdefault(key, {})
+        node[last] = value
+    return apply
+
+
+def add_mount(mount: dict) -> Callable[[dict], None]:  # type: ignore[type-arg]
+    return lambda cfg: cfg["mounts"].append(mount)
+
+
+def drop_namespace(kind: str) -> Callable[[dict], None]:  # type: ignore[type-arg]
+    def apply(cfg: dict) -> None:  # type: ignore[type-arg]
+        cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != kind]
+    return apply
+
+
+CAPS = ["CAP_CHOWN", "CAP_NET_RAW", "CAP_SYS_ADMIN"]
+CASES: dict[str, list[Callable[[dict], None]]] = {  # type: ignore[type-arg]
+    "default": [],
+    "user-env-cwd-hostname": [edit("process.user", {"uid": 1000, "gid": 1000, "additionalGids": [10, 20]}),
+                              edit("process.cwd", "/tmp/work"), edit("hostname", "diffhost"),
+                              lambda c: c["process"]["env"].append("FOO=bar baz")],
+    "capabilities": [edit("process.capabilities", {k: CAPS for k in ("bounding", "effective", "permitted",
+                                                                     "inheritable")}),
+                     edit("process.noNewPrivileges", False)],
+    "host-network-and-uts": [drop_namespace("network"), drop_namespace("uts"), lambda c: c.pop("hostname")],
+    "limits": [edit("linux.resources.memory", {"limit": 67108864}),
+               edit("linux.resources.cpu", {"quota": 25000, "period": 50000, "shares": 512}),
+               edit("linux.resources.pids", {"limit": 20}),
+               edit("process.rlimits", [{"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200}])],
+    "writable-root-and-mounts": [edit("root.readonly", False),
+                                 add_mount({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                                            "options": ["nosuid", "nodev", "mode=1777", "size=1m"]}),
+                                 add_mount({"destination": "/mnt/host-etc", "type": "bind", "source": "/etc",
+                                            "options": ["rbind", "ro", "nosuid", "rprivate"]})],
+    "masked-readonly-sysctl": [edit("linux.maskedPaths", ["/proc/cpuinfo", "/sys/kernel"]),
+                               edit("linux.readonlyPaths", ["/proc/sys", "/etc"]),
+                               edit("linux.sysctl", {"net.ipv4.ip_forward": "1"})],
+    "seccomp": [edit("linux.seccomp", {
+        "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+                     {"names": ["sethostname"], "action": "SCMP_ACT_ERRNO"},
+                     {"names": ["personality"], "action": "SCMP_ACT_ERRNO",
+                      "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}]})],
+    "pid1-survives-its-own-kill": [],
+}
+BAD: dict[str, list[Callable[[dict], None]]] = {  # type: ignore[type-arg]
+    "missing-command": [edit("process.args", ["/no/such/command"])],
+    "empty-args": [edit("process.args", [])],
+    "missing-root": [edit("root.path", "/no/such/rootfs")],
+    "unknown-namespace": [lambda c: c["linux"]["namespaces"].append({"type": "bogus"})],
+    "missing-bind-source": [add_mount({"destination": "/mnt", "type": "bind", "source": "/no/such/dir",
+                                       "options": ["rbind"]})],
+    "relative-cwd": [edit("process.cwd", "tmp")],
+}
+
+
+@pytest.fixture(scope="module")
+def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("runc") is None and not os.path.exists("/usr/sbin/runc"):
+        pytest.skip("runc is not installed (the test set-up command installs it)")
+    root = tmp_path_factory.mktemp("diff-rootfs")
+    make_busybox_tree(root)
+    root.chmod(0o755)  # mktemp's 0700 would keep a non-root user out of "/"
+    (root / "tmp" / "work").mkdir()
+    return root
+
+
+@pytest.fixture
+def runtimes(tmp_path: Path) -> Iterator[dict[str, str]]:
+    runc = shutil.which("runc") or "/usr/sbin/runc"
+    yield {"runc": runc, "rustainer-oci": oci_binary()}
+    remove_cgroup_dirs(PARENT)
+    assert not cgroup_dirs(PARENT)
+
+
+def run_both(case: str, mods: list[Callable[[dict], None]], rootfs: Path, tmp_path: Path,  # type: ignore[type-arg]
+             runtimes: dict[str, str], args: list[str]) -> dict[str, subprocess.CompletedProcess[str]]:
+    results = {}
+    for name, binary in runtimes.items():
+        cfg = copy.deepcopy(base_config(rootfs, args, f"/{PARENT}/{case}"))
+        for mod in mods:
+            mod(cfg)
+        folder = bundle(tmp_path / f"{name}-bundle", rootfs, cfg)
+        state_root = tmp_path / f"{name}-state"
+        results[name] = runtime_run(binary, folder, case, state_root)
+        assert not list(state_root.glob("*")), f"{name} left its state for {case}"
+        assert not [p for p in cgroup_dirs(PARENT) if p.endswith("/" + case)], f"{name} left the cgroup of {case}"
+    return results
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_same_view_as_runc(case: str, rootfs: Path, tmp_path: Path, runtimes: dict[str, str]) -> None:
+    args = ["sh", "-c", PROBE + "exit 3"]
+    if case == "pid1-survives-its-own-kill":  # the kernel ignores a SIGKILL from inside to its PID 1
+        args = ["sh", "-c", "kill -9 $$; echo alive; exit 4"]
+    results = run_both(case, CASES[case], rootfs, tmp_path, runtimes, args)
+    runc, ours = results["runc"], results["rustainer-oci"]
+    assert runc.returncode == ours.returncode, (runc.stderr, ours.stderr)
+    assert normalize(ours.stdout) == normalize(runc.stdout)
+    assert ours.returncode == (4 if case == "pid1-survives-its-own-kill" else 3), ours.stderr
+    expected = {"user-env-cwd-hostname": ["diffhost", "uid=1000 gid=1000 groups=10,20", "/tmp/work", "env bar baz"],
+                "seccomp": ["mkdir: can't create directory '/tmp/probe-dir': Permission denied"],
+                "limits": ["memory/memory.limit_in_bytes 67108864", "cpu/cpu.cfs_quota_us 25000", "pids/pids.max 20"],
+                "masked-readonly-sysctl": ["1"], "writable-root-and-mounts": ["root-writable"],
+                "default": ["root-readonly", "runc"]}
+    for line in expected.get(case, []):
+        assert line in ours.stdout.splitlines(), (line, ours.stdout[:600])
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_both_refuse(case: str, rootfs: Path, tmp_path: Path, runtimes: dict[str, str]) -> None:
+    results = run_both(case, BAD[case], rootfs, tmp_path, runtimes, ["sh", "-c", "echo ran"])
+    for name, proc in results.items():
+        assert proc.returncode != 0, f"{name} accepted {case}"
+        assert "ran" not in proc.stdout
+    assert results["rustainer-oci"].stderr.startswith("rustainer-oci: ")
