@@ -44,8 +44,7 @@ class UsageError(Exception):
 
 
 def split_options(args: list[str], valued: set[str]) -> tuple[dict[str, str], list[str], list[str]]:
-    """Leading options (``--x v``, ``--x=v``, flags) -> (options, positionals, rest after the first
-    positional). Options after the first positional are read too, as urfave/cli does for runc."""
+    """Options (``--x v``, ``--x=v``, flags; anywhere before ``--``) -> (options, positionals, ())."""
     options: dict[str, str] = {}
     positionals: list[str] = []
     i = 0
@@ -54,7 +53,7 @@ def split_options(args: list[str], valued: set[str]) -> tuple[dict[str, str], li
         if arg == "--":
             positionals += args[i + 1:]
             break
-        if arg.startswith("-") and len(arg) > 1 and not positionals[1:2]:
+        if arg.startswith("-") and len(arg) > 1:
             name, eq, value = arg.partition("=")
             if name in valued and not eq:
                 if i + 1 >= len(args):
