@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from ocitools import base_config, bundle, cgroup_dirs, make_busybox_tree, oci_binary, remove_cgroup_dirs
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
