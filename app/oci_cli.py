@@ -87,9 +87,9 @@ class Logger:
 
             stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             if self.json:
-                import json
+                from rustainer.backend.util.jsonfile import dumps
 
-                line = json.dumps({"level": level, "msg": msg, "time": stamp})
+                line = dumps({"level": level, "msg": msg, "time": stamp}).replace("\n", "")
             else:
                 line = f'time="{stamp}" level={level} msg="{msg}"'
             try:
@@ -205,9 +205,9 @@ def run_command(command: str, rest: list[str], glob: dict[str, str], log: Logger
     if command == "start":
         commands.start(store, one_id(positionals, command))
     elif command == "state":
-        import json
+        from rustainer.backend.util.jsonfile import dumps
 
-        print(json.dumps(commands.state(store, one_id(positionals, command)), indent=2))
+        print(dumps(commands.state(store, one_id(positionals, command))))
     elif command == "kill":
         if not 1 <= len(positionals) <= 2:
             raise UsageError("kill needs a container id and optionally a signal")
@@ -218,9 +218,7 @@ def run_command(command: str, rest: list[str], glob: dict[str, str], log: Logger
     elif command == "ps":
         pids = commands.ps(store, one_id(positionals, command))
         if (opt(options, "--format", "-f") or "table") == "json":
-            import json
-
-            print(json.dumps(pids))
+            print("[" + ",".join(str(p) for p in pids) + "]")
         else:
             print("PID")
             for pid in pids:

@@ -179,12 +179,12 @@ class OciConfig:
 
 def load(bundle: str) -> OciConfig:
     """``bundle``/config.json, parsed; a missing or unreadable file is one line too."""
-    import json
+    from rustainer.backend.util.jsonfile import loads
 
     path = os.path.join(bundle, "config.json")
     try:
         with open(path) as fh:
-            raw = json.load(fh)
+            raw = loads(fh.read())
     except FileNotFoundError:
         raise InvalidSpecError(f"{path}: no such file (is {bundle} a bundle?)") from None
     except (OSError, ValueError) as err:
@@ -467,11 +467,11 @@ def parse_device_node(raw: Any) -> DeviceNode:
 
 def parse_process_file(path: str) -> tuple[Process, list[str]]:
     """``exec --process FILE``: one process object."""
-    import json
+    from rustainer.backend.util.jsonfile import loads
 
     try:
         with open(path) as fh:
-            raw = json.load(fh)
+            raw = loads(fh.read())
     except (OSError, ValueError) as err:
         raise InvalidSpecError(f"cannot read process file {path}: {err}") from err
     warnings: list[str] = []
@@ -479,11 +479,11 @@ def parse_process_file(path: str) -> tuple[Process, list[str]]:
 
 
 def parse_resources_file(path: str) -> Resources:
-    import json
+    from rustainer.backend.util.jsonfile import loads
 
     try:
         with open(path) as fh:
-            raw = json.load(fh)
+            raw = loads(fh.read())
     except (OSError, ValueError) as err:
         raise InvalidSpecError(f"cannot read resources file {path}: {err}") from err
     return parse_resources(_obj(raw, "resources"))

@@ -13,10 +13,11 @@ from rustainer.backend.oci.config import Hook
 def run_hooks(hooks: tuple[Hook, ...], state: dict[str, object]) -> None:
     if not hooks:
         return
-    import json
     import subprocess
 
-    payload = json.dumps(state).encode()
+    from rustainer.backend.util.jsonfile import dumps
+
+    payload = dumps(state).encode()
     for hook in hooks:
         env = dict(item.partition("=")[::2] for item in hook.env)
         try:

@@ -8,7 +8,6 @@ reused pid is never taken for it. Status is never stored: it is read from the ke
 
 from __future__ import annotations
 
-import json
 import os
 
 from rustainer.backend.errors import ContainerNotFoundError, ContainerStateError, InvalidSpecError
@@ -46,17 +45,20 @@ class Store:
         return path
 
     def save(self, cid: str, data: dict[str, object]) -> None:
-        path = os.path.join(self.dir(cid), "state.json")
-        tmp = path + ".tmp"
-        with open(tmp, "w") as fh:
-            json.dump(data, fh)
-        os.replace(tmp, path)
+        from rustainer.backend.util.jsonfile import write
+
+        # not fsync'ed: the state lives on a tmpfs (/run) and means nothing after a reboot
+        write(os.path.join(self.dir(cid), "state.json"), data, durable=False)
 
     def load(self, cid: str) -> dict[str, object]:
+        from rustainer.backend.util.jsonfile import loads
+
         path = os.path.join(self.dir(cid), "state.json")
         try:
             with open(path) as fh:
-                data: dict[str, object] = json.load(fh)
+                data = loads(fh.read())
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
         except FileNotFoundError:
             raise ContainerNotFoundError(f"container {cid} does not exist") from None
         except (OSError, ValueError) as err:
@@ -64,9 +66,21 @@ class Store:
         return data
 
     def remove(self, cid: str) -> None:
-        import shutil
-
-        shutil.rmtree(self.dir(cid), ignore_errors=True)
+        """The folder holds only files we wrote (no shutil: it imports re, on every delete)."""
+        path = self.dir(cid)
+        try:
+            names = os.listdir(path)
+        except FileNotFoundError:
+            return
+        for name in names:
+            try:
+                os.unlink(os.path.join(path, name))
+            except FileNotFoundError:
+                pass
+        try:
+            os.rmdir(path)
+        except FileNotFoundError:
+            pass
 
     def ids(self) -> list[str]:
         try:
