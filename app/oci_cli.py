@@ -89,7 +89,7 @@ class Logger:
             if self.json:
                 from rustainer.backend.util.jsonfile import dumps
 
-                line = dumps({"level": level, "msg": msg, "time": stamp}).replace("\n", "")
+                line = "".join(part.strip() for part in dumps({"level": level, "msg": msg, "time": stamp}).splitlines())
             else:
                 line = f'time="{stamp}" level={level} msg="{msg}"'
             try:

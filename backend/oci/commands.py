@@ -57,6 +57,12 @@ def start(store: Store, cid: str) -> None:
             except BlockingIOError:
                 pass  # the init has the fifo open and is about to write
             if status(store, cid, data) == STOPPED:
+                # it may have been released, run and ended since our read: its byte says so
+                try:
+                    if os.read(fd, 1):
+                        break
+                except BlockingIOError:
+                    pass
                 raise ContainerStateError(f"container {cid}'s init exited before it was started")
             if time.monotonic() > deadline:
                 raise ContainerStateError(f"container {cid}'s init did not answer the start")
@@ -69,7 +75,7 @@ def start(store: Store, cid: str) -> None:
     hooks = stored_hooks(data, "poststart")
     if hooks:
         try:
-            run_hooks(hooks, oci_state(store, cid, data))
+            run_hooks(hooks, oci_state(store, cid, data) | {"status": CREATED})  # as runc 1.1 tells them
         except Exception as err:  # noqa: BLE001 - poststart failures are warnings (the spec)
             import sys
 

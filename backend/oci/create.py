@@ -204,7 +204,7 @@ def _create(store: Store, cid: str, bundle: str, cfg: OciConfig, undo: Rollback,
     from rustainer.backend.oci.hooks import run_hooks
     from rustainer.backend.oci.state import oci_state
 
-    state = oci_state(store, cid, data)
+    state = oci_state(store, cid, data) | {"status": "creating"}  # what runc tells these hooks
     run_hooks(cfg.hooks_of("prestart") + cfg.hooks_of("createRuntime"), state)
     return pid
 

@@ -17,7 +17,7 @@ def run_hooks(hooks: tuple[Hook, ...], state: dict[str, object]) -> None:
 
     from rustainer.backend.util.jsonfile import dumps
 
-    payload = dumps(state).encode()
+    payload = "".join(line.strip() for line in dumps(state).splitlines()).encode()  # one line, as runc's
     for hook in hooks:
         env = dict(item.partition("=")[::2] for item in hook.env)
         try:

@@ -78,10 +78,10 @@ def test_terminal(clean: Containerd) -> None:
 
     child = pexpect.spawn("ctr", ["--address", clean.sock, "--namespace", NAMESPACE, "run", "--rm", "-t",
                                   "--runc-binary", oci_binary(), "--runc-root", str(clean.runc_root), IMAGE, "tty1",
-                                  "sh", "-c", "tty; ls -l /dev/console | cut -c1; read x; echo got-$x; exit 5"],
+                                  "sh", "-c", "tty; echo console-$(ls -l /dev/console | cut -c1); read x; echo got-$x; exit 5"],
                           timeout=30, encoding="utf-8", dimensions=(30, 100))
     child.expect("/dev/pts/0")
-    child.expect("c")
+    child.expect("console-c")  # the pty's slave, bound onto /dev/console
     child.sendline("line")
     child.expect("got-line")
     child.expect(pexpect.EOF)

@@ -167,6 +167,27 @@ def test_same_view_as_runc(case: str, rootfs: Path, tmp_path: Path, runtimes: di
         assert line in ours.stdout.splitlines(), (line, ours.stdout[:600])
 
 
+def test_hooks_see_what_runc_hooks_see(rootfs: Path, tmp_path: Path, runtimes: dict[str, str]) -> None:
+    """prestart, createRuntime, poststart and poststop each get the state on stdin: the same
+    status, id and pid presence as runc gives them, in the same order."""
+    hook = tmp_path / "hook.sh"
+    hook.write_text("#!/bin/sh\ncat >> \"$1\"; echo >> \"$1\"\n")
+    hook.chmod(0o755)
+    seen = {}
+    for name in runtimes:
+        log = tmp_path / f"{name}-hooks.log"
+        hooks = {kind: [{"path": str(hook), "args": ["hook.sh", str(log)]}]
+                 for kind in ("prestart", "createRuntime", "poststart", "poststop")}
+        results = run_both("hooks", [edit("hooks", hooks)], rootfs, tmp_path, {name: runtimes[name]}, ["true"])
+        assert results[name].returncode == 0, results[name].stderr
+        import json
+
+        states = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        seen[name] = [(s["id"], s["status"], s.get("pid", 0) > 0, s["bundle"].endswith("-bundle")) for s in states]
+    assert seen["rustainer-oci"] == seen["runc"]
+    assert len(seen["runc"]) == 4
+
+
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_both_refuse(case: str, rootfs: Path, tmp_path: Path, runtimes: dict[str, str]) -> None:
     results = run_both(case, BAD[case], rootfs, tmp_path, runtimes, ["sh", "-c", "echo ran"])
