@@ -109,11 +109,11 @@ class _ScanContext:
 def loads(text: str) -> object:
     """Parse JSON with the C scanner ``json`` itself uses, without importing ``json`` (and with it
     ``re`` and ``enum``: ~15 ms on every call of a short-lived command such as ``rustainer-oci``)."""
-    import _json  # type: ignore[import-not-found]
+    import _json
 
     start = len(text) - len(text.lstrip(" \t\n\r"))
     try:
-        value, end = _json.make_scanner(_ScanContext())(text, start)
+        value, end = _json.make_scanner(_ScanContext())(text, start)  # type: ignore[arg-type]  # duck-typed, as JSONDecoder is
     except StopIteration as err:
         raise ValueError(f"invalid JSON at character {err.value}") from None
     if text[end:].strip(" \t\n\r"):
