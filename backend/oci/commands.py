@@ -9,7 +9,6 @@ import os
 import time
 
 from rustainer.backend.errors import ContainerStateError, InvalidSpecError
-from rustainer.backend.oci import cgroup as oci_cgroup
 from rustainer.backend.oci.state import CREATED, PAUSED, RUNNING, STOPPED, Store, oci_state, status
 
 START_TIMEOUT = 10.0
@@ -75,7 +74,8 @@ def start(store: Store, cid: str) -> None:
     hooks = stored_hooks(data, "poststart")
     if hooks:
         try:
-            run_hooks(hooks, oci_state(store, cid, data) | {"status": CREATED})  # as runc 1.1 tells them
+            # as runc 1.1 tells them (the command may have ended already: its pid all the same)
+            run_hooks(hooks, oci_state(store, cid, data) | {"status": CREATED, "pid": data["pid"]})
         except Exception as err:  # noqa: BLE001 - poststart failures are warnings (the spec)
             import sys
 
@@ -83,6 +83,8 @@ def start(store: Store, cid: str) -> None:
 
 
 def kill(store: Store, cid: str, signal: int, *, all_processes: bool = False) -> None:
+    from rustainer.backend.oci import cgroup as oci_cgroup
+
     data = store.load(cid)
     st = status(store, cid, data)
     if st == STOPPED and not all_processes:
@@ -102,6 +104,8 @@ def kill(store: Store, cid: str, signal: int, *, all_processes: bool = False) ->
 
 def delete(store: Store, cid: str, *, force: bool = False) -> None:
     """Remove a stopped container (``--force``: a running one is killed first)."""
+    from rustainer.backend.oci import cgroup as oci_cgroup
+
     try:
         data = store.load(cid)
     except Exception:
@@ -162,12 +166,16 @@ def _kill_rest(manager: object) -> None:
 
 
 def ps(store: Store, cid: str) -> list[int]:
+    from rustainer.backend.oci import cgroup as oci_cgroup
+
     data = store.load(cid)
     manager = oci_cgroup.reopen(data, cid)
     return sorted(manager.pids()) if manager is not None else []
 
 
 def pause(store: Store, cid: str, on: bool) -> None:
+    from rustainer.backend.oci import cgroup as oci_cgroup
+
     data = store.load(cid)
     st = status(store, cid, data)
     if on and st != RUNNING and st != CREATED:
@@ -178,6 +186,7 @@ def pause(store: Store, cid: str, on: bool) -> None:
 
 
 def update(store: Store, cid: str, resources_file: str) -> None:
+    from rustainer.backend.oci import cgroup as oci_cgroup
     from rustainer.backend.oci.config import parse_resources_file
     from rustainer.backend.util.record import replace
 

@@ -72,8 +72,11 @@ def check(cfg: OciConfig, bundle: str) -> None:
             if not os.path.exists(source):
                 raise InvalidSpecError(f"config.json: bind mount source {m.source} does not exist")
     for ns in cfg.namespaces:
-        if ns.path is not None and not os.path.exists(ns.path):
-            raise InvalidSpecError(f"config.json: namespace path {ns.path} does not exist")
+        if ns.path is not None:
+            try:
+                os.stat(ns.path)
+            except OSError as err:
+                raise InvalidSpecError(f"config.json: namespace path {ns.path}: {err.strerror}") from err
     if cfg.hostname and cfg.namespace("uts") is None:
         raise InvalidSpecError("config.json: a hostname needs a new UTS namespace")
     for key, _value in cfg.sysctl:

@@ -107,9 +107,25 @@ def test_exec_ps_pause_resume_kill(clean: Containerd) -> None:
     assert clean.ctr("task", "resume", "bg1").returncode == 0
     assert "RUNNING" in clean.ctr("task", "ls").stdout
     assert freezer.read_text().strip() == "THAWED"
-    assert clean.ctr("task", "kill", "-s", "SIGKILL", "bg1").returncode == 0
+    # an exec with a terminal (the console socket of an exec)
+    import pexpect
+
+    child = pexpect.spawn("ctr", ["--address", clean.sock, "--namespace", NAMESPACE, "task", "exec", "-t",
+                                  "--exec-id", "e2", "bg1", "sh", "-c", "echo tty-$(tty); exit 6"],
+                          timeout=30, encoding="utf-8")
+    child.expect("tty-/dev/pts/")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 6
+    # a detached exec's process, then kill --all: every process of the container goes
+    proc = clean.ctr("task", "exec", "-d", "--exec-id", "e3", "bg1", "sleep", "999")
+    assert proc.returncode == 0, proc.stderr
+    wait_for(lambda: len(clean.ctr("task", "ps", "bg1").stdout.split()) >= 6, timeout=10, what="the exec to show in ps")
+    pids = [int(w) for w in clean.ctr("task", "ps", "bg1").stdout.split() if w.isdigit()]
+    assert len(pids) == 2 and pid in pids
+    assert clean.ctr("task", "kill", "--all", "-s", "SIGKILL", "bg1").returncode == 0
     wait_for(lambda: "STOPPED" in clean.ctr("task", "ls").stdout, timeout=20, what="the task to stop")
-    assert not os.path.exists(f"/proc/{pid}")
+    wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in pids), timeout=10, what="every process to go")
     assert clean.ctr("task", "delete", "bg1").returncode == 0
     assert clean.ctr("container", "delete", "bg1").returncode == 0
 

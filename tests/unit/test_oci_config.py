@@ -163,3 +163,15 @@ def test_seccomp_profile_semantics() -> None:
 def test_seccomp_refuses_another_architecture_list() -> None:
     with pytest.raises(InvalidSpecError):
         compile_profile(Seccomp("SCMP_ACT_ALLOW", None, ("SCMP_ARCH_AARCH64",), ()), "x86_64")
+
+
+def test_json_without_the_json_module() -> None:
+    import json
+
+    from rustainer.backend.util.jsonfile import dumps, loads
+
+    value = {"a": [1, -2.5, 3e3, True, False, None, "é\n\"x\""], "b": {}, "c": []}
+    assert loads(json.dumps(value)) == value == loads(dumps(value))
+    for bad in ("", "{", "{} x", "[1,]", "nan-ish"):
+        with pytest.raises(ValueError):
+            loads(bad)
