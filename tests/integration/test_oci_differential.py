@@ -31,8 +31,9 @@ PROBE = ("hostname; id; grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status; 
          "mkdir /tmp/probe-dir 2>&1 | tail -1; cat /proc/sys/net/ipv4/ip_forward; cat /proc/self/mountinfo; ")
 
 
-def runtime_run(binary: str, folder: Path, cid: str, state_root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([binary, "--root", str(state_root), "run", "--bundle", str(folder), cid],
+def runtime_run(binary: str, folder: Path, cid: str, state_root: Path,
+                extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([binary, "--root", str(state_root), "run", *extra, "--bundle", str(folder), cid],
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
 
 
@@ -105,6 +106,7 @@ CASES: dict[str, list[Callable[[dict], None]]] = {  # type: ignore[type-arg]
                      {"names": ["personality"], "action": "SCMP_ACT_ERRNO",
                       "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}]})],
     "pid1-survives-its-own-kill": [],
+    "no-pivot": [],  # run --no-pivot: the root moved over / and chrooted into
 }
 BAD: dict[str, list[Callable[[dict], None]]] = {  # type: ignore[type-arg]
     "missing-command": [edit("process.args", ["/no/such/command"])],
@@ -145,7 +147,7 @@ def run_both(case: str, mods: list[Callable[[dict], None]], rootfs: Path, tmp_pa
             mod(cfg)
         folder = bundle(tmp_path / f"{name}-bundle", rootfs, cfg)
         state_root = tmp_path / f"{name}-state"
-        results[name] = runtime_run(binary, folder, case, state_root)
+        results[name] = runtime_run(binary, folder, case, state_root, ("--no-pivot",) if case == "no-pivot" else ())
         assert not list(state_root.glob("*")), f"{name} left its state for {case}"
         assert not [p for p in cgroup_dirs(PARENT) if p.endswith("/" + case)], f"{name} left the cgroup of {case}"
     return results
