@@ -19,6 +19,7 @@ from imagetools import Layout, need, tar_of
 
 IMAGE = "docker.io/library/rustainer-busybox:test"
 NAMESPACE = "ocitest"
+RUN_DIR = "/run/containerd"
 
 CONFIG = """version = 2
 root = "{root}"
@@ -55,6 +56,9 @@ class Containerd:
     def __init__(self, folder: Path) -> None:
         need("containerd", "ctr", "containerd-shim-runc-v2")
         self.folder = folder
+        # containerd 1.6 puts its shims' sockets in /run/containerd/s whatever its config: removed
+        # at the end if we made it (and it is empty)
+        self.made_run_dir = not os.path.exists(RUN_DIR)
         folder.mkdir(parents=True, exist_ok=True)
         self.sock = str(folder / "c.sock")
         self.runc_root = folder / "runc-root"
@@ -72,9 +76,15 @@ class Containerd:
             return False
         return self.ctr("version", timeout=10).returncode == 0
 
+    def argv(self, *args: str) -> list[str]:
+        """A ``ctr`` command line for this containerd; the IO fifos of ``run`` and ``task exec`` go
+        to our folder (ctr's default is /run/containerd/fifo, where a killed ctr leaves them)."""
+        n = 2 if args[:2] == ("task", "exec") else 1 if args[:1] == ("run",) else 0
+        fifo = ["--fifo-dir", str(self.folder / "fifo")] if n else []
+        return ["ctr", "--address", self.sock, "--namespace", NAMESPACE, *args[:n], *fifo, *args[n:]]
+
     def ctr(self, *args: str, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["ctr", "--address", self.sock, "--namespace", NAMESPACE, *args],
-                              capture_output=True, text=True, timeout=timeout,
+        return subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
                               input=input if input is not None else "")
 
     def run(self, cid: str, *command: str, runtime: str | None = None, opts: tuple[str, ...] = (),
@@ -125,6 +135,12 @@ class Containerd:
                 self.proc.wait(10)
             self.log.close()
             umount_under(self.folder)
+            if self.made_run_dir:
+                for path in (f"{RUN_DIR}/s", f"{RUN_DIR}/fifo", RUN_DIR):
+                    try:
+                        os.rmdir(path)
+                    except OSError:
+                        pass
 
 
 def umount_under(folder: Path) -> None:

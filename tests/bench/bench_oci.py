@@ -73,8 +73,8 @@ def main() -> None:
             times: dict[str, list[float]] = {name: [] for name in rts}
             for i in range(opts.runs + 1):
                 for name, path in rts.items():
-                    t = timed(["ctr", "--address", ctrd.sock, "--namespace", "ocitest", "run", "--rm",
-                               "--runc-binary", path, "--runc-root", str(ctrd.runc_root), IMAGE, f"b-{name.split()[0]}-{i}", "true"])
+                    t = timed(ctrd.argv("run", "--rm", "--runc-binary", path, "--runc-root", str(ctrd.runc_root), IMAGE,
+                                        f"b-{name.split()[0]}-{i}", "true"))
                     if i:  # the first round warms the caches
                         times[name].append(t)
             report(f"ctr run --rm {IMAGE} true ({opts.runs} runs each)", times)

@@ -76,9 +76,9 @@ def test_missing_command_fails_and_leaves_nothing(clean: Containerd) -> None:
 def test_terminal(clean: Containerd) -> None:
     import pexpect
 
-    child = pexpect.spawn("ctr", ["--address", clean.sock, "--namespace", NAMESPACE, "run", "--rm", "-t",
-                                  "--runc-binary", oci_binary(), "--runc-root", str(clean.runc_root), IMAGE, "tty1",
-                                  "sh", "-c", "tty; echo console-$(ls -l /dev/console | cut -c1); read x; echo got-$x; exit 5"],
+    argv = clean.argv("run", "--rm", "-t", "--runc-binary", oci_binary(), "--runc-root", str(clean.runc_root), IMAGE,
+                      "tty1", "sh", "-c", "tty; echo console-$(ls -l /dev/console | cut -c1); read x; echo got-$x; exit 5")
+    child = pexpect.spawn(argv[0], argv[1:],
                           timeout=30, encoding="utf-8", dimensions=(30, 100))
     child.expect("/dev/pts/0")
     child.expect("console-c")  # the pty's slave, bound onto /dev/console
@@ -110,8 +110,8 @@ def test_exec_ps_pause_resume_kill(clean: Containerd) -> None:
     # an exec with a terminal (the console socket of an exec)
     import pexpect
 
-    child = pexpect.spawn("ctr", ["--address", clean.sock, "--namespace", NAMESPACE, "task", "exec", "-t",
-                                  "--exec-id", "e2", "bg1", "sh", "-c", "echo tty-$(tty); exit 6"],
+    argv = clean.argv("task", "exec", "-t", "--exec-id", "e2", "bg1", "sh", "-c", "echo tty-$(tty); exit 6")
+    child = pexpect.spawn(argv[0], argv[1:],
                           timeout=30, encoding="utf-8")
     child.expect("tty-/dev/pts/")
     child.expect(pexpect.EOF)
