@@ -200,3 +200,23 @@ def test_both_refuse(case: str, rootfs: Path, tmp_path: Path, runtimes: dict[str
         assert proc.returncode != 0, f"{name} accepted {case}"
         assert "ran" not in proc.stdout
     assert results["rustainer-oci"].stderr.startswith("rustainer-oci: ")
+
+
+def test_command_line_edges(tmp_path: Path) -> None:
+    """What go-runc relies on: errors as one line on stderr and a JSON line in --log, exit 1;
+    unsupported commands say so; --version and features answer."""
+    import json
+
+    binary = oci_binary()
+    log = tmp_path / "log.json"
+    proc = subprocess.run([binary, "--root", str(tmp_path / "state"), "--log", str(log), "--log-format", "json",
+                           "start", "nope"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1 and proc.stderr == "rustainer-oci: container nope does not exist\n"
+    entry = json.loads(log.read_text().splitlines()[-1])
+    assert entry["level"] == "error" and entry["msg"] == "container nope does not exist"
+    for command in ("checkpoint", "restore"):
+        proc = subprocess.run([binary, command, "x"], capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "not supported" in proc.stderr
+    assert subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.startswith("rustainer-oci version")
+    features = json.loads(subprocess.run([binary, "features"], capture_output=True, text=True).stdout)
+    assert "pid" in features["linux"]["namespaces"] and "SCMP_ACT_ERRNO" in features["linux"]["seccomp"]["actions"]
