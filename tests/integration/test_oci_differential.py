@@ -27,7 +27,7 @@ PROBE = ("hostname; id; grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status; 
          "echo pid1 $(cat /proc/1/comm); pwd; ulimit -Sn; ulimit -Hn; ls /dev | tr '\\n' ' '; echo; "
          "for f in memory/memory.limit_in_bytes cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us cpu/cpu.shares "
          "pids/pids.max; do echo $f $(cat /sys/fs/cgroup/$f 2>&1); done; "
-         "echo env $FOO; touch /probe-write 2>/dev/null && echo root-writable || echo root-readonly; "
+         "echo env $FOO; echo oom $(cat /proc/self/oom_score_adj); echo umask $(umask); touch /probe-write 2>/dev/null && echo root-writable || echo root-readonly; "
          "mkdir /tmp/probe-dir 2>&1 | tail -1; cat /proc/sys/net/ipv4/ip_forward; cat /proc/self/mountinfo; ")
 
 
@@ -79,6 +79,7 @@ CASES: dict[str, list[Callable[[dict], None]]] = {  # type: ignore[type-arg]
     "default": [],
     "user-env-cwd-hostname": [edit("process.user", {"uid": 1000, "gid": 1000, "additionalGids": [10, 20]}),
                               edit("process.cwd", "/tmp/work"), edit("hostname", "diffhost"),
+                              edit("process.oomScoreAdj", 123),
                               lambda c: c["process"]["env"].append("FOO=bar baz")],
     "capabilities": [edit("process.capabilities", {k: CAPS for k in ("bounding", "effective", "permitted",
                                                                      "inheritable")}),
@@ -163,7 +164,8 @@ def test_same_view_as_runc(case: str, rootfs: Path, tmp_path: Path, runtimes: di
     assert runc.returncode == ours.returncode, (runc.stderr, ours.stderr)
     assert normalize(ours.stdout) == normalize(runc.stdout)
     assert ours.returncode == (4 if case == "pid1-survives-its-own-kill" else 3), ours.stderr
-    expected = {"user-env-cwd-hostname": ["diffhost", "uid=1000 gid=1000 groups=10,20", "/tmp/work", "env bar baz"],
+    expected = {"user-env-cwd-hostname": ["diffhost", "uid=1000 gid=1000 groups=10,20", "/tmp/work", "env bar baz",
+                                          "oom 123"],
                 "seccomp": ["mkdir: can't create directory '/tmp/probe-dir': Permission denied"],
                 "limits": ["memory/memory.limit_in_bytes 67108864", "cpu/cpu.cfs_quota_us 25000", "pids/pids.max 20"],
                 "masked-readonly-sysctl": ["1"], "writable-root-and-mounts": ["root-writable"],
