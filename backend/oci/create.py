@@ -101,6 +101,9 @@ def _create(store: Store, cid: str, bundle: str, cfg: OciConfig, undo: Rollback,
     path = oci_cgroup.cgroup_path(cfg.cgroups_path, cid, systemd_cgroup)
     manager = oci_cgroup.open_cgroup(path, cid)
     manager.create(oci_cgroup.engine_resources(cfg.resources))  # type: ignore[arg-type]
+    # Parent folders (containerd's namespace, a pod's cgroup) are shared and stay, as with runc:
+    # removing one as the last container leaves would race with the next container's create.
+    manager.made_parents = ()
     undo.push("cgroup", manager.remove)
     oci_cgroup.apply_extra(manager, cfg.resources)
     paths = manager.paths()
