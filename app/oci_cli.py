@@ -185,7 +185,8 @@ def run_command(command: str, rest: list[str], glob: dict[str, str], log: Logger
         bundle = opt(options, "--bundle", "-b") or os.getcwd()
         pid = create(store, cid, bundle, pid_file=opt(options, "--pid-file"),
                      console_socket=opt(options, "--console-socket"), no_pivot="--no-pivot" in options,
-                     systemd_cgroup="--systemd-cgroup" in glob, warn=log.warn)
+                     systemd_cgroup="--systemd-cgroup" in glob, warn=log.warn,
+                     preserve_fds=int(opt(options, "--preserve-fds") or 0))
         if command == "create":
             return 0
         return run_foreground(store, cid, pid)

@@ -34,7 +34,8 @@ def rfc3339(t: float) -> str:
 
 
 def create(store: Store, cid: str, bundle: str, *, pid_file: str | None = None, console_socket: str | None = None,
-           no_pivot: bool = False, systemd_cgroup: bool = False, warn: Callable[[str], None] | None = None) -> int:
+           no_pivot: bool = False, systemd_cgroup: bool = False, warn: Callable[[str], None] | None = None,
+           preserve_fds: int = 0) -> int:
     """Returns the init's pid (on the host)."""
     bundle = os.path.abspath(bundle)
     cfg = load(bundle)
@@ -51,7 +52,7 @@ def create(store: Store, cid: str, bundle: str, *, pid_file: str | None = None, 
     undo.push("state", lambda: store.remove(cid))
     try:
         return _create(store, cid, bundle, cfg, undo, pid_file=pid_file, console_socket=console_socket,
-                       no_pivot=no_pivot, systemd_cgroup=systemd_cgroup, cdir=cdir)
+                       no_pivot=no_pivot, systemd_cgroup=systemd_cgroup, cdir=cdir, preserve_fds=preserve_fds)
     except BaseException:
         undo.unwind()
         raise
@@ -85,7 +86,7 @@ def check(cfg: OciConfig, bundle: str) -> None:
 
 
 def _create(store: Store, cid: str, bundle: str, cfg: OciConfig, undo: Rollback, *, pid_file: str | None,
-            console_socket: str | None, no_pivot: bool, systemd_cgroup: bool, cdir: str) -> int:
+            console_socket: str | None, no_pivot: bool, systemd_cgroup: bool, cdir: str, preserve_fds: int = 0) -> int:
     from rustainer.backend.linux.capabilities import last_cap
     from rustainer.backend.linux.namespaces import fork_into_pid_namespace
     from rustainer.backend.oci.init import InitConfig, run_init
@@ -165,7 +166,7 @@ def _create(store: Store, cid: str, bundle: str, cfg: OciConfig, undo: Rollback,
         init_cfg = InitConfig(
             oci=cfg, mount_ops=tuple(mount_ops(cfg, bundle, paths, cgroupns=cgroupns)), late_ops=tuple(late_ops(cfg)),
             join=tuple(join), unshare=unshare, cgroup_fds=tuple(cgroup_fds), fifo=fifo, console_fd=console_fd,
-            no_pivot=no_pivot, seccomp=seccomp, last_cap=last_cap())
+            no_pivot=no_pivot, seccomp=seccomp, last_cap=last_cap(), preserve_fds=preserve_fds)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
 
         def child() -> None:

@@ -50,6 +50,7 @@ class InitConfig:
     no_pivot: bool = False
     seccomp: bytes | None = None  # the compiled filter
     last_cap: int = 40
+    preserve_fds: int = 0  # --preserve-fds: the caller's descriptors 3..3+N-1 reach the command
 
 
 def run_init(cfg: InitConfig, err_fd: int) -> None:
@@ -96,7 +97,12 @@ def run_init(cfg: InitConfig, err_fd: int) -> None:
         code, message = 1, "container init failed"
         if proc.no_new_privileges and cfg.seccomp is not None:
             _install(cfg.seccomp)
-        os.closerange(3, 1 << 20)
+        for fd in range(3, 3 + cfg.preserve_fds):
+            try:
+                os.set_inheritable(fd, True)
+            except OSError:
+                pass
+        os.closerange(3 + cfg.preserve_fds, 1 << 20)
         code, message = 127, ""
         exec_command(proc.args, env)
     except CommandFailed as err:

@@ -222,3 +222,35 @@ def test_command_line_edges(tmp_path: Path) -> None:
     assert subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.startswith("rustainer-oci version")
     features = json.loads(subprocess.run([binary, "features"], capture_output=True, text=True).stdout)
     assert "pid" in features["linux"]["namespaces"] and "SCMP_ACT_ERRNO" in features["linux"]["seccomp"]["actions"]
+
+
+def test_preserve_fds_like_runc(rootfs: Path, tmp_path: Path, runtimes: dict[str, str]) -> None:
+    """--preserve-fds 1: the caller's descriptor 3 reaches the command, nothing else does."""
+    outputs = {}
+    for name, binary in runtimes.items():
+        cfg = base_config(rootfs, ["sh", "-c", "cat <&3; ls /proc/self/fd | wc -l"], f"/{PARENT}/pfds")
+        folder = bundle(tmp_path / f"{name}-bundle", rootfs, cfg)
+        r, w = os.pipe()
+        os.write(w, b"through-fd-3\n")
+        os.close(w)
+        try:
+            saved = os.dup(3)  # whatever this process holds as 3, put back afterwards
+        except OSError:
+            saved = -1
+        os.dup2(r, 3)
+        try:
+            proc = subprocess.run([binary, "--root", str(tmp_path / f"{name}-state"), "run", "--preserve-fds", "1",
+                                   "--bundle", str(folder), "pfds"], capture_output=True, text=True, timeout=60,
+                                  stdin=subprocess.DEVNULL, pass_fds=(3,))
+        finally:
+            if saved >= 0:
+                os.dup2(saved, 3, inheritable=False)
+                os.close(saved)
+            else:
+                os.close(3)
+            if r != 3:
+                os.close(r)
+        assert proc.returncode == 0, proc.stderr
+        outputs[name] = proc.stdout
+    assert outputs["rustainer-oci"] == outputs["runc"]
+    assert outputs["runc"].startswith("through-fd-3\n")
