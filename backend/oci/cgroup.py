@@ -63,7 +63,9 @@ def open_cgroup(path: str, cid: str, *, driver: str | None = None, paths: dict[s
                 made_parents: tuple[str, ...] = ()) -> CgroupManager:
     from rustainer.backend.cgroups.detect import detect_driver
 
-    driver = driver or detect_driver()
+    if driver is None:
+        # runc's default manager is cgroupfs, systemd or not: a systemd host gets the file system's driver
+        driver = detect_driver(systemd=False)
     parent, leaf = os.path.dirname(path), os.path.basename(path)
     if driver == "v2":
         from rustainer.backend.cgroups.v2 import V2Manager

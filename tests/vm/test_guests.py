@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import vmimage
 
-GUEST_TESTS = ["tests/integration/test_cgroup_drivers.py"]
+GUEST_TESTS = ["tests/integration/test_cgroup_drivers.py", "tests/integration/test_oci_runtime.py"]
 
 
 def _ci() -> bool:
