@@ -90,3 +90,16 @@ def test_the_script_falls_back_to_site_where_the_package_is_elsewhere(tmp_path: 
     env = dict(_env(tmp_path), PYTHONUSERBASE=str(user_base))
     done = subprocess.run([str(script), "--help"], capture_output=True, text=True, env=env)
     assert done.returncode == 0 and done.stdout.startswith("usage: rustainer"), done.stderr
+
+
+def test_the_oci_runtime_script_skips_site_too(tmp_path: Path) -> None:
+    """`rustainer-oci` starts as `rustainer` does (the shim runs it four times per container)."""
+    oci = os.path.join(os.path.dirname(SCRIPT), "rustainer-oci")
+    with open(oci) as fh:
+        assert fh.readline().rstrip().endswith(" -S")
+    done = subprocess.run([oci, "--version"], capture_output=True, text=True,
+                          env=dict(_env(tmp_path), PYTHONPROFILEIMPORTTIME="1"))
+    assert done.returncode == 0 and done.stdout.startswith("rustainer-oci version")
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "rustainer.app.oci_cli" in imported and "site" not in imported
+    assert not imported & {"json", "re", "enum", "argparse", "typing"}
