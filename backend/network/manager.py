@@ -141,8 +141,8 @@ def join(root: str, member: Member, pid: int) -> str:
 
 def leave(root: str, network: str, cid: str) -> None:
     """Undo ``join`` for container ``cid`` (idempotent: release may run more than once, from any
-    process). The network goes down with its last member. Nothing is imported from pyroute2 when
-    there is nothing left to do."""
+    process). The network goes down with its last member. No netlink socket is opened when there
+    is nothing left to do."""
     from rustainer.backend.network.bridge import link_exists
 
     store = NetworkStore(root)
