@@ -83,6 +83,18 @@ def _context(functions: tuple[Callable[..., object], ...]) -> object:
     return ctx
 
 
+def close() -> None:
+    """Free this process's context, if it has one (the next ``run`` makes a new one, in the network
+    namespace of the thread that runs it). Not for the start path: freeing waits as explained in
+    ``_context``."""
+    global _made
+    with _lock:
+        made, _made = _made, None
+        functions = _library
+        if made is not None and made[0] == os.getpid() and isinstance(functions, tuple):
+            functions[1](made[1])
+
+
 def _descriptors() -> set[tuple[int, str]]:
     """The sockets this process holds: (descriptor, ``socket:[inode]``)."""
     found = set()

@@ -76,8 +76,8 @@ def parse_attrs(data: bytes, offset: int = 0) -> dict[int, bytes]:
     end = len(data)
     while offset + _ATTR.size <= end:
         size, kind = _ATTR.unpack_from(data, offset)
-        if size < _ATTR.size:
-            break
+        if size < _ATTR.size or offset + size > end:
+            break  # malformed or cut short: nothing past it can be trusted
         found.setdefault(kind & 0x3FFF, data[offset + _ATTR.size:offset + size])
         offset += (size + 3) & ~3
     return found
