@@ -214,11 +214,14 @@ def _leave_locked(root: str, store: NetworkStore, data: dict[str, Any] | None, c
         finally:
             delete_link(ipr, veth)
         return
+    # The NAT element goes before the veth (removing it never fails): closing a netfilter socket
+    # waits for nftables' clean-up of the last transaction, an RCU grace period, which the veth's
+    # deletion waits for anyway - so the process's exit does not wait for it again.
+    for address in mine:
+        nat.remove_masquerade(ipam.nft_table(root, data["name"]), address)
     delete_link(ipr, veth)
     if mine:
         store.save(data)
-        for address in mine:
-            nat.remove_masquerade(ipam.nft_table(root, data["name"]), address)
         _refresh_hosts(root, data)
 
 
