@@ -29,6 +29,15 @@ _made: tuple[int, object] | None = None  # (pid, context): see _context
 _lock = _thread.allocate_lock()
 
 
+def _after_fork() -> None:
+    """A child forked while another thread ran a transaction must not inherit the lock held."""
+    global _lock
+    _lock = _thread.allocate_lock()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 @record
 class Result:
     """What one run gave: nft's exit status (0: done), its output and its error text."""
