@@ -117,7 +117,11 @@ class Rtnl:
                 self.sock.setsockopt(SOL_NETLINK, option, 1)
             except OSError:
                 pass  # older kernels: plain acks carry the errno all the same
-        self.sock.bind((0, 0))
+        try:
+            self.sock.bind((0, 0))
+        except OSError as err:
+            self.sock.close()
+            raise NetworkError(f"cannot open a netlink socket: {err.strerror}", errno=err.errno) from None
         self.seq = 0
 
     def close(self) -> None:
@@ -162,20 +166,25 @@ class Rtnl:
                 if not flags & NLM_F_MULTI:
                     return found
 
+    def _exchange(self, kind: int, flags: int, body: bytes, what: str) -> list[tuple[int, bytes]]:
+        try:
+            return self._replies(self._send(kind, flags, body), what)
+        except OSError as err:  # the socket itself failed (out of buffer space, say)
+            raise failure(what, err.errno or 5) from None
+
     def request(self, kind: int, flags: int, body: bytes, what: str) -> None:
         """Send one change and wait for its acknowledgement."""
-        self._replies(self._send(kind, flags | NLM_F_ACK, body), what)
+        self._exchange(kind, flags | NLM_F_ACK, body, what)
 
     def dump(self, kind: int, body: bytes, what: str) -> list[bytes]:
         """Every object of a kind (the payloads of the replies)."""
-        return [payload for _kind, payload in self._replies(self._send(kind, NLM_F_DUMP, body), what)]
+        return [payload for _kind, payload in self._exchange(kind, NLM_F_DUMP, body, what)]
 
     # -- links ------------------------------------------------------------------------------------
     def link_index(self, name: str) -> int | None:
         """The index of link ``name`` in this socket's namespace, None if there is none."""
         try:
-            replies = self._replies(self._send(RTM_GETLINK, 0, ifinfo() + attr(IFLA_IFNAME, string(name))),
-                                    f"look up link {name}")
+            replies = self._exchange(RTM_GETLINK, 0, ifinfo() + attr(IFLA_IFNAME, string(name)), f"look up link {name}")
         except NetworkError as err:
             if err.errno == 19:  # ENODEV
                 return None
