@@ -100,11 +100,12 @@ def _tear_down(root: str, store: NetworkStore, data: dict[str, Any], ipr: Any) -
 
 
 def lease(root: str, member: Member) -> str:
-    """The first half of a container joining its network, which needs no container yet (a start runs it while the child
-    sets itself up): the member's address, and for the network's first member its bridge and
-    table, with that address in the table's set in the same transaction; for a later member the
-    address goes into the existing set. Returns the address. On failure everything this call made
-    is undone before it raises; afterwards ``leave`` undoes it (the lease is on disk)."""
+    """The first half of a container joining its network, the part that needs no container yet (a
+    start runs it while the child sets itself up): the member's address, and for the network's
+    first member its bridge and table, with that address in the table's set in the same
+    transaction; for a later member the address goes into the existing set. Returns the address.
+    On failure everything this call made is undone before it raises; afterwards ``leave`` undoes
+    it (the lease is on disk)."""
     from rustainer.backend.network import nat
     from rustainer.backend.network.bridge import link_exists, open_host
 
@@ -168,9 +169,9 @@ def plug(root: str, member: Member, pid: int, address: str) -> None:
 
 
 def leave(root: str, network: str, cid: str) -> None:
-    """Undo ``lease`` and ``plug`` for container ``cid`` (idempotent: release may run more than once, from any
-    process). The network goes down with its last member. No netlink socket is opened when there
-    is nothing left to do."""
+    """Undo ``lease`` and ``plug`` for container ``cid`` (idempotent: release may run more than
+    once, from any process). The network goes down with its last member. No netlink socket is
+    opened when there is nothing left to do."""
     from rustainer.backend.network.bridge import link_exists
 
     store = NetworkStore(root)
@@ -207,8 +208,8 @@ def _leave_locked(root: str, store: NetworkStore, data: dict[str, Any] | None, c
     if not leases:
         # The network goes down with its last member: the bridge first, the veth after it. Once the
         # container's namespace is gone the kernel removes the pair by itself, within about the time
-        # deleting the bridge takes (each deletion waits for RCU callbacks, 10-30 ms here), so the
-        # veth has usually gone meanwhile and its own deletion is saved.
+        # deleting the bridge takes (each deletion waits for RCU callbacks, 10-50 ms here), so the
+        # veth has often (about half the time) gone meanwhile and its own deletion is saved.
         try:
             _tear_down(root, store, data, ipr)
         finally:
