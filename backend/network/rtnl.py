@@ -1,8 +1,8 @@
 """A small rtnetlink client: the links, addresses and routes a bridge network needs, nothing more.
 
 Why not pyroute2: even its narrowest import (the bare message classes, no socket layer) costs
-30-60 ms here, its ``IPRoute`` 200-250 ms plus an asyncio loop per request, and a bridge start may
-cost at most half a ``--network none`` start (about 40 ms) in total. What we send is a handful of
+30-60 ms here, its ``IPRoute`` 200-250 ms plus an asyncio loop per request, while a whole bridge
+start should cost at most half a ``--network none`` start (20-40 ms) more than one. What we send is a handful of
 fixed messages, so they are built with ``struct`` on the stdlib's ``_socket`` (``socket`` itself
 would import ``enum`` and ``selectors``: 10 ms). Every request asks for an acknowledgement and
 extended acks, so a refusal becomes one line naming what was attempted, the errno's text and the
