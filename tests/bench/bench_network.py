@@ -93,6 +93,10 @@ def main() -> None:
         finally:
             subprocess.run([*rustainer, "rm", "-f", "keeper"], env=env, stdout=subprocess.DEVNULL)
             subprocess.run([*rustainer, "network", "rm", "busy"], env=env, stdout=subprocess.DEVNULL)
+            from rustainer.backend.supervisor import zygote
+
+            for _argv, case_env, _base in cases.values():  # the supervisors' launchers, before their roots go
+                zygote.stop(case_env["RUSTAINER_ROOT"])
     print(f"{'case':<60} {'median ms':>10} {'p90 ms':>8} {'x none':>8}  (ratio of medians, same run)")
     for name, xs in samples.items():
         med = statistics.median(xs)
