@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from rustainer.backend.cgroups.base import CgroupManager
+    from rustainer.backend.network.ipam import Member
     from rustainer.backend.network.portmap import Forwarder
     from rustainer.backend.process.child import ChildConfig
 
@@ -227,11 +228,14 @@ class Launch:
                     if not join_files:
                         self.cgroup.add(pid)
                 if spec.network not in ("none", "host"):
-                    # The veth goes into the child's network namespace: wait until it has one.
+                    # The lease, the network's bridge and table (and the published ports) need no
+                    # child: made while it sets itself up. The veth goes into its network
+                    # namespace: wait until it has one.
+                    address = self._lease_network()
                     early = os.read(err_r, 1)
                     if early != READY:
                         raise RustainerError("the container's setup failed")
-                    self._join_network(pid)
+                    self._plug_network(pid, address)
             except RustainerError:
                 # A child that failed its setup early is gone before we could add it: its own
                 # report says more than our ESRCH.
@@ -284,26 +288,39 @@ class Launch:
         except OSError:
             return None
 
-    def _join_network(self, pid: int) -> None:
-        """Bridge network: host ports first (in use is an error before anything is made), then the
-        veth and address; all undone by release() if anything fails."""
-        from rustainer.backend.network.ipam import Member
-        from rustainer.backend.network.manager import join
-        from rustainer.backend.network.portmap import Forwarder
+    def _lease_network(self) -> str:
+        """Bridge network, the part that needs no child: host ports first (in use is an error
+        before anything is made), then the address (and with the network's first member its bridge
+        and table); all undone by release() if anything fails. Returns the address."""
+        from rustainer.backend.network.manager import lease
 
         spec = self.state.spec
         if spec.publish:
+            from rustainer.backend.network.portmap import Forwarder  # socket and threading: only then
+
             fault("ports")
             self.forwarder = Forwarder(spec.publish)
             self.undo.push("ports", self._close_ports)
-        member = Member(self.state.id, self.state.name, spec.effective_hostname, spec.network, spec.nat)
         fault("network")
-        address = join(self.store.root, member, pid)
+        address = lease(self.store.root, self._member())
         self.undo.push("network", self._leave_network)
         fault("network-recorded")
         self.state = self.store.update(self.state, network_address=address)
+        return address
+
+    def _plug_network(self, pid: int, address: str) -> None:
+        """Bridge network, once the child has its namespace: the veth and address in it."""
+        from rustainer.backend.network.manager import plug
+
+        plug(self.store.root, self._member(), pid, address)
         if self.forwarder is not None:
             self.forwarder.start(address)
+
+    def _member(self) -> Member:
+        from rustainer.backend.network.ipam import Member
+
+        spec = self.state.spec
+        return Member(self.state.id, self.state.name, spec.effective_hostname, spec.network, spec.nat)
 
     def failure(self, report: bytes) -> CommandFailed:
         code, _, message = report.decode(errors="replace").partition("\0")

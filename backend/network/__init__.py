@@ -1,8 +1,7 @@
 """Bridge networks: address pools, host bridges and veth pairs, /etc/hosts, published ports, NAT.
 
 Only ``run --network bridge|NAME`` and the ``network`` verb import anything below this package's
-``__init__``: pyroute2 alone costs more than a whole container start, so ``none`` and ``host`` never
-pay for it.
+``__init__``, so ``none`` and ``host`` never pay for netlink, nftables or the address pool.
 """
 
 from __future__ import annotations

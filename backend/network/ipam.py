@@ -6,7 +6,6 @@ comes next, how names are tagged per state root) is unit-tested without root.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 
 from rustainer.backend.errors import NetworkError
@@ -112,7 +111,11 @@ def validate_network_name(name: str) -> str:
 
 def tag(root: str, network: str) -> str:
     """6 hex digits naming a network's kernel objects, distinct per state root and network."""
-    return hashlib.sha1(f"{root}\0{network}".encode()).hexdigest()[:6]
+    try:  # the interpreter's own SHA-1: hashlib would load OpenSSL's libcrypto (2-3 ms) for 6 digits
+        from _sha1 import sha1  # type: ignore[import-not-found]  # no stub: it is CPython's own
+    except ImportError:  # a Python built without its own hashes
+        from hashlib import sha1
+    return sha1(f"{root}\0{network}".encode()).hexdigest()[:6]
 
 
 def bridge_name(root: str, network: str) -> str:

@@ -99,12 +99,15 @@ def _tear_down(root: str, store: NetworkStore, data: dict[str, Any], ipr: Any) -
         store.save(data)
 
 
-def join(root: str, member: Member, pid: int) -> str:
-    """Plug the container (PID 1 ``pid``, already in its own network namespace) into its network;
-    returns its address. On failure everything this call made is undone before it raises."""
+def lease(root: str, member: Member) -> str:
+    """The first half of a container joining its network, the part that needs no container yet (a
+    start runs it while the child sets itself up): the member's address, and for the network's
+    first member its bridge and table, with that address in the table's set in the same
+    transaction; for a later member the address goes into the existing set. Returns the address.
+    On failure everything this call made is undone before it raises; afterwards ``leave`` undoes
+    it (the lease is on disk)."""
     from rustainer.backend.network import nat
     from rustainer.backend.network.bridge import link_exists, open_host
-    from rustainer.backend.network.veth import plug
 
     store = NetworkStore(root)
     with store.lock():
@@ -122,15 +125,13 @@ def join(root: str, member: Member, pid: int) -> str:
                 data["cursor"] = cursor
                 if first:  # the first member's address goes into the new table in the same transaction
                     fault("network-bridge")
-                    _bring_up(root, store, data, ipr, (address,) if member.nat else ())
+                    _bring_up(root, store, data, ipr, (address,) if member.nat else ())  # saves the lease
                 fault("network-lease")
-                store.save(data)  # the lease is on disk before the veth exists: release() finds both
-                fault("network-veth")
-                plug(ipr, pid, ipam.veth_name(member.id), bridge, address, subnet.prefixlen, data["gateway"])
+                if not first:
+                    store.save(data)  # the lease is on disk before the veth exists: release() finds both
                 if member.nat and data.get("masquerade") and not first:
                     fault("network-nat")
                     nat.add_masquerade(ipam.nft_table(root, member.network), address)
-                _refresh_hosts(root, data)
             except BaseException:
                 _leave_locked(root, store, data, member.id, ipr)
                 raise
@@ -139,10 +140,38 @@ def join(root: str, member: Member, pid: int) -> str:
     return address
 
 
+def plug(root: str, member: Member, pid: int, address: str) -> None:
+    """The second half of joining: the veth pair into the namespace of PID 1 ``pid``, with the
+    ``address`` ``lease`` gave, and every member's hosts file. On failure the whole membership
+    (lease included) is undone before it raises."""
+    from rustainer.backend.network.bridge import open_host
+    from rustainer.backend.network.veth import plug as plug_veth
+
+    store = NetworkStore(root)
+    with store.lock():
+        data = store.load(member.network)
+        held = data is not None and data["leases"].get(address, {}).get("id") == member.id
+        ipr = open_host()
+        try:
+            try:
+                if data is None or not held:
+                    raise NetworkError(f"container {member.name} lost its address on network {member.network} "
+                                       "while it started")
+                fault("network-veth")
+                plug_veth(ipr, pid, ipam.veth_name(member.id), ipam.bridge_name(root, member.network), address,
+                          ipam.Subnet(data["subnet"]).prefixlen, data["gateway"])
+                _refresh_hosts(root, data)
+            except BaseException:
+                _leave_locked(root, store, data, member.id, ipr)
+                raise
+        finally:
+            ipr.close()
+
+
 def leave(root: str, network: str, cid: str) -> None:
-    """Undo ``join`` for container ``cid`` (idempotent: release may run more than once, from any
-    process). The network goes down with its last member. Nothing is imported from pyroute2 when
-    there is nothing left to do."""
+    """Undo ``lease`` and ``plug`` for container ``cid`` (idempotent: release may run more than
+    once, from any process). The network goes down with its last member. No netlink socket is
+    opened when there is nothing left to do."""
     from rustainer.backend.network.bridge import link_exists
 
     store = NetworkStore(root)
@@ -168,21 +197,33 @@ def _leave_locked(root: str, store: NetworkStore, data: dict[str, Any] | None, c
     from rustainer.backend.network import nat
     from rustainer.backend.network.bridge import delete_link
 
-    delete_link(ipr, ipam.veth_name(cid))
+    veth = ipam.veth_name(cid)
     if data is None:
+        delete_link(ipr, veth)
         return
     leases: dict[str, dict[str, str]] = data["leases"]
     mine = [address for address, member in leases.items() if member["id"] == cid]
     for address in mine:
         del leases[address]
-    if leases:
-        if mine:
-            store.save(data)
-            for address in mine:
-                nat.remove_masquerade(ipam.nft_table(root, data["name"]), address)
-            _refresh_hosts(root, data)
+    if not leases:
+        # The network goes down with its last member: the bridge first, the veth after it. Once the
+        # container's namespace is gone the kernel removes the pair by itself, within about the time
+        # deleting the bridge takes (each deletion waits for RCU callbacks, 10-50 ms here), so the
+        # veth has often (about half the time) gone meanwhile and its own deletion is saved.
+        try:
+            _tear_down(root, store, data, ipr)
+        finally:
+            delete_link(ipr, veth)
         return
-    _tear_down(root, store, data, ipr)
+    # The NAT element goes before the veth (removing it never fails): closing a netfilter socket
+    # waits for nftables' clean-up of the last transaction, an RCU grace period, which the veth's
+    # deletion waits for anyway - so the process's exit does not wait for it again.
+    for address in mine:
+        nat.remove_masquerade(ipam.nft_table(root, data["name"]), address)
+    delete_link(ipr, veth)
+    if mine:
+        store.save(data)
+        _refresh_hosts(root, data)
 
 
 # -- the network verb ------------------------------------------------------------------------------

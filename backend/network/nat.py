@@ -9,21 +9,19 @@ that forwards. Nothing outside our own table is ever read or changed.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 from rustainer.backend.errors import NetworkError
+from rustainer.backend.network import nft
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from rustainer.backend.network.nft import Result
 
 
-def _nft(script: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
-    nft = shutil.which("nft") or "/usr/sbin/nft"
-    try:
-        proc = subprocess.run([nft, "-f", "-"], input=script, capture_output=True, text=True, timeout=10)
-    except FileNotFoundError:
-        raise NetworkError("nft (nftables) is not installed: bridge networks need it") from None
-    if check and proc.returncode != 0:
-        raise NetworkError(f"nftables refused the network's rules: {nft_error(proc.stderr)}")
-    return proc
+def _nft(script: str, *, check: bool = True) -> Result:
+    result = nft.run(script)
+    if check and result.returncode != 0:
+        raise NetworkError(f"nftables refused the network's rules: {nft_error(result.error)}")
+    return result
 
 
 def nft_error(stderr: str) -> str:
@@ -89,7 +87,5 @@ def remove_masquerade(table: str, address: str) -> None:
 
 
 def list_table(table: str) -> str | None:
-    nft = shutil.which("nft") or "/usr/sbin/nft"
-    proc = subprocess.run([nft, "list", "table", "inet", table], capture_output=True, text=True, timeout=10)
-    return proc.stdout if proc.returncode == 0 else None
-
+    result = nft.run(f"list table inet {table}\n")
+    return result.output if result.returncode == 0 else None

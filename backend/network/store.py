@@ -49,15 +49,17 @@ class NetworkStore:
         return name == DEFAULT_NETWORK or os.path.exists(self.path(name))
 
     def load(self, name: str) -> dict[str, Any] | None:
-        import json
+        from rustainer.backend.util.jsonfile import loads
 
         try:
             with open(self.path(name)) as f:
-                data: dict[str, Any] = json.load(f)
+                data = loads(f.read())
         except FileNotFoundError:
             return None
         except ValueError as err:
             raise NetworkError(f"the record of network {name} is damaged ({err}); remove {self.path(name)}") from err
+        if not isinstance(data, dict):
+            raise NetworkError(f"the record of network {name} is damaged (not an object); remove {self.path(name)}")
         return data
 
     def save(self, data: dict[str, Any]) -> None:

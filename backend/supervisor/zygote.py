@@ -180,7 +180,9 @@ def running_pid(root: str) -> int | None:
 
 # -- the zygote -----------------------------------------------------------------------------------------
 def _preload() -> None:
-    """Import everything a supervisor and a container's setup use, and warm the terminal core."""
+    """Import everything a supervisor and a container's setup use, and warm the terminal core. (Of
+    bridge networks only the modules: no netlink socket or libnftables context is made here, each
+    supervisor makes its own.)"""
     import fcntl  # noqa: F401
     import json  # noqa: F401
     import pickle
@@ -191,6 +193,7 @@ def _preload() -> None:
     from rustainer.backend.cgroups import detect, systemd, v1, v2  # noqa: F401
     from rustainer.backend.container import cleanup, config, launch, liveness, logfile, state  # noqa: F401
     from rustainer.backend.linux import capabilities, namespaces, seccomp  # noqa: F401
+    from rustainer.backend.network import bridge, hosts, ipam, manager, nat, nft, portmap, rtnl, store, veth  # noqa: F401
     from rustainer.backend.process import child, relay  # noqa: F401
     from rustainer.backend.rootfs import apply, plan, safepath  # noqa: F401
     from rustainer.backend.supervisor import protocol, recording, shim  # noqa: F401

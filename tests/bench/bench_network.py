@@ -1,9 +1,13 @@
 """Start latency of a bridge-networked container: ``run --rm --network bridge -- true`` against
-``--network none`` (and with one published port), measured interleaved in the same run.
+``--network none`` (and with one published port, and on a network kept up by another container),
+measured interleaved in the same run; the figure that counts is the ratio of medians to ``none``.
 
-Run by hand as root (not collected by pytest):  .venv/bin/python tests/bench/bench_network.py [N]
-Every bridge run brings the network's bridge and nftables table up and down (it is the only member),
-so this is the worst case; a second container on a busy network skips that part.
+Run by hand as root (not collected by pytest):  .venv/bin/python tests/bench/bench_network.py [N] [--baseline VENV]
+``--baseline VENV`` (repeatable) adds ``none`` and ``bridge`` for another install (say a venv of an
+earlier commit) in the same interleaved run, each compared with its own ``none``.
+Every ``bridge`` run brings the network's bridge and nftables table up and down (it is the only
+member), so this is the worst case; the ``busy`` case joins a network a detached container keeps up,
+so it pays only for its veth, address and NAT element. Goal (issue 14): bridge at most 1.5x none.
 """
 
 from __future__ import annotations
@@ -29,30 +33,76 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def keep_busy_up(rustainer: list[str], env: dict[str, str]) -> None:
+    """Network ``busy`` with a detached member. Its subnet is random in 10.240-10.254: other roots on
+    the machine (tests, other benchmarks) pick theirs from 10.213 upward and may take it meanwhile."""
+    import random
+
+    for _ in range(5):
+        subnet = f"10.{random.randint(240, 254)}.{random.randint(0, 255)}.0/24"
+        subprocess.run([*rustainer, "network", "rm", "busy"], env=env, capture_output=True)
+        if subprocess.run([*rustainer, "network", "create", "--subnet", subnet, "busy"], env=env,
+                          capture_output=True).returncode != 0:
+            continue
+        if subprocess.run([*rustainer, "run", "--detach", "--name", "keeper", "--network", "busy", "--", "sleep",
+                           "1000000"], env=env, capture_output=True).returncode == 0:
+            return
+    sys.exit("could not bring network busy up")
+
+
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 30
-    rustainer = [sys.executable, "-m", "rustainer.app.cli"]
+    args = sys.argv[1:]
+    baselines: list[str] = []
+    while "--baseline" in args:  # another install (a venv), measured in the same interleaved run
+        at = args.index("--baseline")
+        baselines.append(args[at + 1])
+        del args[at:at + 2]
+    n = int(args[0]) if args else 30
+    # the script users run (it leaves through os._exit), not ``python -m`` (runpy, interpreter shutdown)
+    rustainer = [os.path.join(os.path.dirname(sys.executable), "rustainer")]
+    none = "run --rm --network none -- true"
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, RUSTAINER_ROOT=os.path.join(tmp, "state"))
         port = str(free_port())
-        cases = {
-            "run --rm --network none -- true": [*rustainer, "run", "--rm", "--network", "none", "--", "true"],
-            "run --rm --network bridge -- true": [*rustainer, "run", "--rm", "--network", "bridge", "--", "true"],
-            "run --rm --network bridge -p PORT:80 -- true": [
-                *rustainer, "run", "--rm", "--network", "bridge", "-p", f"{port}:80", "--", "true"],
+        # name -> (argv, environment, the name of the case it is compared with)
+        cases: dict[str, tuple[list[str], dict[str, str], str]] = {
+            none: ([*rustainer, "run", "--rm", "--network", "none", "--", "true"], env, none),
+            "run --rm --network bridge -- true": (
+                [*rustainer, "run", "--rm", "--network", "bridge", "--", "true"], env, none),
+            "run --rm --network bridge -p PORT:80 -- true": (
+                [*rustainer, "run", "--rm", "--network", "bridge", "-p", f"{port}:80", "--", "true"], env, none),
+            "run --rm --network busy -- true (2nd member)": (
+                [*rustainer, "run", "--rm", "--network", "busy", "--", "true"], env, none),
         }
+        for i, venv in enumerate(baselines):
+            other = [os.path.join(venv, "bin", "rustainer")]
+            label = os.path.basename(os.path.dirname(os.path.abspath(venv))) or venv
+            other_env = dict(os.environ, RUSTAINER_ROOT=os.path.join(tmp, f"baseline{i}"))
+            other_none = f"{label}: {none}"
+            cases[other_none] = ([*other, "run", "--rm", "--network", "none", "--", "true"], other_env, other_none)
+            cases[f"{label}: run --rm --network bridge -- true"] = (
+                [*other, "run", "--rm", "--network", "bridge", "--", "true"], other_env, other_none)
         samples: dict[str, list[float]] = {k: [] for k in cases}
-        for argv in cases.values():  # warm the page cache
-            timed(argv, env)
-        for _ in range(n):
-            for name, argv in cases.items():
-                samples[name].append(timed(argv, env))
-    base = statistics.median(samples["run --rm --network none -- true"])
-    print(f"{'case':<48} {'median ms':>10} {'p90 ms':>8} {'x none':>8}")
+        try:
+            keep_busy_up(rustainer, env)
+            for argv, case_env, _ in cases.values():  # warm the page cache
+                timed(argv, case_env)
+            for _ in range(n):
+                for name, (argv, case_env, _) in cases.items():
+                    samples[name].append(timed(argv, case_env))
+        finally:
+            subprocess.run([*rustainer, "rm", "-f", "keeper"], env=env, stdout=subprocess.DEVNULL)
+            subprocess.run([*rustainer, "network", "rm", "busy"], env=env, stdout=subprocess.DEVNULL)
+            from rustainer.backend.supervisor import zygote
+
+            for _argv, case_env, _base in cases.values():  # the supervisors' launchers, before their roots go
+                zygote.stop(case_env["RUSTAINER_ROOT"])
+    print(f"{'case':<60} {'median ms':>10} {'p90 ms':>8} {'x none':>8}  (ratio of medians, same run)")
     for name, xs in samples.items():
         med = statistics.median(xs)
         p90 = sorted(xs)[int(len(xs) * 0.9) - 1]
-        print(f"{name:<48} {med * 1000:>10.1f} {p90 * 1000:>8.1f} {med / base:>8.2f}")
+        base = statistics.median(samples[cases[name][2]])
+        print(f"{name:<60} {med * 1000:>10.1f} {p90 * 1000:>8.1f} {med / base:>8.2f}")
 
 
 if __name__ == "__main__":

@@ -173,7 +173,9 @@ def test_supervisor_killed_during_a_detached_start(cli, rroot: Path, busybox_roo
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode in (0, 125), err
     assert b"Traceback" not in err and len(err.strip().splitlines()) <= 1, err
-    next_command(cli, AFTER[delay_ms], busybox_rootfs)
+    # Another name: a kill that lands once the container runs leaves it exited, holding "c" (a
+    # bridge start now often gets that far in 80 ms); assert_recovered then frees and reuses "c".
+    next_command(cli, AFTER[delay_ms], busybox_rootfs, name="c2")
     assert_recovered(cli, rroot, busybox_rootfs, mark)
 
 
