@@ -397,6 +397,6 @@ def _supervise(launch: Launch, cfg: object, report_fd: int) -> int:
         final = launch.finish(status)
         sup.goodbye(final.exit_code or 0)
         log.close()
-        if final.spec.remove:
+        if final.spec.remove and launch.release_error is None:
             launch.discard()
     return 0

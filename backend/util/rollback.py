@@ -5,8 +5,15 @@ in reverse order at once, in the same command - each one even if an earlier undo
 hiding the error that caused the unwinding. Nothing is left for a later ``ps`` to find.
 
 ``fault(step)`` is the test suite's seam: ``RUSTAINER_FAULT=step`` makes that step fail as if the
-system had refused it (``RUSTAINER_FAULT=list`` records every step reached in
-``$RUSTAINER_FAULT_LOG``, so a test can enumerate them). It costs one dictionary lookup.
+system had refused it, once per process (an undo that passes the same step again, such as
+``update`` putting the old limits back, then goes through: the fault models one refusal, not a
+broken system). ``RUSTAINER_FAULT=list`` records every step reached in ``$RUSTAINER_FAULT_LOG``,
+so a test can enumerate them. It costs one dictionary lookup.
+
+Steps are named by what they are about to do: a start's (``state``, ``cgroup``, ``network-veth``...),
+the end's releases (``release-cgroup``, ``network-teardown-bridge``...), a verb's own (``stop-kill``,
+``rm-state``, ``exec-go``, ``limit-memory``, ``network-create-record``...); README.md, Tests, lists
+them with what a failure at each leaves.
 """
 
 from __future__ import annotations
@@ -20,12 +27,19 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 
+_fired = False  # the one injected fault of this process has happened
+
+
 def fault(step: str) -> None:
     """Fail here if the tests asked for it (see the module's docstring)."""
+    global _fired
     wanted = os.environ.get("RUSTAINER_FAULT")
     if wanted is None:
         return
     if wanted == step:
+        if _fired:
+            return
+        _fired = True
         raise InjectedFault(f"injected fault at step {step!r}")
     if wanted == "list":
         log = os.environ.get("RUSTAINER_FAULT_LOG")
