@@ -42,10 +42,36 @@ def fault(step: str) -> None:
         _fired = True
         raise InjectedFault(f"injected fault at step {step!r}")
     if wanted == "list":
-        log = os.environ.get("RUSTAINER_FAULT_LOG")
-        if log:
-            with open(log, "a") as f:
-                f.write(step + "\n")
+        _log_step(step)
+
+
+_log: tuple[int, int, int] | None = None  # (fd, st_dev, st_ino) of $RUSTAINER_FAULT_LOG, once opened
+
+
+def _log_step(step: str) -> None:
+    """Append ``step`` to the list. The log stays open, so a process that has since entered a
+    container's root (an exec'd process before its exec) still reaches it; a descriptor closed or
+    reused since (a process that closed its descriptors) is noticed and the path opened again."""
+    global _log
+    path = os.environ.get("RUSTAINER_FAULT_LOG")
+    if not path:
+        return
+    fd = -1
+    if _log is not None:
+        try:
+            st = os.fstat(_log[0])
+            if (st.st_dev, st.st_ino) == _log[1:]:
+                fd = _log[0]
+        except OSError:
+            pass
+    if fd < 0:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError:
+            return  # out of reach (inside a container's root): the step goes unlisted
+        st = os.fstat(fd)
+        _log = (fd, st.st_dev, st.st_ino)
+    os.write(fd, (step + "\n").encode())
 
 
 class Rollback:

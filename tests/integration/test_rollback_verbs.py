@@ -111,6 +111,23 @@ def test_every_stop_and_rm_step_is_reached(rroot: Path, busybox_rootfs: Path, tm
     assert_nothing_left(rroot, tmp_path / "made", None)
 
 
+def test_every_exec_update_and_network_step_is_reached(rroot: Path, busybox_rootfs: Path, tmp_path: Path,
+                                                       started) -> None:  # type: ignore[no-untyped-def]
+    log = tmp_path / "steps"
+    started("fx", "sleep", "1000", opts=LIMITS)
+    assert run_cli("exec", "fx", "true", fault="list", log=log).returncode == 0
+    assert run_cli("update", *NEW_LIMITS, "fx", fault="list", log=log).returncode == 0
+    assert run_cli("network", "create", "--subnet", "10.213.251.0/24", "front", fault="list", log=log).returncode == 0
+    assert run_cli("rm", "-f", "fx").returncode == 0
+    start_bridged(busybox_rootfs, tmp_path / "made", network="front")
+    kill_supervisor()
+    assert run_cli("network", "rm", "front", fault="list", log=log).returncode == 0
+    assert run_cli("rm", "fx").returncode == 0
+    reached = set(log.read_text().split())
+    wanted = set(EXEC_STEPS) | set(UPDATE_STEPS) | set(NETWORK_CREATE_STEPS) | set(NETWORK_RM_STEPS)
+    assert wanted <= reached, wanted - reached
+
+
 @pytest.mark.parametrize("step", STOP_STEPS)
 def test_stop_failing_at_any_step_is_consistent_and_retryable(rroot: Path, busybox_rootfs: Path, tmp_path: Path,
                                                               step: str) -> None:
@@ -134,6 +151,24 @@ def test_rm_failing_at_any_step_is_consistent_and_retryable(rroot: Path, busybox
     failed_at(run_cli("rm", "-f", "fx", fault=step), step)
     assert_consistent(step)
     again = run_cli("rm", "-f", "fx")
+    assert again.returncode == 0, again.stderr
+    assert_nothing_left(rroot, folder, port)
+
+
+@pytest.mark.parametrize("step", ("release-ports", "release-cgroup", "release-network", "network-teardown-bridge"))
+def test_a_run_whose_end_cannot_release_keeps_its_entry_for_rm(rroot: Path, busybox_rootfs: Path, tmp_path: Path,
+                                                              step: str) -> None:
+    """A foreground ``run --rm`` whose end fails to release something: one line (with the
+    command's exit code), and the entry stays - exited, naming what is left - until ``rm``."""
+    folder, port = tmp_path / "made", free_port()
+    proc = run_cli("run", "--rm", "--name", "fx", "--rootfs", str(busybox_rootfs), "-d", str(folder),
+                   "--network", "bridge", "-p", f"127.0.0.1:{port}:80", "--", "sh", "-c", "exit 3", fault=step)
+    failed_at(proc, step)
+    assert "exit code 3" in proc.stderr
+    state = status()
+    assert state["status"] == "exited" and state["exit_code"] == 3, state
+    assert_consistent(step)
+    again = run_cli("rm", "fx")
     assert again.returncode == 0, again.stderr
     assert_nothing_left(rroot, folder, port)
 
@@ -206,7 +241,7 @@ def test_network_rm_failing_at_any_step_is_consistent_and_retryable(rroot: Path,
                                                                     step: str) -> None:
     from rustainer.backend.network import ipam
 
-    assert run_cli("network", "create", "front").returncode == 0
+    assert run_cli("network", "create", "--subnet", "10.213.251.0/24", "front").returncode == 0
     folder = tmp_path / "made"
     port = start_bridged(busybox_rootfs, folder, network="front")
     kill_supervisor()
