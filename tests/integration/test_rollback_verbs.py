@@ -194,6 +194,26 @@ def test_exec_failing_at_any_step_leaves_nothing(busybox_rootfs: Path, started, 
     assert done.returncode == 0 and done.stdout == "fine\n", done.stderr
 
 
+@pytest.mark.parametrize("step", ("exec-console", "exec-go"))
+def test_exec_with_a_terminal_failing_leaves_nothing(busybox_rootfs: Path, started, step: str) -> None:  # type: ignore[no-untyped-def]
+    """``exec -t`` (its pty is made inside the container and handed over) failing on the way."""
+    import pexpect
+
+    started("fx", "sleep", "1000")
+    before = cgroup_pids("fx")
+    child = pexpect.spawn(CLI[0], [*CLI[1:], "exec", "-t", "fx", "sh"], env=dict(os.environ, RUSTAINER_FAULT=step),
+                          timeout=30, dimensions=(24, 80))
+    try:
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 125, child.before
+    lines = child.before.decode().strip().splitlines()
+    assert len(lines) == 1 and f"injected fault at step {step!r}" in lines[0], lines
+    assert cgroup_pids("fx") == before
+    assert status()["status"] == "running"
+
+
 LIMITS = ("-m", "64M", "-c", "0", "--cpu-quota", "0.5", "--pids-limit", "100")
 NEW_LIMITS = ("-m", "96M", "-c", "1", "--cpu-quota", "0.75", "--pids-limit", "120")
 
