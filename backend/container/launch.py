@@ -342,11 +342,11 @@ class Launch:
         unreleased = None
         try:
             self.release()
-        except RustainerError as err:
+        except Exception as err:  # noqa: BLE001 - whatever the release ran into (netlink's own errors too)
             # The end is recorded all the same (how it ended is known), with what is still held:
             # the entry stays (even with --rm) until ``rm`` has released the rest.
-            self.release_error = err
-            unreleased = str(err)
+            unreleased = str(err) if isinstance(err, RustainerError) else f"{type(err).__name__}: {err}"
+            self.release_error = err if isinstance(err, RustainerError) else RustainerError(unreleased)
             record = True
         if not record:
             self.state = replace(self.state, status=EXITED, pid=None, exit_code=code, oom_killed=oom,
