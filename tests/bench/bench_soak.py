@@ -103,6 +103,7 @@ def main() -> int:
     rows: list[dict[str, float]] = []
     times: list[float] = []
     short_ids: set[str] = set()
+    cids: set[str] = set()
     sup: dict[str, tuple[int, int]] = {}
     print(f"{'cycles':>7} {'median ms':>9} {'mean ms':>8} {'launcher PSS KB':>16} {'fds':>4} "
           + " ".join(f"{'sup ' + k + ' PSS KB':>18} {'fds':>4}" for k, _ in kinds))
@@ -115,6 +116,7 @@ def main() -> int:
             cli("run", "--detach", "--name", name, *opts(i), "--", "sleep", "1000")
             state = json.loads(cli("inspect", name))[0]
             short_ids.add(state["id"][:12])
+            cids.add(state["id"])
             if i % step >= step - len(kinds):  # the last cycles of each slice: one of each kind
                 pid = state["state"]["supervisor_pid"]
                 sup[kind] = (pss_kb(pid), fds(pid))
@@ -135,7 +137,9 @@ def main() -> int:
         total = time.monotonic() - started_all
         left = os.listdir(os.path.join(root, "containers"))
         tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
-        links = set(os.listdir("/sys/class/net")) - links_before
+        # This run's own links only (the machine may be shared): its bridge, its containers' veths.
+        ours = {ipam.bridge_name(root, "bridge")} | {ipam.veth_name(cid) for cid in cids}
+        links = (set(os.listdir("/sys/class/net")) - links_before) & ours
         cli("network", "ls")
         leases = {}
         for record in os.listdir(os.path.join(root, "networks")):
