@@ -62,3 +62,27 @@ def commands_in(cli, name: str) -> list[str]:  # type: ignore[no-untyped-def]
         return [p.name() for p in (top, *top.children(recursive=True))]
     except psutil.Error:
         return []
+
+
+def assert_nothing_left(rroot: Path, folder: Path | None, port: int | None) -> None:
+    """No state entry or name, no -d folder rustainer made, no lease, no nft table of the default
+    network, and the published port free again (cgroups, mounts, links and processes: the leak check)."""
+    import json
+    import socket
+    import subprocess
+
+    from rustainer.backend.network import ipam
+
+    containers = rroot / "containers"
+    assert not containers.exists() or os.listdir(containers) == [], os.listdir(containers)
+    names = rroot / "names"
+    assert not names.exists() or os.listdir(names) == [], os.listdir(names)
+    assert folder is None or not folder.exists(), "the -d folder rustainer made is left"
+    for record in (rroot / "networks").glob("*.json") if (rroot / "networks").exists() else []:
+        data = json.loads(record.read_text())
+        assert data.get("leases", {}) == {}, data
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    assert ipam.nft_table(str(rroot), "bridge") not in tables
+    if port is not None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))  # the published port is free again

@@ -35,6 +35,7 @@ from rustainer.backend.cgroups.base import (
 )
 from rustainer.backend.errors import CgroupError
 from rustainer.backend.spec import Resources, format_cpus, parse_cpus
+from rustainer.backend.util.rollback import fault
 
 CONTROLLERS = ("cpuset", "cpu", "cpuacct", "memory", "pids")
 UNLIMITED = 1 << 60  # memory.limit_in_bytes reads back as LONG_MAX rounded to a page when unset
@@ -147,19 +148,23 @@ class V1Manager(CgroupManager):
         """Write limits; ``reset`` also writes "unlimited" for ``None`` fields (update)."""
         cpuset = self._paths.get("cpuset")
         if cpuset is not None and (r.cpus is not None or reset):
+            fault("limit-cpus")  # the test suite fails an update half-way (see util.rollback)
             cpus = format_cpus(r.cpus) if r.cpus else read_text(os.path.dirname(cpuset) + "/cpuset.cpus")
             write_value(cpuset + "/cpuset.cpus", cpus, "cpuset.cpus (the CPU list)")
         memory = self._paths.get("memory")
         if memory is not None and (r.memory is not None or reset):
+            fault("limit-memory")
             self._apply_memory(memory, r.memory)
         cpu = self._paths.get("cpu")
         if cpu is not None and (r.cpu_quota is not None or reset):
+            fault("limit-cpu-quota")
             quota = -1 if r.cpu_quota is None else max(1000, round(r.cpu_quota * CPU_PERIOD_US))
             if read_int(cpu + "/cpu.cfs_period_us") != CPU_PERIOD_US:
                 write_value(cpu + "/cpu.cfs_period_us", str(CPU_PERIOD_US), "cpu.cfs_period_us")
             write_value(cpu + "/cpu.cfs_quota_us", str(quota), "cpu.cfs_quota_us (the CPU quota)")
         pids = self._paths.get("pids")
         if pids is not None and (r.pids_limit is not None or reset):
+            fault("limit-pids")
             write_value(pids + "/pids.max", "max" if r.pids_limit is None else str(r.pids_limit), "pids.max")
 
     def _apply_memory(self, path: str, limit: int | None) -> None:

@@ -29,7 +29,6 @@ from rustainer.backend.container.state import (
 )
 from rustainer.backend.errors import ContainerNotFoundError, RustainerError
 from rustainer.backend.util.record import replace
-from rustainer.backend.util.rollback import Rollback
 
 
 def reconcile(store: StateStore, state: ContainerState) -> ContainerState:
@@ -175,10 +174,6 @@ def _remove_damaged(store: StateStore, state: ContainerState, *, force: bool) ->
                 networks.leave(store.root, name, state.id)
 
     end_cgroup()  # refused while it runs and -f was not given: then nothing else is touched
-    undo = Rollback()
-    undo.push("state", lambda: store.delete(state))
-    undo.push("network", leave_networks)
-    failed = undo.unwind()
-    if failed:
-        raise failed[0][1]
+    leave_networks()
+    store.delete(state)  # last: if anything above failed, the entry stays and rm can be retried
 

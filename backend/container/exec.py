@@ -28,6 +28,7 @@ from rustainer.backend.process.child import (
     report_and_exit,
 )
 from rustainer.backend.process.handshake import read_all
+from rustainer.backend.util.rollback import fault
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
 if TYPE_CHECKING:
@@ -139,6 +140,9 @@ def _run(cfg: _ExecConfig, pidns_fd: int, manager: CgroupManager, interactive: b
         to_close = child_stdio
     sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
     rep_r, rep_w = os.pipe2(os.O_CLOEXEC)
+    # What a failure before the relay must close (the exec'd process is killed and reaped below):
+    # an exec that fails at any step leaves no process in the container and no descriptor here.
+    pending = [sync_w, rep_r]
     # Like run: a closed terminal or a polite kill must not leave the exec'd process behind.
     old = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGHUP, signal.SIGTERM)}
     pid = None
@@ -149,6 +153,7 @@ def _run(cfg: _ExecConfig, pidns_fd: int, manager: CgroupManager, interactive: b
             _child(cfg, child_stdio, sync_r, rep_w)
 
         try:
+            fault("exec-fork")
             pid = fork_into_pid_namespace(child, pidns_fd)
         finally:
             os.close(sync_r)
@@ -162,19 +167,24 @@ def _run(cfg: _ExecConfig, pidns_fd: int, manager: CgroupManager, interactive: b
         try:
             try:
                 if not cfg.cgroup_fds:
+                    fault("exec-cgroup-join")
                     manager.add(pid)
                 if console is not None:
+                    fault("exec-console")
                     master = _receive_console(console)
+                fault("exec-go")
                 os.write(sync_w, b"1")
             except RustainerError as err:
                 failure = err  # said below unless the child's own report says more
             except BrokenPipeError:
                 pass  # the child's report (or its absence) below says what happened
             finally:
+                pending.remove(sync_w)
                 os.close(sync_w)
                 if console is not None:
                     console.close()
             report = read_all(rep_r)
+            pending.remove(rep_r)
             os.close(rep_r)
             if report:
                 code, _, message = report.decode(errors="replace").partition("\0")
@@ -201,11 +211,13 @@ def _run(cfg: _ExecConfig, pidns_fd: int, manager: CgroupManager, interactive: b
             except ProcessLookupError:
                 pass
             _reap(pid)
-        for fd in parent_ends:
+        for fd in parent_ends + pending:
             try:
                 os.close(fd)
             except OSError:
                 pass
+        if console is not None:
+            console.close()  # idempotent; still open if the fork failed
         for sig, handler in old.items():
             signal.signal(sig, handler)
     exit_code = os.waitstatus_to_exitcode(status)
@@ -268,9 +280,12 @@ def _child(cfg: _ExecConfig, stdio: list[int], sync_fd: int, rep_fd: int) -> Non
     try:
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
         syscalls.prctl(syscalls.PR_SET_PDEATHSIG, 9)
+        if cfg.cgroup_fds:
+            fault("exec-cgroup-join")
         join_cgroup(cfg.cgroup_fds)
         for target, fd in enumerate(stdio):
             os.dup2(fd, target)
+        fault("exec-setns")
         for fd, flag in cfg.ns_fds:
             syscalls.setns(fd, flag)
         os.fchdir(cfg.root_fd)
@@ -285,6 +300,7 @@ def _child(cfg: _ExecConfig, stdio: list[int], sync_fd: int, rep_fd: int) -> Non
         syscalls.setns(cfg.cgroup_ns, syscalls.CLONE_NEWCGROUP)
         install_filter()
         restrict_to(cfg.caps, cfg.last_cap)
+        fault("exec-exec")
         os.closerange(3, rep_fd)
         os.closerange(rep_fd + 1, 1 << 20)
         try:

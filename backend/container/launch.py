@@ -54,6 +54,9 @@ class Launch:
         self.pid: int | None = None
         self.console: int | None = None  # the pty master, with a terminal
         self.forwarder: Forwarder | None = None  # published ports, while they are bound
+        # Set by ``finish`` when releasing what the container held failed (recorded as ``unreleased``:
+        # the entry is kept, and ``rm`` releases the rest).
+        self.release_error: RustainerError | None = None
         # What this launch made, each with its undo, so a failure at any step undoes all of it.
         self.undo = Rollback()
 
@@ -353,7 +356,15 @@ class Launch:
         code = os.waitstatus_to_exitcode(status)
         code = 128 - code if code < 0 else code
         oom = self.oom_killed()
-        self.release()
+        unreleased = None
+        try:
+            self.release()
+        except Exception as err:  # noqa: BLE001 - whatever the release ran into (netlink's own errors too)
+            # The end is recorded all the same (how it ended is known), with what is still held:
+            # the entry stays (even with --rm) until ``rm`` has released the rest.
+            unreleased = str(err) if isinstance(err, RustainerError) else f"{type(err).__name__}: {err}"
+            self.release_error = err if isinstance(err, RustainerError) else RustainerError(unreleased)
+            record = True
         if not record:
             self.state = replace(self.state, status=EXITED, pid=None, exit_code=code, oom_killed=oom,
                                  finished_at=time.time())
@@ -363,7 +374,7 @@ class Launch:
         except RustainerError:
             current = self.state
         self.state = self.store.update(current, status=EXITED, pid=None, exit_code=code, oom_killed=oom,
-                                       finished_at=time.time())
+                                       finished_at=time.time(), unreleased=unreleased)
         return self.state
 
     def oom_killed(self) -> bool:
@@ -384,23 +395,34 @@ class Launch:
                              ("ports", self._close_ports)))
 
     def discard(self) -> None:
-        """Forget the container entirely (for --rm, or a start that failed)."""
-        _all_or_first_error((("state", self._forget), ("folder", lambda: remove_directory(self.state))))
+        """Forget the container entirely (for --rm, ``rm``, or a start that failed): its -d folder
+        (if rustainer made it), then its entry. The entry goes last, so a failure on the way leaves
+        an entry that names what is left and a second ``rm`` finishes the job."""
+        if self.state.directory_created:
+            fault("rm-folder")
+            remove_directory(self.state)
+        fault("rm-state")
+        self._forget()
 
     def remove_everything(self) -> None:
         """Undo all the container holds, whoever made it: what this launch did (its undo stack),
-        then what the state records (cgroup, ports, network), then the state entry and folder.
-        Every part is attempted; the first failure is raised afterwards."""
-        _all_or_first_error((("discard", self.discard), ("release", self.release), ("undo", self.abandon)))
+        then what the state records (cgroup, ports, network) - every part attempted even if another
+        fails - and only once all of it is released, the folder and the state entry. If anything
+        could not be released, the first failure is raised and the entry stays (consistent: it
+        names what is left, and a second ``rm`` retries; see "Undo" in the README)."""
+        _all_or_first_error((("release", self.release), ("undo", self.abandon)))
+        self.discard()
 
     # -- the undo of each step (also the parts of release and discard) ------------------------------
     def _close_ports(self) -> None:
         if self.forwarder is not None:
+            fault("release-ports")
             self.forwarder.close()  # published ports are free again before the call returns
             self.forwarder = None
 
     def _remove_cgroup(self) -> None:
         if self.cgroup is not None:
+            fault("release-cgroup")
             self.cgroup.remove()
             self.cgroup = None
 
@@ -408,6 +430,7 @@ class Launch:
         if self.state.spec.network not in ("none", "host"):
             from rustainer.backend.network.manager import leave
 
+            fault("release-network")
             leave(self.store.root, self.state.spec.network, self.state.id)
 
     def _forget(self) -> None:
@@ -619,10 +642,18 @@ def _run_foreground(spec: ContainerSpec, store: StateStore, on_started: object,
         proxy.pid = None
         launch.kill_and_reap()
         launch.finish(0)
-        if spec.remove:
+        if spec.remove and launch.release_error is None:
             launch.discard()
         raise
     final = launch.finish(status, record=not spec.remove)
+    if launch.release_error is not None:
+        raise unreleased_error(final)
     if spec.remove:
         launch.discard()
     return final.exit_code or 0, final
+
+
+def unreleased_error(state: ContainerState) -> RustainerError:
+    """The one line for a container that ended but could not release all it held (its entry stays)."""
+    return RustainerError(f"container {state.name} ended (exit code {state.exit_code}), but releasing what it "
+                          f"held failed: {state.unreleased} (rm releases the rest)", container=state.name)

@@ -21,6 +21,7 @@ from rustainer.backend.errors import (
 )
 from rustainer.backend.linux import procfs
 from rustainer.backend.util.record import record
+from rustainer.backend.util.rollback import fault
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time
 if TYPE_CHECKING:
@@ -123,6 +124,10 @@ def stop(store: StateStore, ref: str, timeout: float = DEFAULT_STOP_TIMEOUT) -> 
 
     A PID 1 without a SIGTERM handler ignores it (the kernel protects a namespace's init), so a
     plain ``sleep`` only stops through the SIGKILL; that is docker's behaviour too.
+
+    A failure on the way leaves the container either running (nothing was done, or only SIGTERM
+    sent: ``stop`` again) or exited; an owner that could not release all the container held records
+    it as ``unreleased`` and ``stop`` says so (exit 125): ``rm`` releases the rest.
     """
     from rustainer.backend.container.liveness import is_alive
 
@@ -131,15 +136,26 @@ def stop(store: StateStore, ref: str, timeout: float = DEFAULT_STOP_TIMEOUT) -> 
         return state
     owner = owner_pid(state)
     manager = manager_of(state)
+    fault("stop-signal")
     _signal_pid1(state, 15)
     ended = _wait_recorded(store, state, owner, time.monotonic() + max(timeout, 0.0))
     if ended is None or ended.status != RUNNING:
-        return ended
-    return _kill_and_wait(store, state, owner, manager)
+        return _released(ended)
+    return _released(_kill_and_wait(store, state, owner, manager))
+
+
+def _released(state: ContainerState | None) -> ContainerState | None:
+    """``state``, unless its owner could not release what it held: then that is the error."""
+    if state is not None and state.unreleased:
+        from rustainer.backend.container.launch import unreleased_error
+
+        raise unreleased_error(state)
+    return state
 
 
 def _kill_and_wait(store: StateStore, state: ContainerState, owner: int | None,
                    manager: CgroupManager) -> ContainerState | None:
+    fault("stop-kill")
     _signal_pid1(state, 9)
     _kill_cgroup(manager)
     ended = _wait_recorded(store, state, owner, time.monotonic() + RECORD_TIMEOUT)
@@ -194,6 +210,7 @@ def remove(store: StateStore, ref: str, *, force: bool = False) -> None:
     if is_alive(state) or is_starting(state):
         if not force:
             raise ContainerStateError(f"container {state.name} is running: stop it first or use rm -f", container=state.name)
+        fault("rm-kill")
         ended = _kill_and_wait(store, state, owner_pid(state), manager_of(state))
         if ended is None:
             return  # it was a --rm container: its owner removed it
@@ -266,6 +283,7 @@ def inspect(store: StateStore, ref: str) -> dict[str, Any]:
             "exit_code": state.exit_code,
             "oom_killed": state.oom_killed,
             "error": state.error,
+            "unreleased": state.unreleased,
             "detached": state.detached,
             "supervisor_pid": state.supervisor_pid,
             "recording": state.recording and running,
@@ -403,11 +421,23 @@ def update(store: StateStore, ref: str, *, memory: str | None = None, cpus: str 
         raise InvalidSpecError("nothing to update: give -m, -c, --cpu-quota or --pids-limit")
     state = require_running(store, ref, "update")
     manager = manager_of(state)
-    manager.update(replace(manager.read_limits(), **changes))
-    # Re-read just before writing: the owner may have written meanwhile (it keeps the rest).
-    current = store.load(state.id)
-    spec = replace(current.spec, resources=replace(current.spec.resources, **changes))
-    return store.update(current, spec=spec)
+    before = manager.read_limits()
+    try:
+        # One limit after another (each its own cgroup file): a failure half-way, or in recording
+        # the new spec, puts back every limit as it was read here, so the kernel and the record
+        # never disagree.
+        manager.update(replace(before, **changes))
+        fault("update-record")
+        # Re-read just before writing: the owner may have written meanwhile (it keeps the rest).
+        current = store.load(state.id)
+        spec = replace(current.spec, resources=replace(current.spec.resources, **changes))
+        return store.update(current, spec=spec)
+    except BaseException:
+        try:
+            manager.update(before)
+        except RustainerError:
+            pass  # the error that made us restore is the one to report
+        raise
 
 
 # ---- ps ----------------------------------------------------------------------------------------------

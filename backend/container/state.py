@@ -77,6 +77,8 @@ class ContainerState:
     error: str | None = None  # why it ended, when rustainer knows more than the exit code
     network_address: str | None = None  # bridge networks: the address leased from the network's pool
     recording: bool = False  # its supervisor is recording the session (supervisor/recording.py)
+    # Set when its end could not release everything it held (why, in one line): ``rm`` releases the rest.
+    unreleased: str | None = None
 
     @property
     def short_id(self) -> str:

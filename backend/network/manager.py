@@ -13,7 +13,7 @@ import os
 from rustainer.backend.errors import NetworkError
 from rustainer.backend.network import DEFAULT_NETWORK, ipam
 from rustainer.backend.network.store import NetworkStore, new_record
-from rustainer.backend.util.rollback import fault
+from rustainer.backend.util.rollback import Rollback, fault
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -92,7 +92,11 @@ def _tear_down(root: str, store: NetworkStore, data: dict[str, Any], ipr: Any) -
     from rustainer.backend.network import nat
     from rustainer.backend.network.bridge import delete_link
 
+    # The record says "active" (and keeps the last member's lease) until both are gone: a failure
+    # half-way leaves what a retry (the member's rm, or network rm) tears down again.
+    fault("network-teardown-table")
     nat.delete_table(ipam.nft_table(root, data["name"]))
+    fault("network-teardown-bridge")
     delete_link(ipr, ipam.bridge_name(root, data["name"]))
     data["active"] = False
     if store.exists(data["name"]):
@@ -198,6 +202,7 @@ def _leave_locked(root: str, store: NetworkStore, data: dict[str, Any] | None, c
     from rustainer.backend.network.bridge import delete_link
 
     veth = ipam.veth_name(cid)
+    fault("network-leave-veth")
     if data is None:
         delete_link(ipr, veth)
         return
@@ -233,24 +238,32 @@ def create(root: str, name: str, subnet_text: str | None) -> dict[str, Any]:
     ipam.validate_network_name(name)
     subnet = ipam.parse_subnet(subnet_text) if subnet_text is not None else None
     store = NetworkStore(root)
+    undo = Rollback()  # a create that fails leaves no record, not even the default's made on the way
     with store.lock():
         if store.exists(name):
             raise NetworkError(f"network {name} already exists")
-        ipr = open_host()
         try:
-            if DEFAULT_NETWORK not in [n for n in store.names() if store.load(n) is not None]:
-                _load_or_default(store, DEFAULT_NETWORK, ipr)  # the default keeps its place in the pool
-            taken = store.subnets() + connected_ranges(ipr)
-        finally:
-            ipr.close()
-        if subnet is None:
-            subnet = ipam.pick_subnet([s for _, s in taken])
-        else:
-            clash = ipam.overlapping(subnet, taken)
-            if clash is not None:
-                raise NetworkError(f"subnet {subnet} overlaps {clash}: choose another --subnet")
-        data = new_record(name, subnet)
-        store.save(data)
+            ipr = open_host()
+            try:
+                if DEFAULT_NETWORK not in [n for n in store.names() if store.load(n) is not None]:
+                    fault("network-create-default")
+                    _load_or_default(store, DEFAULT_NETWORK, ipr)  # the default keeps its place in the pool
+                    undo.push("network-create-default", lambda: store.delete(DEFAULT_NETWORK))
+                taken = store.subnets() + connected_ranges(ipr)
+            finally:
+                ipr.close()
+            if subnet is None:
+                subnet = ipam.pick_subnet([s for _, s in taken])
+            else:
+                clash = ipam.overlapping(subnet, taken)
+                if clash is not None:
+                    raise NetworkError(f"subnet {subnet} overlaps {clash}: choose another --subnet")
+            data = new_record(name, subnet)
+            fault("network-create-record")
+            store.save(data)
+        except BaseException:
+            undo.unwind()
+            raise
     return data
 
 
@@ -279,6 +292,7 @@ def remove(root: str, name: str) -> None:
                 _tear_down(root, store, data, ipr)
             finally:
                 ipr.close()
+        fault("network-rm-record")  # last: the record stays until its bridge and table are gone
         store.delete(name)
 
 

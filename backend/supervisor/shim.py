@@ -37,6 +37,9 @@ READ_CHUNK = 65536
 PARSE_SLICE = 8 << 10  # bytes fed to the terminal model before the pty is checked again
 BACKLOG_LIMIT = 8 << 20  # unparsed output kept at most; beyond it the oldest half is skipped
 CLIENT_LIMIT = 8 << 20  # queued output per client before it is dropped as too slow
+CLIENTS_LIMIT = 32 << 20  # queued output of all clients together: past it, the most behind is dropped
+MAX_CLIENTS = 64  # connections at once; past it the oldest that has not said HELLO makes room
+GOODBYE_TIMEOUT = 1.0  # seconds all clients together get to read the EXIT frame at the end
 INPUT_LIMIT = 1 << 20
 LAZY_LIMIT = 64 << 10  # raw output kept, unparsed, while no client has needed the terminal model
 TRIM_AFTER = 1 << 20  # a backlog that grew past this gives its pages back to the kernel once parsed
@@ -187,25 +190,50 @@ class Supervisor:
 
     # -- clients ----------------------------------------------------------------------------------
     def _accept(self) -> None:
+        """Take one connection: root's only (its credentials, not just the socket's mode), and at
+        most ``MAX_CLIENTS`` at once, so thousands of connections opened and dropped, or held open
+        without a word, never exhaust the descriptors (nor push them past select's 1024)."""
         try:
             sock, _ = self.listener.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        uid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
+        except OSError:
+            return  # nothing to take (EAGAIN), or a peer gone before we took it (ECONNABORTED)
+        try:
+            uid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
+        except OSError:
+            uid = -1
         if uid != 0:
             sock.close()
             return
+        if len(self.clients) >= MAX_CLIENTS:
+            idle = next((c for c in self.clients.values() if not c.ready), None)
+            if idle is None:
+                sock.close()  # every place is taken by a client being served
+                return
+            self._drop(idle)
         sock.setblocking(False)
         self.clients[sock.fileno()] = Client(sock)
 
     def _drop(self, client: Client) -> None:
-        self.clients.pop(client.sock.fileno(), None)
+        fd = client.sock.fileno()
+        if fd >= 0 and self.clients.get(fd) is client:
+            del self.clients[fd]
         client.sock.close()
+        if len(client.out) > TRIM_AFTER:
+            client.out = bytearray()
+            release_free_memory()  # a slow client's megabytes go back to the kernel with it
 
     def _queue(self, client: Client, data: bytes) -> None:
+        """Queue output for a client; one that falls too far behind is dropped (it may reattach and
+        get the current screen): the container's output is never held up for a client, and what
+        the clients hold together stays bounded."""
+        if client.sock.fileno() < 0:
+            return  # dropped meanwhile (to make room for the others)
         client.out += data
         if len(client.out) > CLIENT_LIMIT:
-            self._drop(client)  # too slow: it may reattach and get the current screen
+            self._drop(client)
+        elif len(client.out) > CLIENT_LIMIT // 8 and \
+                sum(len(c.out) for c in self.clients.values()) > CLIENTS_LIMIT:
+            self._drop(max(self.clients.values(), key=lambda c: len(c.out)))
 
     def _flush_client(self, client: Client) -> None:
         try:
@@ -247,7 +275,9 @@ class Supervisor:
             elif kind == P.HELLO:
                 self._hello(client, *P.parse_hello(payload))
             elif kind == P.DETACH:
-                self._flush_client_blocking(client)
+                # What fits in its socket now goes; the supervisor never waits on one client (one
+                # that asks to detach and then never reads would hold up the container's output).
+                self._flush_client(client)
                 self._drop(client)
                 return
 
@@ -357,22 +387,26 @@ class Supervisor:
         except RustainerError:
             pass
 
-    def _flush_client_blocking(self, client: Client, timeout: float = 1.0) -> None:
-        end = time.monotonic() + timeout
-        while client.out and time.monotonic() < end:
-            try:
-                _, w, _ = select.select([], [client.sock], [], max(0.0, end - time.monotonic()))
-                if w:
-                    del client.out[:client.sock.send(client.out)]
-            except OSError:
-                return
-
     def goodbye(self, exit_code: int) -> None:
-        """Tell every client how it ended, then let them go."""
+        """Tell every client how it ended, then let them go: all of them within one deadline, so
+        clients that never read cannot delay the end (its record, the next start of the name)."""
         message = P.frame(P.EXIT, str(exit_code).encode())
-        for client in list(self.clients.values()):
+        for client in self.clients.values():
             client.out += message
-            self._flush_client_blocking(client)
+        end = time.monotonic() + GOODBYE_TIMEOUT
+        while True:
+            waiting = [fd for fd, c in self.clients.items() if c.out]
+            left = end - time.monotonic()
+            if not waiting or left <= 0:
+                break
+            try:
+                _, writable, _ = select.select([], waiting, [], left)
+            except InterruptedError:
+                continue
+            for fd in writable:
+                if fd in self.clients:
+                    self._flush_client(self.clients[fd])
+        for client in list(self.clients.values()):
             self._drop(client)
 
 
@@ -491,6 +525,6 @@ def _supervise(launch: Launch, cfg: object, report_fd: int) -> int:
         final = launch.finish(status)
         sup.goodbye(final.exit_code or 0)
         log.close()
-        if final.spec.remove:
+        if final.spec.remove and launch.release_error is None:
             launch.discard()
     return 0

@@ -9,7 +9,6 @@ mount, process or link (the per-test leak check), no nft table, no lease, no bou
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import CLI
+from helpers import CLI, assert_nothing_left
 
 pytestmark = pytest.mark.root
 
@@ -51,23 +50,6 @@ def start(rroot: Path, rootfs: Path, folder: Path, config: str, *, detach: bool,
     proc = subprocess.run([*CLI, "run", *mode, "--name", "fx", "-d", str(folder), "-m", "64M", *args, "--", "true"],
                           env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     return proc, port
-
-
-def assert_nothing_left(rroot: Path, folder: Path, port: int) -> None:
-    from rustainer.backend.network import ipam
-
-    containers = rroot / "containers"
-    assert not containers.exists() or os.listdir(containers) == [], os.listdir(containers)
-    names = rroot / "names"
-    assert not names.exists() or os.listdir(names) == [], os.listdir(names)
-    assert not folder.exists(), "the -d folder rustainer made is left"
-    for record in (rroot / "networks").glob("*.json") if (rroot / "networks").exists() else []:
-        data = json.loads(record.read_text())
-        assert data.get("leases", {}) == {}, data
-    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
-    assert ipam.nft_table(str(rroot), "bridge") not in tables
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", port))  # the published port is free again
 
 
 @pytest.mark.parametrize("detach", [False, True], ids=["foreground", "detached"])
