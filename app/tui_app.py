@@ -31,15 +31,18 @@ from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import ContentSwitcher, Header, Static
 
+from rustainer.app.tui_broadcast import BroadcastActions
 from rustainer.app.tui_container_actions import ContainerActions
 from rustainer.app.tui_engine import DashboardEngine
+from rustainer.app.tui_layout import SplitActions
 from rustainer.app.tui_main_screen import EndedNote, MainScreen
+from rustainer.app.tui_overview import OverviewActions
 from rustainer.app.tui_stats import CgroupStats, StatsSource
 from rustainer.backend.container.state import RUNNING, ContainerState
 from rustainer.backend.errors import RustainerError
 from rustainer.backend.spec import ContainerSpec, format_cpus
 from rustainer.widgets.container_list import ContainerList, ContainerRow
-from rustainer.widgets.terminal_pane import TerminalPane
+from rustainer.widgets.terminal_pane import TerminalPane, TypedHook
 from rustainer.widgets.terminal_render import screen_lines
 from rustainer.widgets.terminal_session import TerminalSession
 
@@ -83,9 +86,10 @@ class Listed:
     supervisor_runs: bool = False
 
 
-class RustainerApp(ContainerActions):
+class RustainerApp(BroadcastActions, SplitActions, OverviewActions, ContainerActions):
     """rustainer-tui; build it with :func:`create_app`. Its container actions are in
-    :class:`~rustainer.app.tui_container_actions.ContainerActions`."""
+    :class:`~rustainer.app.tui_container_actions.ContainerActions`; the overview, the split view and
+    broadcast input in tui_overview.py, tui_layout.py and tui_broadcast.py."""
 
     CSS_PATH = "tui.tcss"
     TITLE = "rustainer"
@@ -118,6 +122,22 @@ class RustainerApp(ContainerActions):
         Binding("R", "quietly('record')", show=False),
         Binding("escape", "focus_terminal", "Terminal"),
         Binding("escape", "quietly('focus_terminal')", show=False),
+        # The overview, the split view and broadcast input (tui_overview, tui_layout, tui_broadcast):
+        # labelled in the footer only where there is room (see check_layout_action).
+        Binding("o", "overview", "Overview"),
+        Binding("o", "layout_quietly('overview')", show=False),
+        Binding("|", "split('horizontal')", "Split |", key_display="|"),
+        Binding("|", "layout_quietly('split_h')", show=False),
+        Binding("-", "split('vertical')", "Split -", key_display="-"),
+        Binding("-", "layout_quietly('split_v')", show=False),
+        Binding("w", "split_next", "Pane"),
+        Binding("w", "layout_quietly('split_next')", show=False),
+        Binding("u", "split_close", "Unsplit"),
+        Binding("u", "layout_quietly('split_close')", show=False),
+        Binding("m", "mark", "Mark"),
+        Binding("m", "layout_quietly('mark')", show=False),
+        Binding("B", "broadcast", "Broadcast"),
+        Binding("B", "layout_quietly('broadcast')", show=False),
     ]
     CONTAINER_ACTIONS = frozenset({"stop", "kill", "restart", "remove", "logs", "inspect", "exec", "record"})
     RUNNING_ONLY = frozenset({"stop", "kill", "exec", "record"})
@@ -144,6 +164,7 @@ class RustainerApp(ContainerActions):
         self.last_screens: dict[str, list[Text]] = {}  # ended containers' last screens, as seen here
         self._ended_at: dict[str, float] = {}  # when a container with a session was first seen ended
         self._polling = asyncio.Lock()
+        self.init_broadcast()
         self.register_theme(THEME)
         self.theme = "rustainer"
 
@@ -246,6 +267,9 @@ class RustainerApp(ContainerActions):
             focused = screen.focused
             if focused is None or isinstance(focused, TerminalPane):
                 screen.set_focus(containers)
+        await self.sync_split()
+        self.prune_marks()
+        self.decorate_panes()
         self.refresh_footer()
 
     async def _session_ended(self, cid: str, session: TerminalSession) -> None:
@@ -359,6 +383,9 @@ class RustainerApp(ContainerActions):
     def _show(self, cid: str) -> TerminalPane | None:
         """Point the terminal pane at the container's session, or show a note about how it ended
         when it has none."""
+        handled, split_pane = self.show_in_split(cid)
+        if handled:
+            return split_pane
         screen = self.get_screen_stack_base()
         switcher = screen.query_one("#panes", ContentSwitcher)
         session = self.sessions.get(cid)
@@ -405,6 +432,7 @@ class RustainerApp(ContainerActions):
                     view.focus()
             elif self.focused is not containers:
                 containers.focus()
+        self.decorate_panes()
         if isinstance(screen, MainScreen) and screen.bindings_state != self.binding_state():
             self.refresh_bindings()  # only when the footer would change (it is rebuilt each time)
 
@@ -428,7 +456,8 @@ class RustainerApp(ContainerActions):
             return (on_main, True)
         listed = self.listed.get(self.selected or "")
         return (on_main, False, listed is not None, listed is not None and listed.state.status == RUNNING,
-                self.selected in self.sessions, self.size.width >= self.WIDE, self.size.width >= self.RECORD_WIDE)
+                self.selected in self.sessions, self.size.width >= self.WIDE, self.size.width >= self.RECORD_WIDE,
+                *self.layout_state())
 
     async def action_select_next(self) -> None:
         await self._step(1)
@@ -469,10 +498,12 @@ class RustainerApp(ContainerActions):
             if panes:
                 panes.first().focus()
             return
-        if self.selected in self.sessions:
+        if self.selected in self.sessions and not self.focus_split_pane():
             self.terminal_view.focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.LAYOUT_ACTIONS:
+            return self.check_layout_action(action, parameters)
         if action == "quietly":
             inner = str(parameters[0]) if parameters else ""
             return self._allowed(inner) if inner in self.QUIET_TWINS else False
@@ -536,6 +567,26 @@ class RustainerApp(ContainerActions):
 
     # ---- what the container actions ask of the app ----------------------------------------------------
 
+    def container_name(self, cid: str) -> str:
+        listed = self.listed.get(cid)
+        return listed.state.name if listed is not None else cid[:12]
+
+    def listed_id(self, name: str) -> str | None:
+        return next((cid for cid in self.order if self.listed[cid].state.name == name), None)
+
+    def running_id(self, name: str) -> str | None:
+        return next((cid for cid in self.order if cid in self.sessions and self.listed[cid].state.name == name),
+                    None)
+
+    def pane_typed_hook(self) -> TypedHook:
+        return self.broadcast_typed
+
+    def refresh_soon(self) -> None:
+        if self._polling.locked():
+            self._retry_refresh()
+        else:
+            self.call_later(self.refresh_containers)
+
     def selected_state(self) -> ContainerState | None:
         listed = self.listed.get(self.selected or "")
         return listed.state if listed else None
@@ -572,6 +623,9 @@ class RustainerApp(ContainerActions):
                 await self.select(cid)
 
             yield SystemCommand(f"Switch to {other}", f"alt+{index}", pick)
+        yield from self.overview_commands()
+        yield from self.split_commands()
+        yield from self.broadcast_commands()
 
     # ---- quitting -----------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ hears from the session it shows through :class:`~rustainer.widgets.terminal_sess
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from textual import events
 from textual.content import Content
@@ -29,6 +30,10 @@ FRAME_INTERVAL = 1 / 60  # seconds between two repaints at most
 FLOOD_FRAME_INTERVAL = 1 / 25  # during a flood: fewer frames (each costs the core time), still >= 20/s
 FLOOD_BYTES = 16 << 10  # output fed since the last frame that makes it a flood
 WHEEL_LINES = 3
+
+#: Told of every key and paste a pane sends to its program: (pane, key or None for a paste, the key's
+#: character or the pasted text, the bytes sent). The dashboard's broadcast input uses it.
+TypedHook = Callable[["TerminalPane", str | None, str | None, bytes], None]
 
 
 class TerminalPane(Widget, can_focus=True):
@@ -110,6 +115,7 @@ class TerminalPane(Widget, can_focus=True):
         self._history_view: list[CompactRow] = []
         self._cells = (0, 0)  # (columns, lines) last seen
         self.frames = 0  # repaints requested (the benchmark reads it)
+        self.typed_hook: TypedHook | None = None
 
     # -- public API ------------------------------------------------------------------------------
     @property
@@ -358,6 +364,8 @@ class TerminalPane(Widget, can_focus=True):
                 return
             self._to_live()
             self.send(data)
+            if self.typed_hook is not None:
+                self.typed_hook(self, key, event.character, data)
         event.stop()
         event.prevent_default()
 
@@ -368,6 +376,8 @@ class TerminalPane(Widget, can_focus=True):
             data = b"\x1b[200~" + data.replace(b"\x1b[201~", b"") + b"\x1b[201~"
         self._to_live()
         self.send(data)
+        if self.typed_hook is not None:
+            self.typed_hook(self, None, event.text, data)
         event.stop()
 
     def _wheel(self, event: events.MouseEvent, up: bool) -> None:
