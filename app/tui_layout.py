@@ -14,6 +14,7 @@ still run (two at least).
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from collections.abc import Iterable
@@ -38,8 +39,10 @@ LAYOUT_FILE = "tui-layout.json"
 
 #: binding name -> action, for the twins that do the work while the shown binding is left out of the
 #: footer (the app's ``quietly`` pattern)
-LAYOUT_KEYS = {"overview": "overview", "split_h": "split('horizontal')", "split_v": "split('vertical')",
-               "split_next": "split_next", "split_close": "split_close", "mark": "mark", "broadcast": "broadcast"}
+LAYOUT_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "overview": ("overview", ()), "split_h": ("split", (HORIZONTAL,)), "split_v": ("split", (VERTICAL,)),
+    "split_next": ("split_next", ()), "split_close": ("split_close", ()), "mark": ("mark", ()),
+    "broadcast": ("broadcast", ())}
 #: the footer labels each of them from this many columns (its container actions come first)
 LABEL_FROM = {"overview": 120, "split_h": 160, "split_v": 160, "split_next": 120, "split_close": 140,
               "mark": 140, "broadcast": 140}
@@ -204,11 +207,7 @@ class SplitActions(App[None]):
                 if split is None:
                     return
                 continue
-            cid = self.running_id(pane.container)
-            session = self.sessions.get(cid) if cid is not None else None
-            if session is not None and pane.session is not session:
-                pane.show(session)
-            pane.set_class(session is None, "-ended")
+            self._fill(pane)
 
     # ---- actions ------------------------------------------------------------------------------------
 
@@ -233,6 +232,7 @@ class SplitActions(App[None]):
         split.set_orientation(orientation)
         pane = await split.add_pane(self.container_name(other), after=split.active)
         pane.typed_hook = self.pane_typed_hook()
+        self._fill(pane)
         split.activate(pane)
         self._save()
         await self.select(other)
@@ -291,7 +291,16 @@ class SplitActions(App[None]):
         for name in names:
             pane = await split.add_pane(name)
             pane.typed_hook = hook
+            self._fill(pane)
         return split
+
+    def _fill(self, pane: SplitPane) -> None:
+        """Show the pane's container's session in it (none: it keeps what it shows)."""
+        cid = self.running_id(pane.container)
+        session = self.sessions.get(cid) if cid is not None else None
+        if session is not None and pane.session is not session:
+            pane.show(session)
+        pane.set_class(session is None, "-ended")
 
     async def _close_pane(self, pane: SplitPane, *, save: bool) -> None:
         split = self.split_view
@@ -312,10 +321,13 @@ class SplitActions(App[None]):
         split = self.split_view
         if split is None:
             return
+        refocus = self.focused is None or isinstance(self.focused, SplitPane)
         switcher = self._switcher()
         if switcher.current == "split":
             switcher.current = "terminal"
         await split.remove()
+        if self.selected is not None:  # the single view shows it again
+            await self.select(self.selected, focus=refocus)
 
     async def restore_layout(self) -> None:
         """At start: the saved split, with the containers of it that still run (two at least)."""
@@ -384,23 +396,22 @@ class SplitActions(App[None]):
             return False
         if name == "overview":
             return True if self.sessions else None
-        if name in ("split_h", "split_v"):
-            split = self.split_view
-            room = split is None or len(split.panes) < MAX_PANES
-            return True if self.selected in self.sessions and len(self.sessions) >= 2 and room else None
+        if name in ("split_h", "split_v"):  # (the action says why when there is nothing to split with)
+            return True if self.selected in self.sessions else None
         if name in ("split_next", "split_close"):
             return self.split_view is not None
         if name == "mark":
             return self.selected is not None
-        if name == "broadcast":
-            return True if self.marked or self.broadcasting else None
-        return False
+        return name == "broadcast"  # (with nothing marked it says what to do first)
 
     async def action_layout_quietly(self, name: str) -> None:
         """A key whose label is not in the footer now: the same action as the shown binding."""
-        action = LAYOUT_KEYS.get(name)
-        if action is not None:
-            await self.run_action(action)
+        found = LAYOUT_KEYS.get(name)
+        if found is not None:
+            method, args = found
+            result = getattr(self, f"action_{method}")(*args)
+            if inspect.isawaitable(result):
+                await result
 
     def layout_state(self) -> tuple[bool, ...]:
         """What the answers of check_layout_action depend on beyond the app's binding_state."""
