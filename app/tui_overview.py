@@ -25,7 +25,6 @@ class OverviewScreen(Screen[str | None]):
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("o", "back", "Back", show=False),
-        Binding("left,right,up,down", "noop", "Pick", key_display="←↑↓→"),
     ]
 
     def __init__(self, app: OverviewActions, picked: str | None) -> None:
@@ -40,9 +39,6 @@ class OverviewScreen(Screen[str | None]):
 
     def on_mount(self) -> None:
         self.sub_title = "overview"
-
-    def action_noop(self) -> None:
-        """(The arrows are the overview widget's; this binding only labels them in the footer.)"""
 
     def action_back(self) -> None:
         self.dismiss(None)

@@ -106,7 +106,7 @@ class Overview(Widget, can_focus=True):
 
     BINDINGS = [
         Binding("enter", "zoom", "Zoom"),
-        Binding("left", "move(-1, 0)", "Pick", show=False),
+        Binding("left", "move(-1, 0)", "Pick", key_display="←↑↓→"),
         Binding("right", "move(1, 0)", "Pick", show=False),
         Binding("up", "move(0, -1)", "Pick", show=False),
         Binding("down", "move(0, 1)", "Pick", show=False),

@@ -92,3 +92,43 @@ async def start_supervisors(engine: object, names: list[str]) -> dict[str, FakeS
         await sup.start()
         out[name] = sup
     return out
+
+
+class SupervisorThread:
+    """Stand-in supervisors served by an event loop of their own, in a thread: for tests whose app
+    runs in a loop the test does not control (snapshot tests). ``write`` is thread-safe."""
+
+    def __init__(self, engine: object, names: list[str]) -> None:
+        import threading
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.supervisors = asyncio.run_coroutine_threadsafe(start_supervisors(engine, names), self.loop).result(10)
+
+    def write(self, name: str, data: bytes) -> None:
+        self.loop.call_soon_threadsafe(self.supervisors[name].write, data)
+
+    def close(self) -> None:
+        async def close_all() -> None:
+            for sup in self.supervisors.values():
+                await sup.close()
+
+        asyncio.run_coroutine_threadsafe(close_all(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def fake_top(name: str, load: int) -> bytes:
+    """A screen like busybox top's (alternate screen, a summary and a process table), the same every
+    time for the same arguments: snapshot tests draw it."""
+    lines = [f"Mem: {load * 1000 + 2048}K used, 1021020K free, 0K shrd, 124K buff, 5120K cached",
+             f"CPU:  {load}.0% usr  1.0% sys  0.0% nic 9{9 - load}.0% idle  0.0% io  0.0% irq  0.0% sirq",
+             f"Load average: 0.{load}0 0.05 0.01 2/120 {40 + load}",
+             "\x1b[7m  PID  PPID USER     STAT   VSZ %VSZ CPU %CPU COMMAND                        \x1b[m"]
+    procs = [("1", "0", "S", "1224", "sh"), ("2", "1", "R", "1228", "top"), (str(7 + load), "1", "S", "1220",
+             f"{name}-worker")]
+    for pid, ppid, stat, vsz, cmd in procs:
+        lines.append(f"{pid:>5} {ppid:>5} root     {stat}     {vsz}  0.1   0  {load}.0 {cmd}")
+    return b"\x1b[?1049h\x1b[H\x1b[2J" + "\r\n".join(lines).encode()
