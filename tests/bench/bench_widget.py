@@ -130,7 +130,7 @@ listener.bind(path)
 listener.listen(1)
 print("ready", flush=True)
 conn, _ = listener.accept()
-decoder = P.Decoder(P.FROM_SUPERVISOR)
+decoder = P.Decoder(P.FROM_CLIENT)  # (the client's HELLO)
 while not decoder.feed(conn.recv(65536)):
     pass
 conn.sendall(P.frame(P.SNAPSHOT, json.dumps(Terminal(cols, lines).snapshot()).encode()))
