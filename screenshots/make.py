@@ -91,6 +91,38 @@ async def shoot(root: str) -> None:
         await pilot.pause(0.3)
         app.save_screenshot(str(OUT / "new-container.svg"))
         await pilot.press("escape")
+        await pilot.pause(0.3)
+        # the overview (o): every running container's screen as a live tile; top running in db
+        await pilot.press("alt+2")
+        await wait(lambda: "/ #" in text())
+        await pilot.press(*keys("top"), "enter")
+        await wait(lambda: "Mem:" in text())
+        await pilot.press("ctrl+right_square_bracket", "o")
+        await wait(lambda: app.screen.query("Overview"))
+        await pilot.pause(1.0)
+        app.save_screenshot(str(OUT / "overview.svg"))
+        await pilot.press("escape")
+        # the split (|): web and db side by side, each pane live and interactive
+        await pilot.pause(0.3)
+        await pilot.press("alt+1", "ctrl+right_square_bracket", "vertical_line")
+        await wait(lambda: app.split_view is not None)
+        await pilot.pause(1.0)
+        app.save_screenshot(str(OUT / "split.svg"))
+        # broadcast input (m, B): web and job marked, one command typed once runs in both
+        await pilot.press("alt+3")  # job takes db's pane (the active one)
+        await wait(lambda: app.split_view is not None and "job" in app.split_view.names())
+        await pilot.press("ctrl+right_square_bracket", "m", "w")  # job marked, the focus into web's pane
+        await pilot.press("ctrl+right_square_bracket", "m", "B", "escape")
+        await pilot.press(*keys("echo $(hostname) got it"), "enter")
+        job = app.session_of(app.listed_id("job") or "")
+        await wait(lambda: "web got it\n" in text() and job is not None and "job got it" in "\n".join(
+            job.terminal.display).replace("$(hostname)", ""))
+        await pilot.pause(0.5)
+        app.save_screenshot(str(OUT / "broadcast.svg"))
+        await pilot.press("ctrl+right_square_bracket", "B", "u")  # broadcast off, back to the single view
+        await wait(lambda: app.split_view is None)
+        await pilot.press("ctrl+right_square_bracket", "m", "alt+3", "ctrl+right_square_bracket", "m")  # unmarked
+        await wait(lambda: not app.marked)
         # a container that ends while it is shown: the note says how, above its last screen, and
         # the keys go to the list (its footer: every action on the selected container)
         await pilot.pause(0.3)
