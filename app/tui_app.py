@@ -126,9 +126,9 @@ class RustainerApp(BroadcastActions, SplitActions, OverviewActions, ContainerAct
         # labelled in the footer only where there is room (see check_layout_action).
         Binding("o", "overview", "Overview"),
         Binding("o", "layout_quietly('overview')", show=False),
-        Binding("vertical_line", "split('horizontal')", "Split |", key_display="|"),
+        Binding("vertical_line", "split('horizontal')", "Split", key_display="|"),
         Binding("vertical_line", "layout_quietly('split_h')", show=False),
-        Binding("minus", "split('vertical')", "Split -", key_display="-"),
+        Binding("minus", "split('vertical')", "Stack", key_display="-"),
         Binding("minus", "layout_quietly('split_v')", show=False),
         Binding("w", "split_next", "Pane"),
         Binding("w", "layout_quietly('split_next')", show=False),

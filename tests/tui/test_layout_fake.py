@@ -316,7 +316,7 @@ def test_the_palette_and_the_footer_offer_the_layout_keys(tmp_path: Path) -> Non
         await pilot.press("ctrl+right_square_bracket")
         await pilot.pause(0.2)
         footer = drawn_lines(app)[-1]
-        for label in ("o Overview", "w Pane", "u Unsplit", "m Mark", "| Split |", "- Split -"):
+        for label in ("o Overview", "w Pane", "u Unsplit", "m Mark", "| Split", "- Stack"):
             assert label in footer, footer
 
     run(engine, ["web", "db"], scenario, size=(200, 40))
