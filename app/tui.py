@@ -12,7 +12,8 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="rustainer-tui", description="Dashboard of rustainer's containers: a live list and each one's shell. "
-        "Keys: ctrl+] leaves the terminal for the dashboard's own keys, ctrl+pgdn/pgup or alt+1..9 switch, "
+        "Keys: ctrl+] leaves the terminal for the dashboard's own keys (among them o: every container at once, "
+        "| and -: split the view, m and B: broadcast input), ctrl+pgdn/pgup or alt+1..9 switch, "
         "ctrl+q quits (containers keep running).")
     parser.add_argument("--root", help="state folder (default: $RUSTAINER_ROOT or /var/lib/rustainer)")
     parser.add_argument("--frozen-stats", action="store_true", help=argparse.SUPPRESS)  # screenshots
