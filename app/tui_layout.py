@@ -395,7 +395,7 @@ class SplitActions(App[None]):
         if not on_main or isinstance(self.focused, TerminalPane):
             return False
         if name == "overview":
-            return True if self.sessions else None
+            return True  # (with no running container it says so)
         if name in ("split_h", "split_v"):  # (the action says why when there is nothing to split with)
             return True if self.selected in self.sessions else None
         if name in ("split_next", "split_close"):
@@ -416,7 +416,8 @@ class SplitActions(App[None]):
     def layout_state(self) -> tuple[bool, ...]:
         """What the answers of check_layout_action depend on beyond the app's binding_state."""
         widths = tuple(self.size.width >= columns for columns in sorted(set(LABEL_FROM.values())))
-        return (self.split_view is not None, bool(self.marked), self.broadcasting, len(self.sessions) >= 2, *widths)
+        return (self.split_view is not None, bool(self.marked), self.broadcasting, self.selected in self.sessions,
+                *widths)
 
     # ---- events from the panes ----------------------------------------------------------------------
 
