@@ -141,10 +141,10 @@ class BroadcastActions(App[None]):
         for card in cards:
             card.set_class(card.row.id in self.marked, "-marked")
         names = {self.container_name(cid) for cid in self.marked if cid in self.order}
+        marked_sessions = {id(self.sessions[cid]) for cid in self.marked if cid in self.sessions}
         for pane in screen.query(TerminalPane):
             pane.typed_hook = self.broadcast_typed
-            label = pane.session.label
-            pane.set_class(self.broadcasting and label in names, "-broadcast")
+            pane.set_class(self.broadcasting and id(pane.session) in marked_sessions, "-broadcast")
         self._banner(screen, names)
         self.refresh_footer()
 

@@ -44,8 +44,8 @@ LAYOUT_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
     "split_next": ("split_next", ()), "split_close": ("split_close", ()), "mark": ("mark", ()),
     "broadcast": ("broadcast", ())}
 #: the footer labels each of them from this many columns (its container actions come first)
-LABEL_FROM = {"overview": 120, "split_h": 160, "split_v": 160, "split_next": 120, "split_close": 140,
-              "mark": 140, "broadcast": 140}
+LABEL_FROM = {"overview": 120, "split_h": 170, "split_v": 170, "split_next": 120, "split_close": 140,
+              "mark": 150, "broadcast": 150}
 LAYOUT_ACTIONS = frozenset({"overview", "split", "split_next", "split_close", "mark", "broadcast",
                             "layout_quietly"})
 
