@@ -101,6 +101,9 @@ def test_overview_shows_every_running_screen_live_and_enter_zooms(tmp_path: Path
         await until(pilot, lambda: isinstance(app.screen, OverviewScreen), "the overview again")
         overview = app.screen.query_one(Overview)
         await pilot.pause(0.1)
+        web = overview._regions[0]
+        await pilot.click(Overview, offset=(web.x + 3, web.y + 2))  # one click picks
+        assert overview.picked_id == cid_of(app, "web") and isinstance(app.screen, OverviewScreen)
         job = overview._regions[2]
         await pilot.click(Overview, offset=(job.x + 3, job.y + 2), times=2)
         await until(pilot, lambda: app.selected == cid_of(app, "job"), "job zoomed by a double click")
@@ -290,6 +293,10 @@ def test_broadcast_in_a_split_marks_the_panes_title_bars(tmp_path: Path) -> None
         assert app.focused is left
         await pilot.press("e", "c", "h", "o")
         await until(pilot, lambda: sups["web"].typed == b"echo" == sups["db"].typed, "echo in both")
+        # a click on the other pane gives it the focus and selects its container
+        await pilot.click(f"#{right.id}", offset=(5, 5))
+        await until(pilot, lambda: app.focused is right and app.selected == cid_of(app, "db"), "db by a click")
+        assert right.has_class("-active") and not left.has_class("-active")
 
     run(engine, ["web", "db"], scenario)
 
