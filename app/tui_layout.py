@@ -173,6 +173,7 @@ class SplitActions(App[None]):
         if session is not None and pane.session is not session:
             pane.show(session)
         pane.set_class(session is None, "-ended")
+        pane.refresh_bar()
         if split.active is not pane:
             split.activate(pane)
             self._save()
@@ -301,6 +302,7 @@ class SplitActions(App[None]):
         if session is not None and pane.session is not session:
             pane.show(session)
         pane.set_class(session is None, "-ended")
+        pane.refresh_bar()
 
     async def _close_pane(self, pane: SplitPane, *, save: bool) -> None:
         split = self.split_view

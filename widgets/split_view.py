@@ -57,6 +57,10 @@ class SplitPane(TerminalPane):
         # (Textual calls TerminalPane's own on_focus as well: handlers run along the MRO)
         self.post_message(self.Focused(self))
 
+    def refresh_bar(self) -> None:
+        """The title bar again, if the shown session's label changed (the app marks REC there)."""
+        self._check_title()
+
     def bind(self, container: str) -> None:
         """Show another container from now on (its session comes with :meth:`show`)."""
         self.container = container

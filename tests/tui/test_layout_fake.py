@@ -297,6 +297,10 @@ def test_broadcast_in_a_split_marks_the_panes_title_bars(tmp_path: Path) -> None
         await pilot.click(f"#{right.id}", offset=(5, 5))
         await until(pilot, lambda: app.focused is right and app.selected == cid_of(app, "db"), "db by a click")
         assert right.has_class("-active") and not left.has_class("-active")
+        # recording the active pane's container: REC in its title bar as in the single view's
+        await pilot.press("ctrl+right_square_bracket", "R")
+        await until(pilot, lambda: "REC" in str(right.border_title), "REC in db's title bar")
+        assert "REC" not in str(left.border_title)
 
     run(engine, ["web", "db"], scenario)
 
