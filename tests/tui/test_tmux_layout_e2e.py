@@ -1,6 +1,7 @@
-"""The overview and the split view end to end in a real terminal: rustainer-tui inside a private
-tmux server at 120x40 with real containers, driven with send-keys and read back with capture-pane
-(what a person would see); the split is still there after the dashboard is quit and started again."""
+"""The overview, the split view and broadcast input end to end in a real terminal: rustainer-tui
+inside a private tmux server at 120x40 with real containers, driven with send-keys and read back
+with capture-pane (what a person would see); the split is still there after the dashboard is quit
+and started again."""
 
 from __future__ import annotations
 
@@ -104,6 +105,19 @@ def test_overview_and_split_in_tmux(containers, busybox_rootfs: Path, rroot: Pat
         start_dashboard()
         wait_for(lambda s: "left-2" in s.replace("$((1+1))", "") and "right-5" in s.replace("$((2+3))", ""),
                  "the split restored")
+        # broadcast input: both marked, one line typed once runs in both shells
+        keys("C-]")
+        wait_for(lambda s: "n New" in s, "the list's keys")
+        keys("m", "w")
+        wait_for(lambda s: "rustainer — db" in s.replace("—  ", "— "), "the focus in db's pane")
+        keys("C-]")
+        wait_for(lambda s: "n New" in s, "the list's keys")
+        keys("m", "B")
+        wait_for(lambda s: "BROADCAST" in s and "web, db" in s, "the broadcast banner")
+        keys("Escape")
+        wait_for(lambda s: "Command key" in s, "the focus back in db's pane")
+        typed("echo both-$((3*3))")
+        wait_for(lambda s: s.replace("$((3*3))", "").count("both-9") == 2, "the line run in both shells")
         keys("C-q")
     finally:
         for server in servers:
