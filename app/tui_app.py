@@ -31,12 +31,15 @@ from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import ContentSwitcher, Header, Static
 
+from rustainer.app.tui_badges import BadgeActions
 from rustainer.app.tui_broadcast import BroadcastActions
 from rustainer.app.tui_container_actions import ContainerActions
 from rustainer.app.tui_engine import DashboardEngine
+from rustainer.app.tui_help import HelpActions
 from rustainer.app.tui_layout import SplitActions
 from rustainer.app.tui_main_screen import EndedNote, MainScreen
 from rustainer.app.tui_overview import OverviewActions
+from rustainer.app.tui_search import SearchActions
 from rustainer.app.tui_stats import CgroupStats, StatsSource
 from rustainer.backend.container.state import RUNNING, ContainerState
 from rustainer.backend.errors import RustainerError
@@ -86,10 +89,13 @@ class Listed:
     supervisor_runs: bool = False
 
 
-class RustainerApp(BroadcastActions, SplitActions, OverviewActions, ContainerActions):
+class RustainerApp(SearchActions, BadgeActions, HelpActions, BroadcastActions, SplitActions, OverviewActions,
+                   ContainerActions):
     """rustainer-tui; build it with :func:`create_app`. Its container actions are in
     :class:`~rustainer.app.tui_container_actions.ContainerActions`; the overview, the split view and
-    broadcast input in tui_overview.py, tui_layout.py and tui_broadcast.py."""
+    broadcast input in tui_overview.py, tui_layout.py and tui_broadcast.py; search, copy and paste in
+    :class:`~rustainer.app.tui_search.SearchActions`; badges in
+    :class:`~rustainer.app.tui_badges.BadgeActions`; the ``?`` screen in :mod:`~rustainer.app.tui_help`."""
 
     CSS_PATH = "tui.tcss"
     TITLE = "rustainer"
@@ -138,6 +144,12 @@ class RustainerApp(BroadcastActions, SplitActions, OverviewActions, ContainerAct
         Binding("m", "layout_quietly('mark')", show=False),
         Binding("B", "broadcast", "Broadcast"),
         Binding("B", "layout_quietly('broadcast')", show=False),
+        Binding("slash", "search", "Search the scrollback", key_display="/", show=False),
+        Binding("left_square_bracket", "copy_mode", "Copy mode", key_display="[", show=False),
+        Binding("right_square_bracket", "paste_copied", "Paste what was copied", key_display="]", show=False),
+        Binding("S", "silence", "Watch for silence (toggle)", key_display="S", show=False),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("question_mark", "quietly('help')", show=False),
     ]
     CONTAINER_ACTIONS = frozenset({"stop", "kill", "restart", "remove", "logs", "inspect", "exec", "record"})
     RUNNING_ONLY = frozenset({"stop", "kill", "exec", "record"})
@@ -146,6 +158,7 @@ class RustainerApp(BroadcastActions, SplitActions, OverviewActions, ContainerAct
     TERMINAL_ONLY_LABELS = frozenset({"command_key", "select_next", "select_previous"})
     WIDE = 96
     RECORD_WIDE = 104  # "R Rec" is labelled from this width (below it, R works unlabelled: see the palette)
+    HELP_WIDE = 112  # from this width the footer has room for "? Help" too
 
     def __init__(self, engine: DashboardEngine, *, stats: StatsSource | None = None, poll: bool = True,
                  stop_timeout: int = 10) -> None:
@@ -174,6 +187,7 @@ class RustainerApp(BroadcastActions, SplitActions, OverviewActions, ContainerAct
         return MainScreen()
 
     async def on_mount(self) -> None:
+        self.start_badges()
         await self.refresh_containers()
         if self.order and self.selected is None:
             await self.select(self.order[0])
@@ -262,6 +276,8 @@ class RustainerApp(BroadcastActions, SplitActions, OverviewActions, ContainerAct
             await self.select(self.order[0])
         elif self.selected is not None:
             self._show(self.selected)
+        self.containers_polled({item.state.id: (item.state.status, item.state.exit_code, item.state.oom_killed)
+                                for item in listed})
         if self.selected is not None and self.selected not in self.sessions and self.order:
             # The shown container ended: the keys no longer go to its shell but to the list.
             focused = screen.focused
@@ -359,6 +375,16 @@ class RustainerApp(BroadcastActions, SplitActions, OverviewActions, ContainerAct
             view.show(None)
         await session.close(detach=True)
 
+    def container_name(self, cid: str) -> str:
+        listed = self.listed.get(cid)
+        return listed.state.name if listed is not None else cid[:12]
+
+    def container_list(self) -> ContainerList | None:
+        try:
+            return self.get_screen_stack_base().query_one(ContainerList) if self.screen_stack else None
+        except NoMatches:
+            return None
+
     def session_of(self, cid: str) -> TerminalSession | None:
         """The container's session (its terminal core is ``.terminal``), shown or not."""
         return self.sessions.get(cid)
@@ -424,6 +450,7 @@ class RustainerApp(BroadcastActions, SplitActions, OverviewActions, ContainerAct
         except NoMatches:
             return  # a worker finishing while the app closes: its widgets are going
         containers.highlight_id(cid)
+        self.badges_looked(cid)
         self._show_name(screen, self.listed[cid].state.name)
         view = self._show(cid)
         if focus and self.screen is screen:
@@ -457,7 +484,7 @@ class RustainerApp(BroadcastActions, SplitActions, OverviewActions, ContainerAct
         listed = self.listed.get(self.selected or "")
         return (on_main, False, listed is not None, listed is not None and listed.state.status == RUNNING,
                 self.selected in self.sessions, self.size.width >= self.WIDE, self.size.width >= self.RECORD_WIDE,
-                *self.layout_state())
+                self.size.width >= self.HELP_WIDE, *self.layout_state())
 
     async def action_select_next(self) -> None:
         await self._step(1)
@@ -512,7 +539,7 @@ class RustainerApp(BroadcastActions, SplitActions, OverviewActions, ContainerAct
             return False  # not in the footer now: its quiet twin takes the key
         return allowed
 
-    QUIET_TWINS = frozenset({"command_key", "select_next", "select_previous", "focus_terminal", "record"})
+    QUIET_TWINS = frozenset({"command_key", "select_next", "select_previous", "focus_terminal", "record", "help"})
 
     def _allowed(self, action: str) -> bool | None:
         """Whether the action works now (None: shown greyed out, does nothing)."""
@@ -522,6 +549,10 @@ class RustainerApp(BroadcastActions, SplitActions, OverviewActions, ContainerAct
             return on_main
         if action == "command_palette":
             return None if in_terminal else True  # inside the terminal ctrl+p is the shell's
+        if action in self.SEARCH_ACTIONS or action in self.BADGE_ACTIONS:
+            return self.search_allowed(action)
+        if action == "help":
+            return not in_terminal
         if action in self.CONTAINER_ACTIONS or action in ("new", "focus_terminal"):
             if not on_main or in_terminal:
                 return False  # these keys belong to the shell while it has the focus
@@ -548,6 +579,8 @@ class RustainerApp(BroadcastActions, SplitActions, OverviewActions, ContainerAct
             return self.size.width >= self.WIDE
         if action == "record":
             return self.size.width >= self.RECORD_WIDE
+        if action == "help":
+            return self.size.width >= self.HELP_WIDE
         return True
 
     async def action_quietly(self, action: str) -> None:
@@ -601,6 +634,7 @@ class RustainerApp(BroadcastActions, SplitActions, OverviewActions, ContainerAct
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        yield SystemCommand("Keys", "? : every key of the dashboard, grouped", self.action_help)
         yield SystemCommand("New container", "Create a container and open its shell", self.action_new)
         state = self.selected_state()
         if state is None:
@@ -616,6 +650,12 @@ class RustainerApp(BroadcastActions, SplitActions, OverviewActions, ContainerAct
         yield SystemCommand(f"Remove {name}", "rustainer rm -f, after a confirmation", self.action_remove)
         yield SystemCommand(f"Logs of {name}", "Its recorded output", self.action_logs)
         yield SystemCommand(f"Inspect {name}", "Spec, state and enforced limits", self.action_inspect)
+        if state.status == RUNNING and state.id in self.sessions:
+            yield SystemCommand(f"Search {name}'s scrollback", "/ (plain text or regex), then n / N", self.action_search)
+            yield SystemCommand(f"Copy mode in {name}", "[ : select with v, copy with y (OSC 52)",
+                                self.action_copy_mode)
+            yield SystemCommand(f"Paste into {name}", "] : what was last copied, as a paste", self.action_paste_copied)
+            yield from self.silence_commands()
         for index, cid in enumerate(self.order[:9], start=1):
             other = self.listed[cid].state.name
 

@@ -106,10 +106,12 @@ class ContainerCard(ListItem):
         self.row = row
         self.history = _History()
         self.history.add(row)
+        self.badges = Text()  # what happened since it was last shown (widgets/badges.py)
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="card-line"):
             yield Label(self.row.name, classes="card-name")
+            yield Label(self.badges, classes="card-badges -shown" if self.badges else "card-badges")
             yield Label(status_text(self.row), classes="card-status")
         yield Label(self._where(), classes="card-where")
         with Horizontal(classes="card-line"):
@@ -148,6 +150,16 @@ class ContainerCard(ListItem):
             child.notify_style_update()
             child.refresh()
 
+    def set_badges(self, badges: Text) -> None:
+        """The card's badges (an empty text: none)."""
+        if badges == self.badges:
+            return
+        self.badges = badges
+        if self.is_mounted:
+            label = self.query_one(".card-badges", Label)
+            label.update(badges)
+            label.set_class(bool(badges), "-shown")
+
     def update_row(self, row: ContainerRow) -> None:
         """New values in place (no recompose): the list updates every second without flicker."""
         self.row = row
@@ -171,6 +183,8 @@ class ContainerList(ListView):
     ContainerList .card-line { height: 1; }
     ContainerList .card-name { width: 1fr; text-style: bold; }
     ContainerList .card-status { width: auto; }
+    ContainerList .card-badges { width: auto; display: none; margin-right: 1; }
+    ContainerList .card-badges.-shown { display: block; }
     ContainerList .card-where { color: $text-muted; width: 1fr; }
     ContainerList .card-cpu { width: 11; }
     ContainerList .card-mem { width: 15; }

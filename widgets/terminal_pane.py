@@ -18,10 +18,10 @@ from textual.content import Content
 from textual.geometry import Region
 from textual.message import Message
 from textual.strip import Strip
-from textual.widget import Widget
 
 from rustainer.backend.terminal.cells import BLANK_ROW, CompactRow
 from rustainer.backend.terminal.terminal import Terminal
+from rustainer.widgets.copy_mode import CopyModeHost, Position
 from rustainer.widgets.keys import APP_KEYS, key_to_bytes
 from rustainer.widgets.terminal_render import row_strip
 from rustainer.widgets.terminal_session import TerminalSession
@@ -36,7 +36,7 @@ WHEEL_LINES = 3
 TypedHook = Callable[["TerminalPane", str | None, str | None, bytes], None]
 
 
-class TerminalPane(Widget, can_focus=True):
+class TerminalPane(CopyModeHost, can_focus=True):
     """The widget that shows one :class:`TerminalSession` at a time and sends it the keys.
 
     On its own it has a session of its own: :meth:`attach_socket` (a detached container's
@@ -46,7 +46,10 @@ class TerminalPane(Widget, can_focus=True):
 
     Its top line is a title bar (a one-line top border): the session's label (a container's name) and
     the window title its programs set (OSC 0/2). The session's pty gets the lines and columns below
-    it (the content area), nothing more."""
+    it (the content area), nothing more.
+
+    Copy mode (:mod:`~rustainer.widgets.copy_mode`) holds the shown session's scrollback and screen
+    still to be searched and copied; the session goes on in the background meanwhile."""
 
     DEFAULT_CSS = """
     TerminalPane {
@@ -147,6 +150,7 @@ class TerminalPane(Widget, can_focus=True):
         session = session if session is not None else self._own
         if session is self._shown:
             return
+        self.leave_copy_mode()  # what it holds is the other session's
         if self._shown.listener is self:
             self._shown.set_listener(None)
         session.set_listener(self)  # (a pane that showed it is told first, and lets go)
@@ -183,6 +187,37 @@ class TerminalPane(Widget, can_focus=True):
     def send(self, data: bytes) -> None:
         """Bytes to the program, as if typed."""
         self._shown.send(data)
+
+    def paste(self, text: str) -> None:
+        """Text to the program as a paste: bracketed (ESC[200~ ... ESC[201~) when it asked for that
+        (DECSET 2004), so a shell does not run the lines as they come."""
+        data = text.replace("\r\n", "\r").replace("\n", "\r").encode("utf-8", "replace")
+        if self._shown.terminal.modes.bracketed_paste:
+            data = b"\x1b[200~" + data.replace(b"\x1b[201~", b"") + b"\x1b[201~"
+        self._to_live()
+        self.send(data)
+        if self.typed_hook is not None:
+            self.typed_hook(self, None, text, data)
+
+    # -- copy mode (see CopyModeHost) ---------------------------------------------------------------
+    def held_rows(self) -> tuple[list[CompactRow], int, Position]:
+        term = self._shown.terminal
+        history = term.history
+        rows = history + term.compact_lines()
+        top = max(0, len(history) - self._scroll)
+        cx, cy = term.cursor
+        cursor = (len(history) + cy, min(cx, max(term.columns - 1, 0))) if not self._scroll else (top, 0)
+        return rows, top, cursor
+
+    def copy_mode_changed(self) -> None:
+        if self.copy_mode is None:
+            # Back to the live screen, as it is now: every line drawn afresh.
+            self._scroll = 0
+            self._history_view = []
+            self._shown.strips.forget(range(self._shown.terminal.lines))
+            self._shown_cursor = (-1, -1, False)
+        self._check_title()
+        self.refresh()
 
     # -- from the session shown (SessionListener) ------------------------------------------------------
     def session_output(self, session: TerminalSession) -> None:
@@ -240,8 +275,8 @@ class TerminalPane(Widget, can_focus=True):
         self._last_frame = self._frame_due if now - self._frame_due < FLOOD_FRAME_INTERVAL else now
         self._fed_at_frame = self._shown.fed
         self._check_title()
-        if not self.is_mounted:
-            return
+        if not self.is_mounted or self.copy_mode is not None:
+            return  # (copy mode draws the text it holds; the lines changed meanwhile stay dirty)
         term = self._shown.terminal
         dirty = term.dirty
         cursor = (*term.cursor, self._cursor_shown())
@@ -275,6 +310,8 @@ class TerminalPane(Widget, can_focus=True):
     def _check_title(self) -> None:
         title = self._shown.terminal.title
         bar = " — ".join(part for part in (self._shown.label, title) if part)
+        if self.copy_mode is not None:
+            bar = f"{bar}  [{self.copy_mode.status()}]"
         if bar != self._bar:
             self._bar = bar
             # Content, not a str: a str would be read as markup, and programs choose their titles.
@@ -284,10 +321,13 @@ class TerminalPane(Widget, can_focus=True):
             self.post_message(self.TitleChanged(self, title))
 
     def _cursor_shown(self) -> bool:
-        return self.has_focus and not self._shown.terminal.cursor_hidden and self._scroll == 0
+        return (self.has_focus and not self._shown.terminal.cursor_hidden and self._scroll == 0
+                and self.copy_mode is None)
 
     def render_line(self, y: int) -> Strip:
         width = self.content_size.width
+        if self.copy_mode is not None:
+            return self.copy_mode.render_line(y, width)
         session = self._shown
         term = session.terminal
         if self._scroll:
@@ -330,6 +370,8 @@ class TerminalPane(Widget, can_focus=True):
     # -- events ----------------------------------------------------------------------------------------
     def on_resize(self, event: events.Resize) -> None:
         self._sync_size()
+        if self.copy_mode is not None:
+            self.copy_mode.resize(self.content_size.height)
 
     def on_mount(self) -> None:
         self._sync_size()
@@ -354,6 +396,9 @@ class TerminalPane(Widget, can_focus=True):
         key = event.key
         if key in APP_KEYS:
             return  # the app's own keys: not ours to consume
+        if self.copy_mode is not None:
+            self.copy_mode_key_event(event)
+            return
         if key == "shift+pageup":
             self.scroll_history(max(1, self._shown.terminal.lines - 1))
         elif key == "shift+pagedown":
@@ -370,20 +415,17 @@ class TerminalPane(Widget, can_focus=True):
         event.prevent_default()
 
     def on_paste(self, event: events.Paste) -> None:
-        text = event.text.replace("\r\n", "\r").replace("\n", "\r")
-        data = text.encode("utf-8", "replace")
-        if self._shown.terminal.modes.bracketed_paste:
-            data = b"\x1b[200~" + data.replace(b"\x1b[201~", b"") + b"\x1b[201~"
-        self._to_live()
-        self.send(data)
-        if self.typed_hook is not None:
-            self.typed_hook(self, None, event.text, data)
+        self.leave_copy_mode()
+        self.paste(event.text)
         event.stop()
 
     def _wheel(self, event: events.MouseEvent, up: bool) -> None:
         term = self._shown.terminal
         modes = term.modes
-        if modes.mouse and self._scroll == 0:
+        if self.copy_mode is not None:
+            self.copy_mode.scroll(-WHEEL_LINES if up else WHEEL_LINES)
+            self.refresh()
+        elif modes.mouse and self._scroll == 0:
             button = 64 if up else 65
             x, y = event.x + 1, event.y + 1
             if modes.mouse_encoding == "sgr":

@@ -28,6 +28,7 @@ class CoreScreen(pyte.Screen):
 
     def __init__(self, columns: int, lines: int, history: int = 10000) -> None:
         self.history = History(history)
+        self.bells = 0  # BELs (not those ending an OSC string) seen since the screen was made
         self.main_buffer: Any = None  # The main screen's rows while the alternate screen is shown.
         self.alt_cursor: Cursor | None = None  # Cursor saved by DECSET 1049.
         super().__init__(columns, lines)
@@ -176,6 +177,10 @@ class CoreScreen(pyte.Screen):
             if row is not None:
                 buf[y] = row
         return cursor_y
+
+    def bell(self, *args: Any) -> None:
+        """Counted, for a front end to flag (pyte's own does nothing)."""
+        self.bells += 1
 
     # -- convenience ---------------------------------------------------------------------------
     def row(self, y: int) -> list[Char]:

@@ -98,6 +98,11 @@ class Terminal:
         return str(self._screen.title)
 
     @property
+    def bells(self) -> int:
+        """How many times the bell rang (BEL outside an OSC string) since this core was made."""
+        return int(self._screen.bells)
+
+    @property
     def icon_name(self) -> str:
         return str(self._screen.icon_name)
 

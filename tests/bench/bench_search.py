@@ -18,7 +18,6 @@ worst of ROUNDS runs each:
 
 from __future__ import annotations
 
-import re
 import statistics
 import sys
 import time
