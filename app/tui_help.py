@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
@@ -33,6 +33,29 @@ GROUPS: tuple[tuple[str, frozenset[str]], ...] = (
     ("The dashboard", frozenset({"command_palette", "help", "quit"})),
 )
 MORE = "More"
+
+#: Longer words than the footer's labels for the keys that have them (others: their label).
+DESCRIPTIONS = {
+    "command_key": "leave the terminal for the keys below (again: back)",
+    "focus_terminal": "back into the terminal",
+    "select_next": "next container",
+    "select_previous": "previous container",
+    "new": "new container",
+    "stop": "stop (SIGTERM, then SIGKILL)",
+    "kill": "kill (SIGKILL)",
+    "restart": "restart (same spec, new id)",
+    "remove": "remove (after a confirmation)",
+    "logs": "its logs",
+    "inspect": "inspect: spec, state, limits",
+    "exec": "a second shell (exec -it NAME sh)",
+    "search": "search the scrollback and screen",
+    "copy_mode": "copy mode (select and copy by keyboard)",
+    "paste_copied": "paste what was last copied into the shell",
+    "silence": "watch for silence on / off (palette: other times)",
+    "command_palette": "command palette",
+    "help": "this screen",
+    "quit": "quit (the containers keep running)",
+}
 
 TERMINAL_KEYS: tuple[tuple[str, str], ...] = (
     ("typing", "goes to the shell while the terminal has the focus (a running container is selected)"),
@@ -73,7 +96,7 @@ def grouped(app: App[object]) -> list[tuple[str, list[tuple[str, str]]]]:
         name = _name(binding.action)
         title = next((t for t, actions in GROUPS if name in actions), MORE)
         key = binding.key_display or app.get_key_display(binding)
-        what = binding.description or binding.tooltip or name.replace("_", " ")
+        what = DESCRIPTIONS.get(name) or binding.description or binding.tooltip or name.replace("_", " ")
         if name == "select_nth":
             key, what = "alt+1…9", "the Nth container"
         entry = rows[title].setdefault(name, ([], what))
@@ -86,32 +109,25 @@ def grouped(app: App[object]) -> list[tuple[str, list[tuple[str, str]]]]:
 def _table(title: str, rows: Iterable[tuple[str, str]]) -> Table:
     table = Table(title=title, title_justify="left", title_style="bold", show_header=False, box=None,
                   padding=(0, 1), expand=True)
-    table.add_column("keys", style="bold #d7875f", no_wrap=True, width=30)
+    table.add_column("keys", style="bold #d7875f", max_width=18)
     table.add_column("what", ratio=1)
     for keys, what in rows:
         table.add_row(keys, what)
     return table
 
 
-def help_content(app: App[object]) -> Group:
-    parts: list[Table | Text] = []
+def help_content(app: App[object]) -> tuple[Group, Group]:
+    """Two columns: the dashboard's keys; the terminal's, copy mode's, the bar's and the badges."""
+    left: list[Table | Text] = []
     for title, rows in grouped(app):
-        if title == "The dashboard":
-            continue
-        parts.append(_table(title, rows))
-        parts.append(Text())
-    parts.append(_table("In the terminal", TERMINAL_KEYS))
-    parts.append(Text())
-    parts.append(_table("Copy mode ([, or / then enter; the pane's title says COPY)", CopyModeHost.COPY_KEYS))
-    parts.append(Text())
-    parts.append(_table("The search bar (/)", SearchBar.KEYS))
-    parts.append(Text())
-    parts.append(_table("Badges on the cards (showing a container clears them)", LEGEND))
-    for title, rows in grouped(app):
-        if title == "The dashboard":
-            parts.append(Text())
-            parts.append(_table(title, rows))
-    return Group(*parts)
+        left.extend([_table(title, rows), Text()])
+    right: list[Table | Text] = [
+        _table("In the terminal", TERMINAL_KEYS), Text(),
+        _table("Copy mode ([, or / then enter)", CopyModeHost.COPY_KEYS), Text(),
+        _table("The search bar (/)", SearchBar.KEYS), Text(),
+        _table("Badges (showing a container clears them)", LEGEND),
+    ]
+    return Group(*left[:-1]), Group(*right)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -120,9 +136,12 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; background: $background 60%; }
     HelpScreen > Vertical {
-        width: 100; max-width: 100%; height: 90%; border: round $primary; background: $surface;
+        width: 120; max-width: 100%; height: 100%; border: round $primary; background: $surface;
         padding: 0 1;
     }
+    HelpScreen #help-columns { height: auto; }
+    HelpScreen .help-column { width: 1fr; height: auto; }
+    HelpScreen #help-right { margin-left: 2; }
     HelpScreen .help-title { width: 1fr; content-align: center middle; text-style: bold; }
     HelpScreen .help-hint { width: 1fr; content-align: center middle; color: $text-muted; }
     HelpScreen VerticalScroll { height: 1fr; }
@@ -133,8 +152,10 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("rustainer-tui keys", classes="help-title")
-            with VerticalScroll():
-                yield Static(help_content(self.app), id="help-text")
+            left, right = help_content(self.app)
+            with VerticalScroll(), Horizontal(id="help-columns"):
+                yield Static(left, id="help-left", classes="help-column")
+                yield Static(right, id="help-right", classes="help-column")
             yield Label("escape, q or ? closes · arrows and pgup/pgdn scroll", classes="help-hint")
 
     def on_mount(self) -> None:

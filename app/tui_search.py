@@ -127,8 +127,10 @@ class SearchActions(App[None]):
         if pane is None or pane.copy_mode is None:
             return
         mode = pane.copy_mode
+        if mode.query is not None and mode.query.pattern:
+            self._last_query = mode.query  # the next search starts with it (as tmux's)
         if accepted and mode.current is not None:
-            self._last_query = mode.query
+            pass  # copy mode at the match
         elif not self._search_was_copying:
             pane.leave_copy_mode()
         elif self._search_from is not None:

@@ -141,6 +141,17 @@ class CopyMode:
                 i -= 1
             self.move_to(line, i)
 
+    def word_end(self) -> None:
+        """To the last character of this word (of the next one when already there)."""
+        line, char = self.cursor
+        text = self.line_text(line)
+        i = char + 1
+        while i < len(text) and text[i].isspace():
+            i += 1
+        while i + 1 < len(text) and not text[i + 1].isspace():
+            i += 1
+        self.move_to(line, min(i, max(0, len(text) - 1)))
+
     def toggle_selection(self, line_mode: bool = False) -> None:
         if self.anchor is not None and self.line_mode == line_mode:
             self.anchor = None
@@ -281,8 +292,8 @@ class CopyModeHost(Widget):
         Binding("v", "copy_key('v')", "Select"),
         Binding("y", "copy_key('y')", "Copy"),
         Binding("slash", "copy_key('/')", "Search"),
-        Binding("n", "copy_key('n')", "Up"),
-        Binding("N", "copy_key('N')", "Down", key_display="N"),
+        Binding("n", "copy_key('n')", "Match ↑"),
+        Binding("N", "copy_key('N')", "Match ↓", key_display="N"),
         Binding("q", "copy_key('q')", "Exit copy"),
     ]
 
@@ -292,7 +303,7 @@ class CopyModeHost(Widget):
         ("pgup pgdn ctrl+b ctrl+f", "a page up / down"),
         ("ctrl+u ctrl+d", "half a page up / down"),
         ("0 home $ end", "start / end of the line"),
-        ("w b", "next / previous word"),
+        ("w b e", "next / previous word, end of the word"),
         ("g G", "top of the scrollback / bottom of the screen"),
         ("v space", "start (or drop) a selection"),
         ("V", "select whole lines"),
@@ -300,7 +311,7 @@ class CopyModeHost(Widget):
         ("/", "search (from the cursor up)"),
         ("n N f3 shift+f3", "next match up (older) / down (newer)"),
         ("escape", "drop the selection, else leave"),
-        ("q", "leave copy mode"),
+        ("q", "leave copy mode (? : this screen)"),
         ("mouse drag", "select; the release copies"),
     )
 
@@ -402,6 +413,8 @@ class CopyModeHost(Widget):
             mode.line_end()
         elif key in ("w", "b"):
             mode.word(forward=key == "w")
+        elif key == "e":
+            mode.word_end()
         elif key == "g":
             mode.move_to(0, 0)
         elif key == "G":
@@ -429,6 +442,9 @@ class CopyModeHost(Widget):
                 return True
         elif key == "q":
             self.leave_copy_mode()
+            return True
+        elif key == "?":
+            self.app.run_action("help")
             return True
         else:
             return False
@@ -488,7 +504,7 @@ class CopyModeHost(Widget):
 
     def on_mouse_move(self, event: events.MouseMove) -> None:
         start = self._drag_from
-        if start is None or not event.button:
+        if start is None:  # (set from a left-button press until its release: the mouse is captured)
             return
         if self.copy_mode is None:
             self._mouse_copy = True

@@ -117,6 +117,9 @@ class SearchBar(Horizontal):
         self.query_one("#search-regex", Toggle).set(self._initial.regex)
         self.query_one("#search-case", Toggle).set(not self._initial.ignore_case)
         self.focus_input()
+        if self._initial.pattern:
+            self.query_one(Input).select_all()  # typing replaces it; enter searches it again
+            self.post_message(self.Changed(self.search_query))
 
     def focus_input(self) -> None:
         box = self.query_one(Input)
