@@ -17,8 +17,8 @@ OOM = "oom"  # ... killed by the OOM killer
 #: In the order drawn: (flag, label, style); xterm 256-colour palette colours on dark cards.
 BADGES: tuple[tuple[str, str, str], ...] = (
     (BELL, "bell", "bold #000000 on #ffaf00"),
-    (OOM, "OOM", "bold #ffffff on #d70000"),
-    (ENDED, "ended", "#000000 on #ff8787"),
+    (OOM, "end", "bold #ffffff on #d70000"),
+    (ENDED, "end", "#000000 on #ff8787"),
     (SILENCE, "quiet", "#000000 on #afafaf"),
     (ACTIVITY, "act", "#000000 on #87afd7"),
 )
@@ -28,8 +28,7 @@ LEGEND: tuple[tuple[str, str], ...] = (
     ("act", "output since you last looked (tmux's activity flag)"),
     ("bell", "its program rang the bell; a notification says so"),
     ("quiet", "no output for the watched time (S toggles the watch; screen's silence)"),
-    ("ended", "it exited while you looked elsewhere (the card says with which code)"),
-    ("OOM", "... killed by the OOM killer"),
+    ("end", "it ended while you looked elsewhere; the card says how (exit code, OOM: white on red)"),
 )
 
 

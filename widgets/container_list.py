@@ -183,7 +183,7 @@ class ContainerList(ListView):
     ContainerList .card-line { height: 1; }
     ContainerList .card-name { width: 1fr; text-style: bold; }
     ContainerList .card-status { width: auto; }
-    ContainerList .card-badges { width: auto; display: none; margin-right: 1; }
+    ContainerList .card-badges { width: auto; display: none; margin: 0 1; }
     ContainerList .card-badges.-shown { display: block; }
     ContainerList .card-where { color: $text-muted; width: 1fr; }
     ContainerList .card-cpu { width: 11; }
