@@ -18,6 +18,7 @@ from textual.widgets import Input
 
 from rustainer.app.tui_app import RustainerApp
 from rustainer.app.tui_help import HelpScreen
+from rustainer.backend.container.state import EXITED
 
 pytest.importorskip("pytest_textual_snapshot")
 
@@ -89,6 +90,12 @@ def test_badges_on_the_cards(snap_compare) -> None:  # type: ignore[no-untyped-d
     async def then(pilot: Pilot[None], app: RustainerApp) -> None:
         await pilot.press("alt+3", "ctrl+right_square_bracket", "S", "alt+1")  # batch watched for silence
         await pilot.pause(0.6)  # (the first look at the sessions: their baselines)
+        engine = app.engine
+        assert isinstance(engine, FakeEngine)
+        engine.add(fake_state("job", created_at=4.0))  # a fourth container, that ends in the background
+        await app.refresh_containers()
+        engine._set(engine.states[by_name(app, "job")], status=EXITED, exit_code=2, pid=None)
+        await app.refresh_containers()
         app.clear_notifications()
         shells.write("db", b"migrating...\r\n\x07")
         await until(pilot, lambda: "bell" in str(app.container_list().cards()[1].badges), "db's badges")  # type: ignore[union-attr]
