@@ -24,6 +24,9 @@ from rustainer.widgets.terminal_session import TerminalSession
 BADGE_INTERVAL = 0.25  # seconds between two looks at the sessions
 SILENCE_CHOICES = (10.0, 30.0, 60.0, 300.0)  # the palette's silence watches, in seconds
 DEFAULT_SILENCE = 30.0
+# Output within this many seconds after a container stops being shown is the tail of what was just
+# seen (a prompt after the command's output), not activity to flag.
+ACTIVITY_GRACE = 1.0
 
 
 @dataclass
@@ -37,6 +40,7 @@ class Watch:
     flags: set[str] = field(default_factory=set)
     silence: float | None = None  # seconds of silence watched for (None: not watched)
     silent: bool = False  # the watched silence came (told once until output resumes)
+    shown_at: float = float("-inf")  # when it was last seen shown
 
 
 class BadgeTracker:
@@ -56,12 +60,14 @@ class BadgeTracker:
         if w.fed < 0 or core != w.core:
             w.fed, w.bells, w.core, w.last_output = fed, bells, core, now  # a first look: the baseline
             return new
+        if shown:
+            w.shown_at = now
         if fed != w.fed:
             w.fed = fed
             w.last_output = now
             w.silent = False
             w.flags.discard(SILENCE)
-            if not shown and ACTIVITY not in w.flags:
+            if not shown and ACTIVITY not in w.flags and now - w.shown_at >= ACTIVITY_GRACE:
                 w.flags.add(ACTIVITY)
                 new.append(ACTIVITY)
         if bells != w.bells:

@@ -74,7 +74,31 @@ async def shoot(root: str) -> None:
         await wait(lambda: "[[" in text() or "acpid" in text())
         await pilot.pause(0.3)
         app.save_screenshot(str(OUT / "dashboard.svg"))
+        # db rings the bell in a while; meanwhile web prints a log, searched with a regex (the bell
+        # shows on db's card and as a notification), copy mode, then the ? screen
+        await pilot.press(*keys("sleep 2; printf 'backup done\\a\\n'"), "enter")
         await pilot.press("ctrl+pageup")
+        await wait(lambda: "hello from web" in text())
+        await pilot.press(*keys("clear; i=0; while [ $i -lt 300 ]; do i=$((i+1)); if [ $((i % 7)) = 0 ]; "
+                                "then echo \"GET /api/items/$i 500 error: timeout\"; "
+                                "else echo \"GET /api/items/$i 200 $((i % 97)) ms\"; fi; done"), "enter")
+        await wait(lambda: "items/300 " in text())
+        await wait(lambda: "bell" in str(app.container_list().cards()[1].badges))  # type: ignore[union-attr]
+        await pilot.press("ctrl+right_square_bracket", "slash", "alt+r", *keys("50{1,2} error"), "up")
+        await pilot.pause(0.5)
+        for box in app.screen.query(Input):
+            box.cursor_blink = False
+        app.save_screenshot(str(OUT / "search.svg"))
+        await pilot.press("enter", "k", "0", "v", "j", "$")
+        await pilot.pause(0.3)
+        app.save_screenshot(str(OUT / "copy-mode.svg"))
+        await pilot.press("y")
+        app.clear_notifications()
+        await pilot.press("ctrl+right_square_bracket", "question_mark")
+        await pilot.pause(0.5)
+        app.save_screenshot(str(OUT / "help.svg"))
+        await pilot.press("escape", "escape")
+        await pilot.pause(0.2)
         await pilot.press(*keys("top"), "enter")
         await wait(lambda: "Mem:" in text())
         await pilot.pause(0.5)

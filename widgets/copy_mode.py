@@ -339,7 +339,7 @@ class CopyModeHost(Widget):
             return self.pane
 
     copy_mode: CopyMode | None = None
-    _drag_from: Position | None = None  # where a left-button press landed, until it moves or ends
+    _drag_from: tuple[int, int] | None = None  # the cell a left-button press landed on, until released
     _mouse_copy = False  # copy mode began with a drag: the release leaves it
 
     # -- what the pane supplies ----------------------------------------------------------------------
@@ -444,7 +444,7 @@ class CopyModeHost(Widget):
             self.leave_copy_mode()
             return True
         elif key == "?":
-            self.app.run_action("help")
+            self.call_later(self.app.run_action, "help")  # the app's ? screen, if it has one
             return True
         else:
             return False
@@ -474,59 +474,51 @@ class CopyModeHost(Widget):
         event.prevent_default()
 
     # -- mouse ---------------------------------------------------------------------------------------
-    def _position(self, event: events.MouseEvent) -> Position | None:
-        offset = event.get_content_offset(self)
-        if offset is None:
+    def _cell(self, event: events.MouseEvent) -> tuple[int, int] | None:
+        """(x, y) of the event in the content area, kept inside it (a drag may go past the edges)."""
+        region = self.content_region
+        if not region.width or not region.height:
             return None
-        mode = self.copy_mode
-        if mode is None:
-            rows, top, _ = self.held_rows()
-            line = min(top + offset.y, len(rows) - 1)
-            columns = row_columns(rows[line]) if 0 <= line < len(rows) else None
-            if columns is None:
-                return (line, offset.x)
-            last = len(columns) - 1
-            return (line, last + offset.x - columns[last] if offset.x >= columns[last]
-                    else max(0, bisect_right(columns, offset.x) - 1))
-        line = min(mode.top + offset.y, mode.bottom)
-        return (line, mode.char_at(line, offset.x))
+        x = max(0, min(event.screen_x - region.x, region.width - 1))
+        y = max(0, min(event.screen_y - region.y, region.height - 1))
+        return (int(x), int(y))
 
     def on_mouse_down(self, event: events.MouseDown) -> None:
-        if event.button != 1:
+        if event.button != 1 or event.get_content_offset(self) is None:
             return
-        self._drag_from = self._position(event)
-        if self._drag_from is not None:
-            self.capture_mouse()
-            if self.copy_mode is not None:
-                self.copy_mode.anchor = None
-                self.copy_mode.move_to(*self._drag_from)
-                self.copy_mode_changed()
+        self._drag_from = self._cell(event)
+        if self._drag_from is None:
+            return
+        self.capture_mouse()
+        mode = self.copy_mode
+        if mode is not None:  # a click in copy mode: the cursor goes there, the selection goes
+            x, y = self._drag_from
+            line = min(mode.top + y, mode.bottom)
+            mode.anchor = None
+            mode.move_to(line, mode.char_at(line, x))
+            self.copy_mode_changed()
 
     def on_mouse_move(self, event: events.MouseMove) -> None:
-        start = self._drag_from
-        if start is None:  # (set from a left-button press until its release: the mouse is captured)
+        start = self._drag_from  # (set from a left-button press until its release: the mouse is captured)
+        cell = self._cell(event) if start is not None else None
+        if start is None or cell is None:
             return
-        if self.copy_mode is None:
-            self._mouse_copy = True
-            self.enter_copy_mode()
         mode = self.copy_mode
-        assert mode is not None
-        offset = event.get_content_offset(self)
-        if offset is None:  # dragged past the top or bottom: scroll
-            region = self.content_region
-            y = event.screen_y
-            mode.scroll(-1 if y < region.y else 1 if y >= region.bottom else 0)
-            line = max(0, min(mode.top + max(0, min(y - region.y, mode.height - 1)), mode.bottom))
-            position = (line, mode.char_at(line, max(0, event.screen_x - region.x)))
-        else:
-            line = min(mode.top + offset.y, mode.bottom)
-            position = (line, mode.char_at(line, offset.x))
-        if mode.anchor is None:
-            if position == start:
-                return
-            mode.anchor = start
+        if cell == start and (mode is None or mode.anchor is None):
+            return  # not moved yet: a click, not a drag
+        if mode is None:
+            self._mouse_copy = True  # held still only now: a plain click costs nothing
+            mode = self.enter_copy_mode()
+        if mode.anchor is None:  # the selection starts where the press was, in the view as it was
+            first = min(mode.top + start[1], mode.bottom)
+            mode.anchor = (first, mode.char_at(first, start[0]))
             mode.line_mode = False
-        mode.cursor = position
+        if event.screen_y < self.content_region.y:
+            mode.scroll(-1)  # dragged past the top or bottom: the view follows
+        elif event.screen_y >= self.content_region.bottom:
+            mode.scroll(1)
+        line = min(mode.top + cell[1], mode.bottom)
+        mode.cursor = (line, mode.char_at(line, cell[0]))
         self.copy_mode_changed()
 
     def on_mouse_up(self, event: events.MouseUp) -> None:

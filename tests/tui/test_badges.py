@@ -34,6 +34,14 @@ def test_activity_and_bells_in_the_background_and_nothing_while_shown() -> None:
     assert t.observe("a", fed=0, bells=1, core=2, now=7.0, shown=False) == [BELL]
 
 
+def test_output_just_after_looking_away_is_not_activity() -> None:
+    t = BadgeTracker()
+    t.observe("a", fed=0, bells=0, core=1, now=0.0, shown=True)
+    t.observe("a", fed=10, bells=0, core=1, now=5.0, shown=True)  # shown until 5.0
+    assert t.observe("a", fed=20, bells=0, core=1, now=5.5, shown=False) == []  # the prompt after it
+    assert t.observe("a", fed=30, bells=0, core=1, now=6.5, shown=False) == [ACTIVITY]
+
+
 def test_silence_comes_once_per_quiet_spell_and_goes_with_output() -> None:
     t = BadgeTracker()
     t.observe("a", fed=10, bells=0, core=1, now=0.0, shown=False)
@@ -115,7 +123,7 @@ def test_background_output_and_bells_are_badges_a_bell_a_notification_and_lookin
 
 def test_a_watched_silence_is_a_badge_and_a_notification() -> None:
     app = dashboard(FakeEngine(fake_state("web", created_at=1.0), fake_state("db", created_at=2.0)))
-    app.silence_seconds = 0.5
+    app.silence_seconds = 1.5  # (longer than the grace after looking away: output then is activity)
     shells = PtyShells()
 
     async def scenario(pilot: Pilot[None]) -> None:
@@ -124,14 +132,14 @@ def test_a_watched_silence_is_a_badge_and_a_notification() -> None:
             for name in ("web", "db"):
                 await shells.add(app, by_name(app, name), name)
             await app.select(by_name(app, "db"))
-            await pilot.press("ctrl+right_square_bracket", "S")  # watch db for 0.5 s of silence
-            await until(pilot, lambda: badges_shown(app, "db") == "~0.5s", "the watch shown")
-            assert ("Watching db for 0.5 s without output", "information") in messages(app)
+            await pilot.press("ctrl+right_square_bracket", "S")  # watch db for 1.5 s of silence
+            await until(pilot, lambda: badges_shown(app, "db") == "~1.5s", "the watch shown")
+            assert ("Watching db for 1.5 s without output", "information") in messages(app)
             await pilot.press("ctrl+pageup")  # look elsewhere
             await until(pilot, lambda: badges_shown(app, "db") == "quiet", "db's silence", timeout=10)
-            assert ("db: no output for 0.5 s", "information") in messages(app)
+            assert ("db: no output for 1.5 s", "information") in messages(app)
             shells.write("db", b"back\r\n")
-            # Output ends the silence (another one may come 0.5 s later: the watch goes on).
+            # Output ends the silence (another one may come 1.5 s later: the watch goes on).
             await until(pilot, lambda: badges_shown(app, "db").endswith("act"), "output ends the silence")
             await pilot.press("alt+2", "ctrl+right_square_bracket", "S")  # looked at, and the watch off
             await until(pilot, lambda: badges_shown(app, "db") == "", "no badge, no watch")
