@@ -92,6 +92,7 @@ class SearchActions(App[None]):
         if not text:
             self.notify("Nothing copied yet: [ enters copy mode, or drag with the mouse.", title="Paste")
             return
+        pane.leave_copy_mode()
         pane.paste(text)
         pane.focus()
 
