@@ -27,7 +27,8 @@ from rustainer.widgets.search_bar import SearchBar
 #: (title, actions) in the order shown; the first group an action is in wins.
 GROUPS: tuple[tuple[str, frozenset[str]], ...] = (
     ("Move around", frozenset({"command_key", "select_next", "select_previous", "select_nth", "focus_terminal"})),
-    ("The selected container", frozenset({"new", "stop", "kill", "restart", "remove", "logs", "inspect", "exec"})),
+    ("The selected container", frozenset({"new", "stop", "kill", "restart", "remove", "logs", "inspect", "exec",
+                                          "record"})),
     ("Search, copy and paste", frozenset({"search", "copy_mode", "paste_copied"})),
     ("Badges", frozenset({"silence"})),
     ("The dashboard", frozenset({"command_palette", "help", "quit"})),
@@ -47,7 +48,8 @@ DESCRIPTIONS = {
     "remove": "remove (after a confirmation)",
     "logs": "its logs",
     "inspect": "inspect: spec, state, limits",
-    "exec": "a second shell (exec -it NAME sh)",
+    "exec": "a second shell (exec -it NAME bash, or sh)",
+    "record": "record its session (asciicast v2); again: stop",
     "search": "search the scrollback and screen",
     "copy_mode": "copy mode (select and copy by keyboard)",
     "paste_copied": "paste what was last copied into the shell",
