@@ -133,9 +133,12 @@ class CopyMode:
             i = min(char, len(text))
             while i > 0 and text[i - 1].isspace():
                 i -= 1
-            if i == 0 and line > 0 and char == 0:
+            if i == 0 and line > 0:  # no word before it on this line: the last one of the line above
                 above = self.line_text(line - 1)
-                self.move_to(line - 1, max(0, len(above) - 1))
+                j = len(above)
+                while j > 0 and not above[j - 1].isspace():
+                    j -= 1
+                self.move_to(line - 1, j)
                 return
             while i > 0 and not text[i - 1].isspace():
                 i -= 1
@@ -153,11 +156,14 @@ class CopyMode:
         self.move_to(line, min(i, max(0, len(text) - 1)))
 
     def toggle_selection(self, line_mode: bool = False) -> None:
+        """Start a selection at the cursor; the same key again drops it, the other kind switches to
+        it keeping where the selection started (as vi's v and V)."""
         if self.anchor is not None and self.line_mode == line_mode:
             self.anchor = None
-        else:
+            return
+        if self.anchor is None:
             self.anchor = self.cursor
-            self.line_mode = line_mode
+        self.line_mode = line_mode
 
     def selection(self) -> tuple[Position, Position] | None:
         """(start, end), end included, in text order; whole lines in line mode."""
