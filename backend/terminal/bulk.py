@@ -164,12 +164,30 @@ class BulkScroll:
         if out:
             history.extend(out)
 
-    def expand_block(self, text: str, attrs: Char) -> list[CompactRow]:
-        """The rows of a raw scrollback block (the history's expander)."""
+    def expand_block(self, text: str, attrs: Char, skip: int = 0, count: int = -1) -> list[CompactRow]:
+        """The rows of a raw scrollback block (the history's expander): its ``count`` lines after the
+        first ``skip`` (-1: all). The skipped lines (those the scrollback dropped: after a flood,
+        nearly all of a block) are not made into rows, only read for the attributes they leave,
+        from their last SGR reset on: the first look at 10,000 lines left of a flood of 300,000
+        costs the 10,000."""
+        if skip and count >= 0:
+            pos = len(text) - 2  # the CR LF ending the last line
+            for _ in range(count):
+                pos = text.rfind("\r\n", 0, pos)
+            start = pos + 2
+            if text.rfind("\x1b", 0, start) >= 0:
+                transition = self._sgr_attrs
+                reset = max(text.rfind("\x1b[0m", 0, start), text.rfind("\x1b[m", 0, start))
+                if reset >= 0:
+                    attrs = transition(attrs, "0")  # (SGR 0 leaves the same attributes whatever was before)
+                for params in _SGR_SPLIT.findall(text, max(reset, 0), start):
+                    attrs = transition(attrs, params)
+            text = text[start:]
         raw_lines = text.split("\r\n")
         raw_lines.pop()
         rows, _ = self._rows(raw_lines, attrs, self.screen.columns)
-        return list(map(trim, rows))
+        rows = list(map(trim, rows))
+        return rows if count < 0 else rows[:count]
 
     def _plain_rows(self, raw_lines: list[str], attrs: Attrs, columns: int) -> list[CompactRow]:
         runs = self._runs_by_len.get(attrs)

@@ -17,8 +17,9 @@ from pyte.screens import Char
 
 from .cells import CompactRow
 
-#: Expands a raw block (text of lines each ended by CR LF, attributes at its start) into rows.
-Expander = Callable[[str, Char], list[CompactRow]]
+#: Expands a raw block (text of lines each ended by CR LF, attributes at its start) into rows: the
+#: ``count`` rows after the first ``skip`` lines.
+Expander = Callable[[str, Char, int, int], list[CompactRow]]
 
 
 class _Block:
@@ -50,8 +51,7 @@ class History:
 
     def _rows_of(self, block: _Block) -> list[CompactRow]:
         assert self.expander is not None
-        rows = self.expander(block.text, block.attrs)
-        return rows[block.skip : block.skip + block.count]
+        return self.expander(block.text, block.attrs, block.skip, block.count)
 
     def materialize(self) -> None:
         """Expand every raw block (needed before the column count changes)."""

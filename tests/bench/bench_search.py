@@ -6,6 +6,8 @@ A 120x40 terminal core fed coloured ``ls -lR``-like output until it holds 10,000
 scrollback (plus its screen), as a container's session in the dashboard does. Timed, median and
 worst of ROUNDS runs each:
 
+- the first look after a flood (a search's start): the scrollback's rows made from what the core
+  kept raw, then the searchable text; for coloured and for plain output;
 - building the searchable text of scrollback + screen (done once, when a search starts);
 - one search answered as a keystroke in the search bar answers it: the scan for the lines that match,
   the match nearest the bottom of the view (where the view scrolls to) and the match positions of
@@ -27,7 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[1] / "integration" / "terminal"))
 
-from terminal_corpus import gen_ansi  # noqa: E402
+from terminal_corpus import gen_ansi, gen_plain  # noqa: E402
 
 from rustainer.backend.terminal import Terminal  # noqa: E402
 from rustainer.backend.terminal.search import Query, SearchText, compile_query, search  # noqa: E402
@@ -79,6 +81,18 @@ def main() -> int:
     term.feed(data)
     rows = term.history + term.compact_lines()
     print(f"{len(term.history)} lines of scrollback + {term.lines} screen lines; {rounds} rounds")
+    firsts = []
+    for generate in (gen_ansi, gen_plain):
+        for _ in range(3):
+            fresh = Terminal(120, 40, 10000)
+            fresh.feed(generate(2 << 20))
+            start = time.perf_counter()
+            SearchText.of_rows(fresh.history + fresh.compact_lines())
+            firsts.append((generate.__name__, (time.perf_counter() - start) * 1000))
+    for name in ("gen_ansi", "gen_plain"):
+        times = [t for n, t in firsts if n == name]
+        print(f"{'first look, ' + name[4:]:22} {statistics.median(times):7.2f} ms median {max(times):7.2f} ms worst "
+              "(a search's start after a flood: the scrollback's rows made, then the text)")
     build_med, build_max = timed(lambda: SearchText.of_rows(term.history + term.compact_lines()), rounds)
     print(f"{'building the text':22} {build_med:7.2f} ms median {build_max:7.2f} ms worst (once per search)")
     text = SearchText.of_rows(rows)
