@@ -18,6 +18,7 @@ Textual here.  Modules, one job each:
 * ``modes``     -- the modes a front end needs (cursor keys, paste, mouse, cursor visibility).
 * ``snapshot``  -- JSON-compatible snapshot / restore.
 * ``repaint``   -- an escape-sequence stream that repaints the state on any xterm-like terminal.
+* ``search``    -- searching the scrollback and screen as one list of lines (the dashboard's ``/``).
 """
 
 from .terminal import Terminal
