@@ -375,10 +375,6 @@ class RustainerApp(SearchActions, BadgeActions, HelpActions, BroadcastActions, S
             view.show(None)
         await session.close(detach=True)
 
-    def container_name(self, cid: str) -> str:
-        listed = self.listed.get(cid)
-        return listed.state.name if listed is not None else cid[:12]
-
     def container_list(self) -> ContainerList | None:
         try:
             return self.get_screen_stack_base().query_one(ContainerList) if self.screen_stack else None
