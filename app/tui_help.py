@@ -29,6 +29,8 @@ GROUPS: tuple[tuple[str, frozenset[str]], ...] = (
     ("Move around", frozenset({"command_key", "select_next", "select_previous", "select_nth", "focus_terminal"})),
     ("The selected container", frozenset({"new", "stop", "kill", "restart", "remove", "logs", "inspect", "exec",
                                           "record"})),
+    ("Views: overview, split, broadcast", frozenset({"overview", "split", "split_next", "split_close", "mark",
+                                                      "broadcast"})),
     ("Search, copy and paste", frozenset({"search", "copy_mode", "paste_copied"})),
     ("Badges", frozenset({"silence"})),
     ("The dashboard", frozenset({"command_palette", "help", "quit"})),
@@ -50,6 +52,12 @@ DESCRIPTIONS = {
     "inspect": "inspect: spec, state, limits",
     "exec": "a second shell (exec -it NAME bash, or sh)",
     "record": "record its session (asciicast v2); again: stop",
+    "overview": "overview: every running container's screen as a live tile",
+    "split": "split: another container beside (|) or below (-)",
+    "split_next": "(in a split) the focus to the next pane",
+    "split_close": "(in a split) close the active pane",
+    "mark": "mark the selected container for broadcast (again: unmark)",
+    "broadcast": "broadcast input to the marked containers on / off",
     "search": "search the scrollback and screen",
     "copy_mode": "copy mode (select and copy by keyboard)",
     "paste_copied": "paste what was last copied into the shell",
@@ -68,21 +76,24 @@ TERMINAL_KEYS: tuple[tuple[str, str], ...] = (
 
 
 def app_bindings(app: App[object]) -> list[Binding]:
-    """The app's own bindings, in the order its classes declare them (Textual's left out, the
-    quiet twins of shown keys too)."""
-    out: list[Binding] = []
-    seen: set[tuple[str, str]] = set()
+    """The app's own bindings, in the order its classes declare them (Textual's left out, and the
+    unlabelled twins of labelled keys: a key the footer labels only when there is room has a second,
+    unshown binding that takes it otherwise)."""
+    declared: list[Binding] = []
     for cls in reversed(type(app).__mro__):
         if cls.__module__.startswith("textual") or "BINDINGS" not in cls.__dict__:
             continue
-        for binding in Binding.make_bindings(cls.__dict__["BINDINGS"]):
-            action = binding.action
-            if action.startswith("quietly("):
-                continue
-            if (binding.key, action) in seen:
-                continue
-            seen.add((binding.key, action))
-            out.append(binding)
+        declared.extend(Binding.make_bindings(cls.__dict__["BINDINGS"]))
+    labelled = {binding.key for binding in declared if binding.show}
+    out: list[Binding] = []
+    seen: set[tuple[str, str]] = set()
+    for binding in declared:
+        if not binding.show and binding.key in labelled:
+            continue
+        if (binding.key, binding.action) in seen:
+            continue
+        seen.add((binding.key, binding.action))
+        out.append(binding)
     return out
 
 

@@ -295,9 +295,9 @@ def plain(renderable: object) -> str:
 def test_the_help_screen_lists_every_key_of_the_app_grouped() -> None:
     class WithMore(RustainerApp):
         CSS_PATH = str(Path(inspect.getfile(RustainerApp)).with_name("tui.tcss"))
-        BINDINGS = [Binding("o", "overview", "Overview")]  # a key another part of the app adds
+        BINDINGS = [Binding("z", "zoom", "Zoom")]  # a key another part of the app adds
 
-        def action_overview(self) -> None:
+        def action_zoom(self) -> None:
             pass
 
     app = WithMore(FakeEngine(fake_state("web", created_at=1.0), fake_state("db", created_at=2.0)),
@@ -312,10 +312,11 @@ def test_the_help_screen_lists_every_key_of_the_app_grouped() -> None:
             key = binding.key_display or app.get_key_display(binding)
             if not binding.action.startswith("select_nth"):
                 assert key in left, (key, binding)
-        for title in ("Move around", "The selected container", "Search, copy and paste", "Badges", "More",
+        for title in ("Move around", "The selected container", "Views", "Search, copy and paste", "Badges", "More",
                       "The dashboard", "Copy mode", "The search bar", "In the terminal"):
             assert title in text, title
-        assert "Overview" in left.split("More", 1)[1]  # a key no group knows: under More
+        assert "Zoom" in left.split("More", 1)[1]  # a key no group knows: under More
+        assert "layout quietly" not in left and "quietly" not in left  # no unlabelled twins
         assert "alt+1…9" in left and "OSC 52" in text and "quiet" in text
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, HelpScreen), "closed")
