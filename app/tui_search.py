@@ -61,13 +61,18 @@ class SearchActions(App[None]):
         return self.selected in self.sessions
 
     def _pane(self) -> TerminalPane | None:
-        """The shown container's pane (the focused one, should there be several)."""
+        """The shown container's pane: the focused one, else the one showing the selected container."""
         if self.selected not in self.sessions:
             self.notify("The selected container has no shell to search or copy from.", severity="warning")
             return None
         focused = self.focused
-        if isinstance(focused, TerminalPane) and focused.screen is self.get_screen_stack_base():
+        base = self.get_screen_stack_base()
+        if isinstance(focused, TerminalPane) and focused.screen is base:
             return focused
+        session = self.sessions[self.selected]
+        for pane in base.query(TerminalPane):  # (in a split: the pane showing the selected container)
+            if pane.session is session:
+                return pane
         return self.terminal_view
 
     # ---- actions ------------------------------------------------------------------------------------

@@ -356,3 +356,20 @@ def test_search_keys_do_nothing_for_a_container_without_a_shell() -> None:
         await pilot.press("ctrl+q")
 
     run(app, main)
+
+
+def test_in_a_split_the_search_is_in_the_selected_containers_pane() -> None:
+    async def scenario(pilot: Pilot[None], app: RustainerApp, shells: PtyShells) -> None:
+        shells.write("db", b"db-only-line\r\n")
+        await pilot.press("ctrl+right_square_bracket", "vertical_line")  # web | db, db active
+        await until(pilot, lambda: app.split_view is not None and app.selected == by_name(app, "db"), "the split")
+        await pilot.press("ctrl+right_square_bracket", "slash")
+        await until(pilot, lambda: app.search_bar() is not None, "the bar")
+        await type_text(pilot, "db-only")
+        await until(pilot, lambda: bar_status(app) == "1/1", "db's line found")
+        searched = [p for p in app.screen.query(TerminalPane) if p.copy_mode is not None]
+        assert [p.session for p in searched] == [app.session_of(by_name(app, "db"))]
+        await pilot.press("escape")
+        await until(pilot, lambda: not any(p.copy_mode for p in app.screen.query(TerminalPane)), "live again")
+
+    with_shells(scenario)
