@@ -16,9 +16,11 @@ import time
 from dataclasses import dataclass, field
 
 from textual.app import App, SystemCommand
+from textual.css.query import NoMatches
 
 from rustainer.widgets.badges import ACTIVITY, BELL, ENDED, OOM, SILENCE, badge_text
 from rustainer.widgets.container_list import ContainerList
+from rustainer.widgets.terminal_pane import TerminalPane
 from rustainer.widgets.terminal_session import TerminalSession
 
 BADGE_INTERVAL = 0.25  # seconds between two looks at the sessions
@@ -139,11 +141,21 @@ class BadgeActions(App[None]):
         self._was_running = set()
         self.set_interval(BADGE_INTERVAL, self.look_at_sessions)
 
+    def shown_sessions(self) -> set[int]:
+        """id() of the sessions a pane of the main screen shows now (in a split, several)."""
+        try:
+            base = self.screen_stack[0] if self.screen_stack else None
+            panes = list(base.query(TerminalPane)) if base is not None else []
+        except NoMatches:
+            panes = []
+        return {id(pane.session) for pane in panes if pane.display and pane.region.area}
+
     def look_at_sessions(self) -> None:
         """Every BADGE_INTERVAL: output, bells and silences of the sessions, and the cards' badges."""
         now = time.monotonic()
+        visible = self.shown_sessions()
         for cid, session in list(self.sessions.items()):
-            shown = cid == self.selected
+            shown = cid == self.selected or id(session) in visible
             term = session.terminal
             for flag in self._badges.observe(cid, session.fed, term.bells, id(term), now, shown):
                 if flag == BELL:

@@ -180,3 +180,28 @@ def test_ends_in_the_background_are_badges_and_notifications_with_the_code() -> 
         await pilot.press("ctrl+q")
 
     run(app, scenario)
+
+
+def test_in_a_split_output_in_a_pane_shown_beside_is_no_activity() -> None:
+    app = dashboard(FakeEngine(fake_state("web", created_at=1.0), fake_state("db", created_at=2.0),
+                               fake_state("job", created_at=3.0)))
+    shells = PtyShells()
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        try:
+            await until(pilot, lambda: len(app.order) == 3, "listed")
+            for name in ("web", "db", "job"):
+                await shells.add(app, by_name(app, name), name)
+            await app.select(by_name(app, "web"))
+            await pilot.press("ctrl+right_square_bracket", "vertical_line")  # web | db, db active
+            await until(pilot, lambda: app.split_view is not None and app.selected == by_name(app, "db"), "split")
+            await pilot.pause(1.5)  # (past the grace after web stopped being the selected one)
+            shells.write("web", b"beside\r\n")
+            shells.write("job", b"hidden\r\n")
+            await until(pilot, lambda: badges_shown(app, "job") == "act", "job's activity")
+            assert badges_shown(app, "web") == ""  # web is shown in the split: no badge
+            await pilot.press("ctrl+q")
+        finally:
+            shells.close()
+
+    run(app, scenario)
