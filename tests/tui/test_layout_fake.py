@@ -184,7 +184,9 @@ def test_the_split_comes_back_after_a_restart_of_the_dashboard(tmp_path: Path) -
     engine = engine_with(tmp_path, ["web", "db", "job"])
 
     async def scenario(app: RustainerApp, pilot: Pilot[None], sups: dict[str, FakeSupervisor]) -> None:
-        await until(pilot, lambda: app.split_view is not None, "the split restored")
+        # The split view is mounted first and its panes after it: wait for the whole restore.
+        await until(pilot, lambda: app.split_view is not None and len(app.split_view.panes) == 2
+                    and app.selected == cid_of(app, "web"), "the split restored")
         split = split_view(app)
         assert split.names() == ["job", "web"] and split.orientation == "vertical"
         assert app.selected == cid_of(app, "web") and app.focused is split.panes[1]
@@ -211,7 +213,7 @@ def test_a_split_pane_keeps_an_ended_containers_last_screen_and_closes_when_it_i
 
     async def scenario(app: RustainerApp, pilot: Pilot[None], sups: dict[str, FakeSupervisor]) -> None:
         await pilot.press("ctrl+right_square_bracket", "|")
-        await until(pilot, lambda: app.split_view is not None, "the split")
+        await until(pilot, lambda: app.split_view is not None and len(app.split_view.panes) >= 2, "the split")
         left, right = split_view(app).panes
         sups["web"].write(b"last words")
         await until(pilot, lambda: "last words" in left.terminal.display[0], "web's output")
@@ -284,7 +286,7 @@ def test_broadcast_in_a_split_marks_the_panes_title_bars(tmp_path: Path) -> None
 
     async def scenario(app: RustainerApp, pilot: Pilot[None], sups: dict[str, FakeSupervisor]) -> None:
         await pilot.press("ctrl+right_square_bracket", "|")
-        await until(pilot, lambda: app.split_view is not None, "the split")
+        await until(pilot, lambda: app.split_view is not None and len(app.split_view.panes) >= 2, "the split")
         left, right = split_view(app).panes
         await pilot.press("ctrl+right_square_bracket", "m", "w")  # (w: the focus into the next pane)
         await pilot.press("ctrl+right_square_bracket", "m", "B")
@@ -320,7 +322,8 @@ def test_the_palette_and_the_footer_offer_the_layout_keys(tmp_path: Path) -> Non
         await type_text(pilot, "split side")
         await pilot.pause(0.3)
         await pilot.press("enter")
-        await until(pilot, lambda: app.split_view is not None, "the split from the palette")
+        await until(pilot, lambda: app.split_view is not None and len(app.split_view.panes) >= 2,
+                    "the split from the palette")
         titles = [c.title for c in app.get_system_commands(app.get_screen_stack_base())]
         assert "Close pane" in titles and "Next pane" in titles
         # wide enough, the footer labels them (while the list has the focus)

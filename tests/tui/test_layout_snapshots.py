@@ -74,7 +74,7 @@ def test_split_side_by_side_with_broadcast_on(snap_compare, fake) -> None:  # ty
     async def run_before(pilot: Pilot[None]) -> None:
         await attached(app, pilot)
         await pilot.press("ctrl+right_square_bracket", "vertical_line")  # web | db
-        await wait(pilot, lambda: app.split_view is not None, "the split")
+        await wait(pilot, lambda: app.split_view is not None and len(app.split_view.panes) >= 2, "the split")
         await pilot.press("ctrl+right_square_bracket", "m", "w")
         await pilot.press("ctrl+right_square_bracket", "m", "B", "escape")
         await wait(pilot, lambda: app.broadcasting, "the broadcast")
@@ -89,7 +89,7 @@ def test_split_stacked(snap_compare, fake) -> None:  # type: ignore[no-untyped-d
     async def run_before(pilot: Pilot[None]) -> None:
         await attached(app, pilot)
         await pilot.press("ctrl+pagedown", "ctrl+right_square_bracket", "minus")  # db over cache
-        await wait(pilot, lambda: app.split_view is not None, "the split")
+        await wait(pilot, lambda: app.split_view is not None and len(app.split_view.panes) >= 2, "the split")
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=(100, 36), run_before=run_before)
