@@ -283,8 +283,7 @@ class Launch:
     def _clone_target(self) -> int | None:
         """A descriptor of the cgroup the child can be started in (v2), or None."""
         path = None if self.cgroup is None else self.cgroup.clone_target()
-        memory = self.state.spec.resources.memory
-        if path is None or (memory is not None and memory < CLONE_MIN_MEMORY):
+        if path is None or not _setup_fits(self.state.spec):
             return None
         try:
             return os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -445,13 +444,18 @@ class Launch:
 CLONE_MIN_MEMORY = 16 << 20
 
 
+def _setup_fits(spec: ContainerSpec) -> bool:
+    """Whether the setup may be charged to the container's memory limit (see CLONE_MIN_MEMORY)."""
+    memory = spec.resources.memory
+    return memory is None or memory >= CLONE_MIN_MEMORY
+
+
 def _may_clone_into_cgroup(spec: ContainerSpec) -> bool:
     """Whether the container's cgroup will be a cgroupfs v2 one, so that it is worth creating
     before the fork to start the child in it (``Launch.start``). Two stats instead of the driver's
     detection (``cgroups.detect``, not imported before the fork on the other drivers): unified
     cgroup2 at /sys/fs/cgroup and no systemd (whose driver goes first there)."""
-    memory = spec.resources.memory
-    if memory is not None and memory < CLONE_MIN_MEMORY:
+    if not _setup_fits(spec):
         return False
     if spec.cgroup_driver is not None:
         return spec.cgroup_driver == "v2"

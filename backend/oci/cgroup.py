@@ -188,3 +188,16 @@ def freeze(data: dict[str, object], on: bool) -> None:
         deadline = time.monotonic() + 5
         while read_optional(path) == "FREEZING" and time.monotonic() < deadline:
             time.sleep(0.005)
+
+
+def open_join_files(paths: dict[str, str], fds: list[int]) -> list[int]:
+    """Write descriptors of the files a process joins the cgroup(s) ``paths`` through (cgroup2's
+    ``cgroup.procs``, v1's ``tasks``; one per distinct folder), opened while the host's /sys is in
+    reach; each is also appended to ``fds``, the caller's list of what to close."""
+    join_name = "cgroup.procs" if "unified" in paths else "tasks"
+    opened = []
+    for p in dict.fromkeys(paths.values()):
+        fd = os.open(f"{p}/{join_name}", os.O_WRONLY | os.O_CLOEXEC)
+        fds.append(fd)
+        opened.append(fd)
+    return opened

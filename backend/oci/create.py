@@ -89,7 +89,7 @@ def _create(store: Store, cid: str, bundle: str, cfg: OciConfig, undo: Rollback,
             console_socket: str | None, no_pivot: bool, systemd_cgroup: bool, cdir: str, preserve_fds: int = 0) -> int:
     from rustainer.backend.linux.capabilities import last_cap
     from rustainer.backend.linux.namespaces import fork_into_pid_namespace
-    from rustainer.backend.oci.init import InitConfig, run_init
+    from rustainer.backend.oci.init import InitConfig, connect_console, run_init
     from rustainer.backend.oci.rootfs import late_ops, mount_ops
     from rustainer.backend.process.handshake import READY, read_all, split_report
 
@@ -139,24 +139,8 @@ def _create(store: Store, cid: str, bundle: str, cfg: OciConfig, undo: Rollback,
             else:
                 pid_ns = os.open(pid_spec.path, os.O_RDONLY | os.O_CLOEXEC)
                 fds.append(pid_ns)
-        join_name = "cgroup.procs" if "unified" in paths else "tasks"
-        cgroup_fds = []
-        for p in dict.fromkeys(paths.values()):
-            fd = os.open(f"{p}/{join_name}", os.O_WRONLY | os.O_CLOEXEC)
-            fds.append(fd)
-            cgroup_fds.append(fd)
-        console_fd = -1
-        if proc.terminal:
-            import socket
-
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.connect(console_socket)  # type: ignore[arg-type]
-            except OSError as err:
-                sock.close()
-                raise RustainerError(f"cannot connect to the console socket {console_socket}: {err.strerror}") from err
-            console_fd = sock.detach()
-            fds.append(console_fd)
+        cgroup_fds = oci_cgroup.open_join_files(paths, fds)
+        console_fd = connect_console(console_socket, fds, RustainerError) if proc.terminal else -1
         seccomp = None
         if cfg.seccomp is not None:
             from rustainer.backend.linux.seccomp_oci import compile_profile

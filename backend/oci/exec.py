@@ -16,10 +16,11 @@ import os
 from rustainer.backend.errors import CommandFailed, ContainerStateError
 from rustainer.backend.linux import syscalls
 from rustainer.backend.oci.config import Process, load, parse_process_file
-from rustainer.backend.oci.init import become, default_signals, set_limits, terminal_size
+from rustainer.backend.oci.init import become, connect_console, set_limits, terminal_size
 from rustainer.backend.oci.state import STOPPED, Store, status
 from rustainer.backend.process.child import (
     check_command,
+    default_signals,
     describe_failure,
     exec_command,
     open_console,
@@ -68,24 +69,10 @@ def exec_process(store: Store, cid: str, process_file: str, *, detach: bool = Fa
         fds.append(root_fd)
         paths = data.get("cgroup_paths") or {}
         assert isinstance(paths, dict)
-        join_name = "cgroup.procs" if "unified" in paths else "tasks"
-        cgroup_fds = []
-        for p in dict.fromkeys(paths.values()):
-            fd = os.open(f"{p}/{join_name}", os.O_WRONLY | os.O_CLOEXEC)
-            fds.append(fd)
-            cgroup_fds.append(fd)
-        console_fd = -1
-        if proc.terminal:
-            import socket
+        from rustainer.backend.oci.cgroup import open_join_files  # (cgroups.base: only here)
 
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.connect(console_socket)  # type: ignore[arg-type]
-            except OSError as err:
-                sock.close()
-                raise ContainerStateError(f"cannot connect to the console socket {console_socket}: {err.strerror}") from err
-            console_fd = sock.detach()
-            fds.append(console_fd)
+        cgroup_fds = open_join_files(paths, fds)
+        console_fd = connect_console(console_socket, fds, ContainerStateError) if proc.terminal else -1
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         cap_last = last_cap()
 

@@ -18,10 +18,11 @@ import resource  # here: after pivot_root the host's modules are out of reach
 import sys
 
 from rustainer.backend.errors import CommandFailed, RustainerError
-from rustainer.backend.linux import capabilities, signals, syscalls
+from rustainer.backend.linux import capabilities, syscalls
 from rustainer.backend.oci.config import OciConfig, Process
 from rustainer.backend.process.child import (
     check_command,
+    default_signals,
     describe_failure,
     exec_command,
     mount_own_cgroups,
@@ -134,22 +135,27 @@ def set_limits(proc: Process) -> None:
             fh.write(str(proc.oom_score_adj))
 
 
+def connect_console(console_socket: str | None, fds: list[int], error: type[RustainerError]) -> int:
+    """A descriptor connected to ``--console-socket`` (the pty master goes back through it), also
+    appended to ``fds``; ``error`` is what a refused connection raises."""
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(console_socket)  # type: ignore[arg-type]
+    except OSError as err:
+        sock.close()
+        raise error(f"cannot connect to the console socket {console_socket}: {err.strerror}") from err
+    fd = sock.detach()
+    fds.append(fd)
+    return fd
+
+
 def terminal_size(proc: Process) -> bytes:
     if proc.console_size is None:
         return b""
     h, w = proc.console_size
     return h.to_bytes(2, sys.byteorder) + w.to_bytes(2, sys.byteorder) + bytes(4)
-
-
-def default_signals() -> None:
-    for sig in range(1, signals.NSIG):
-        if sig in (signals.SIGKILL, signals.SIGSTOP) or signals.get_handler(sig) == signals.SIG_DFL:
-            continue
-        try:
-            signals.set_handler(sig, signals.SIG_DFL)
-        except (OSError, ValueError):
-            continue
-    signals.set_mask(signals.SIG_SETMASK, [])
 
 
 def _build(cfg: InitConfig) -> None:

@@ -71,7 +71,7 @@ def run_child(make_config: Callable[[], ChildConfig], stdio: tuple[int, int, int
     try:
         syscalls.prctl(syscalls.PR_SET_DUMPABLE, 0)
         syscalls.prctl(syscalls.PR_SET_PDEATHSIG, 9)
-        _default_signals()
+        default_signals()
         cfg = make_config()
         for target, fd in enumerate(stdio):
             os.dup2(fd, target)
@@ -205,7 +205,7 @@ def report_and_exit(fd: int, code: int, message: str) -> None:
         os._exit(code)
 
 
-def _default_signals() -> None:
+def default_signals() -> None:
     """Python ignores SIGPIPE and SIGXFSZ, a supervisor ignores SIGINT and SIGHUP: an ignored signal
     survives exec, so without this ``yes | head`` would not end and Ctrl-C would not interrupt.
     (Python's table knows every disposition, inherited ones included: only the others are reset.)"""

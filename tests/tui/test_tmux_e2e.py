@@ -3,15 +3,12 @@ send-keys and read back with capture-pane (what a person would see)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tmuxtools import Tmux
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -19,24 +16,8 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]
 def test_dashboard_in_tmux(containers, rroot: Path) -> None:  # type: ignore[no-untyped-def]
     if shutil.which("tmux") is None:
         pytest.skip("tmux is not installed (the test set-up command installs it)")
-    server = f"rustainer-tui-test-{os.getpid()}-{time.monotonic_ns()}"
-
-    def tmux(*args: str) -> str:
-        return subprocess.run(["tmux", "-L", server, "-f", "/dev/null", *args], capture_output=True, text=True, check=True,
-                              timeout=10).stdout
-
-    def screen() -> str:
-        return tmux("capture-pane", "-p", "-t", "dash")
-
-    def wait_for(predicate: Callable[[str], bool], what: str, timeout: float = 30.0) -> str:
-        end = time.monotonic() + timeout
-        while True:
-            text = screen()
-            if predicate(text):
-                return text
-            if time.monotonic() > end:
-                raise AssertionError(f"timed out waiting for {what}; the screen:\n{text}")
-            time.sleep(0.1)
+    tmux = Tmux("rustainer-tui-test")
+    screen, wait_for = tmux.screen, tmux.wait_for
 
     def create(name: str) -> None:
         tmux("send-keys", "-t", "dash", "C-]")
@@ -74,4 +55,4 @@ def test_dashboard_in_tmux(containers, rroot: Path) -> None:  # type: ignore[no-
         tmux("send-keys", "-t", "dash", "C-q")
         wait_for(lambda s: "rustainer" not in s or "No containers" in s, "the dashboard to quit", timeout=10)
     finally:
-        subprocess.run(["tmux", "-L", server, "kill-server"], capture_output=True, timeout=10)
+        tmux.kill()

@@ -5,16 +5,13 @@ and started again."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tmuxtools import Tmux
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -24,30 +21,11 @@ TICKER = "i=0; while :; do i=$((i+1)); echo tick-$i; sleep 0.2; done"
 def test_overview_and_split_in_tmux(containers, busybox_rootfs: Path, rroot: Path) -> None:  # type: ignore[no-untyped-def]
     if shutil.which("tmux") is None:
         pytest.skip("tmux is not installed (the test set-up command installs it)")
-    servers = [f"rustainer-tui-layout-{os.getpid()}-{time.monotonic_ns()}"]
-
-    def tmux(*args: str) -> str:
-        return subprocess.run(["tmux", "-L", servers[-1], "-f", "/dev/null", *args], capture_output=True, text=True,
-                              check=True, timeout=10).stdout
-
-    def screen() -> str:
-        return tmux("capture-pane", "-p", "-t", "dash")
-
-    def wait_for(predicate: Callable[[str], object], what: str, timeout: float = 30.0) -> str:
-        end = time.monotonic() + timeout
-        while True:
-            text = screen()
-            if predicate(text):
-                return text
-            if time.monotonic() > end:
-                raise AssertionError(f"timed out waiting for {what}; the screen:\n{text}")
-            time.sleep(0.1)
-
-    def keys(*names: str) -> None:
-        tmux("send-keys", "-t", "dash", *names)
+    tmux = Tmux("rustainer-tui-layout")
+    wait_for, keys = tmux.wait_for, tmux.keys
 
     def typed(text: str) -> None:
-        tmux("send-keys", "-t", "dash", "-l", text)
+        tmux.typed(text)
         keys("Enter")
 
     def ticks(text: str) -> list[int]:
@@ -99,8 +77,7 @@ def test_overview_and_split_in_tmux(containers, busybox_rootfs: Path, rroot: Pat
         # quit and start again: the split comes back with both screens
         keys("C-q")
         wait_for(lambda s: "running" not in s, "the dashboard to quit", timeout=10)
-        subprocess.run(["tmux", "-L", servers[-1], "kill-server"], capture_output=True, timeout=10)
-        servers.append(servers[0] + "-again")  # (a new server: the first one's socket may still be going)
+        tmux.new_server()
         assert '"web"' in (rroot / "tui-layout.json").read_text()
         start_dashboard()
         wait_for(lambda s: "left-2" in s.replace("$((1+1))", "") and "right-5" in s.replace("$((2+3))", ""),
@@ -120,5 +97,4 @@ def test_overview_and_split_in_tmux(containers, busybox_rootfs: Path, rroot: Pat
         wait_for(lambda s: s.replace("$((3*3))", "").count("both-9") == 2, "the line run in both shells")
         keys("C-q")
     finally:
-        for server in servers:
-            subprocess.run(["tmux", "-L", server, "kill-server"], capture_output=True, timeout=10)
+        tmux.kill()

@@ -6,15 +6,12 @@ notifications of a container in the background (a bell, its end)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tmuxtools import Tmux
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -25,32 +22,10 @@ def test_search_copy_and_badges_in_tmux(containers, cli, busybox_rootfs: Path,  
         pytest.skip("tmux is not installed (the test set-up command installs it)")
     containers("web", "--rootfs", str(busybox_rootfs), "--", "sh")
     containers("bg", "--rootfs", str(busybox_rootfs), "--", "sh")
-    server = f"rustainer-tui-search-{os.getpid()}-{time.monotonic_ns()}"
     config = tmp_path / "tmux.conf"
     config.write_text("set -g set-clipboard on\n")  # accept OSC 52 from the program: a paste buffer
-
-    def tmux(*args: str, check: bool = True) -> str:
-        return subprocess.run(["tmux", "-L", server, "-f", str(config), *args], capture_output=True, text=True,
-                              check=check, timeout=10).stdout
-
-    def screen() -> str:
-        return tmux("capture-pane", "-p", "-t", "dash")
-
-    def wait_for(predicate: Callable[[str], bool], what: str, timeout: float = 30.0) -> str:
-        end = time.monotonic() + timeout
-        while True:
-            text = screen()
-            if predicate(text):
-                return text
-            if time.monotonic() > end:
-                raise AssertionError(f"timed out waiting for {what}; the screen:\n{text}")
-            time.sleep(0.1)
-
-    def keys(*names: str) -> None:
-        tmux("send-keys", "-t", "dash", *names)
-
-    def typed(text: str) -> None:
-        tmux("send-keys", "-t", "dash", "-l", text)
+    tmux = Tmux("rustainer-tui-search", str(config))
+    wait_for, keys, typed = tmux.wait_for, tmux.keys, tmux.typed
 
     def bottom(text: str) -> str:
         return next((line for line in reversed(text.splitlines()) if line.strip()), "")
@@ -111,4 +86,4 @@ def test_search_copy_and_badges_in_tmux(containers, cli, busybox_rootfs: Path,  
         keys("C-q")
         wait_for(lambda s: "rustainer" not in s, "the dashboard to quit", timeout=10)
     finally:
-        subprocess.run(["tmux", "-L", server, "kill-server"], capture_output=True, timeout=10)
+        tmux.kill()
