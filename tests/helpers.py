@@ -86,3 +86,13 @@ def assert_nothing_left(rroot: Path, folder: Path | None, port: int | None) -> N
     if port is not None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", port))  # the published port is free again
+
+
+def ended(pid: int) -> bool:
+    """Whether process ``pid`` is gone or a zombie (it may go between two looks: never an error)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True

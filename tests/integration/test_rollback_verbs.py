@@ -27,7 +27,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from helpers import CLI, assert_nothing_left, wait_for
+from helpers import CLI, assert_nothing_left, ended, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -252,7 +252,7 @@ def kill_supervisor(name: str = "fx") -> None:
     veth, bridge, nft table, cgroup) is left for the next command to release."""
     sup = status(name)["supervisor_pid"]
     os.kill(sup, signal.SIGKILL)
-    wait_for(lambda: not psutil.pid_exists(sup) or psutil.Process(sup).status() == psutil.STATUS_ZOMBIE,
+    wait_for(lambda: ended(sup),
              what="the supervisor's end")
 
 

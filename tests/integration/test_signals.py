@@ -15,7 +15,7 @@ import pexpect
 import psutil
 import pytest
 
-from helpers import CLI, ps, wait_for
+from helpers import CLI, ended, ps, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -85,7 +85,7 @@ def test_a_closed_terminal_never_leaves_an_orphan(cli, rroot: Path, busybox_root
     # pexpect's close() would follow with SIGINT, which the container does not ignore, and give up
     # after 0.1 s on a busy machine).
     child.ptyproc.fileobj.close()
-    wait_for(lambda: not psutil.pid_exists(cli_pid) or psutil.Process(cli_pid).status() == psutil.STATUS_ZOMBIE,
+    wait_for(lambda: ended(cli_pid),
              timeout=15, what="the CLI to end")
     os.waitpid(cli_pid, 0)
     wait_for(lambda: not leftovers(mark), timeout=10, what="the container's processes to go")
