@@ -164,6 +164,10 @@ def rroot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
     root = tmp_path / "rustainer-root"
     monkeypatch.setenv("RUSTAINER_ROOT", str(root))
+    # A network goes down with its last member's end, not a grace period later (users' default, 2 s:
+    # backend/network/linger.py): what a test made is gone when its commands return, and the leak
+    # check need not wait. tests/integration/test_linger.py runs the default.
+    monkeypatch.setenv("RUSTAINER_NETWORK_LINGER", "0")
     yield root
     zygote.stop(str(root))
 

@@ -67,7 +67,6 @@ def commands_in(cli, name: str) -> list[str]:  # type: ignore[no-untyped-def]
 def assert_nothing_left(rroot: Path, folder: Path | None, port: int | None) -> None:
     """No state entry or name, no -d folder rustainer made, no lease, no nft table of the default
     network, and the published port free again (cgroups, mounts, links and processes: the leak check)."""
-    import json
     import socket
     import subprocess
 
@@ -78,8 +77,11 @@ def assert_nothing_left(rroot: Path, folder: Path | None, port: int | None) -> N
     names = rroot / "names"
     assert not names.exists() or os.listdir(names) == [], os.listdir(names)
     assert folder is None or not folder.exists(), "the -d folder rustainer made is left"
-    for record in (rroot / "networks").glob("*.json") if (rroot / "networks").exists() else []:
-        data = json.loads(record.read_text())
+    from rustainer.backend.network.store import NetworkStore
+
+    networks = NetworkStore(str(rroot))
+    for name in networks.names():
+        data = networks.load(name) or {}
         assert data.get("leases", {}) == {}, data
     tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
     assert ipam.nft_table(str(rroot), "bridge") not in tables

@@ -57,6 +57,8 @@ class Launch:
         # Set by ``finish`` when releasing what the container held failed (recorded as ``unreleased``:
         # the entry is kept, and ``rm`` releases the rest).
         self.release_error: RustainerError | None = None
+        # Set by ``finish`` once PID 1 is reaped: the network then lingers (see network.linger).
+        self.ended = False
         # What this launch made, each with its undo, so a failure at any step undoes all of it.
         self.undo = Rollback()
 
@@ -355,6 +357,7 @@ class Launch:
         code = os.waitstatus_to_exitcode(status)
         code = 128 - code if code < 0 else code
         oom = self.oom_killed()
+        self.ended = self.pid is None  # PID 1 reaped: its namespaces, and so its veth, go by themselves
         unreleased = None
         try:
             self.release()
@@ -430,7 +433,7 @@ class Launch:
             from rustainer.backend.network.manager import leave
 
             fault("release-network")
-            leave(self.store.root, self.state.spec.network, self.state.id)
+            leave(self.store.root, self.state.spec.network, self.state.id, ended=self.ended)
 
     def _forget(self) -> None:
         if self.reserved:

@@ -1,14 +1,17 @@
 """Networks as a whole: create/remove/list/inspect, and a container joining or leaving one.
 
-A network's kernel objects (its bridge and its nftables table) exist exactly while it has members:
-the first container to join brings them up, the last to leave takes them down. So a host with no
-running bridge-networked container has no rustainer link or rule at all, whatever crashed before,
-and the next ``ps``/``rm`` that reconciles a dead container finishes the clean-up.
+A network's kernel objects (its bridge and its nftables table) exist while it has members, and for
+a short grace period after the last one ended (``linger``): the first container to join brings them
+up, the last to leave hands them to a detached process that takes them down unless another joined
+meanwhile. So a host with no running bridge-networked container has no rustainer link or rule a few
+seconds later, whatever crashed before: the next ``ps``/``rm`` that reconciles a dead container, or
+the next ``network`` command that finds a network idle past its grace period, finishes the clean-up.
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 from rustainer.backend.errors import NetworkError
 from rustainer.backend.network import DEFAULT_NETWORK, ipam
@@ -21,6 +24,11 @@ if TYPE_CHECKING:
     from typing import Any
 
     from rustainer.backend.network.ipam import Member
+
+
+# An idle network whose lingering process has not taken it down this long after its grace period
+# ended is presumed to have lost that process (killed): the next command to look takes it down.
+STALE_AFTER = 10.0
 
 
 def _hosts_path(root: str, cid: str) -> str:
@@ -93,12 +101,15 @@ def _tear_down(root: str, store: NetworkStore, data: dict[str, Any], ipr: Any) -
     from rustainer.backend.network.bridge import delete_link
 
     # The record says "active" (and keeps the last member's lease) until both are gone: a failure
-    # half-way leaves what a retry (the member's rm, or network rm) tears down again.
-    fault("network-teardown-table")
-    nat.delete_table(ipam.nft_table(root, data["name"]))
+    # half-way leaves what a retry (the member's rm, or network rm) tears down again. The bridge
+    # goes first: while it exists the table does, which is what a member joining a lingering
+    # network relies on (it only adds its address to the table's set).
     fault("network-teardown-bridge")
     delete_link(ipr, ipam.bridge_name(root, data["name"]))
+    fault("network-teardown-table")
+    nat.delete_table(ipam.nft_table(root, data["name"]))
     data["active"] = False
+    data.pop("idle_since", None)
     if store.exists(data["name"]):
         store.save(data)
 
@@ -120,7 +131,8 @@ def lease(root: str, member: Member) -> str:
             data = _load_or_default(store, member.network, ipr)
             try:
                 bridge = ipam.bridge_name(root, member.network)
-                first = not data["leases"] or not link_exists(bridge)
+                first = not (data.get("active") and link_exists(bridge)) or (not data["leases"] and not lingering(data))
+                data.pop("idle_since", None)
                 if first:
                     _check_subnet(store, data, ipr, bridge)
                 subnet = ipam.Subnet(data["subnet"])
@@ -133,9 +145,13 @@ def lease(root: str, member: Member) -> str:
                 fault("network-lease")
                 if not first:
                     store.save(data)  # the lease is on disk before the veth exists: release() finds both
-                if member.nat and data.get("masquerade") and not first:
+                if data.get("masquerade") and not first:
                     fault("network-nat")
-                    nat.add_masquerade(ipam.nft_table(root, member.network), address)
+                    table = ipam.nft_table(root, member.network)
+                    if member.nat:
+                        nat.add_masquerade(table, address)
+                    else:  # an ended member's address stays in the set (see _leave_locked): not ours
+                        nat.remove_masquerade(table, address)
             except BaseException:
                 _leave_locked(root, store, data, member.id, ipr)
                 raise
@@ -172,10 +188,15 @@ def plug(root: str, member: Member, pid: int, address: str) -> None:
             ipr.close()
 
 
-def leave(root: str, network: str, cid: str) -> None:
+def leave(root: str, network: str, cid: str, *, ended: bool = False) -> None:
     """Undo ``lease`` and ``plug`` for container ``cid`` (idempotent: release may run more than
-    once, from any process). The network goes down with its last member. No netlink socket is
-    opened when there is nothing left to do."""
+    once, from any process). No netlink socket is opened when there is nothing left to do.
+
+    ``ended``: the container's processes are all gone (its PID 1 reaped), so its network namespace
+    goes with them and the kernel removes the veth pair by itself, in its own time; deleting it
+    here would wait for RCU callbacks (~10 ms). And the network, if this was its last member,
+    lingers (``linger``) instead of going down in this command. Otherwise (a start rolled back, a
+    reconciled crash) the veth is deleted and the network goes down with its last member here."""
     from rustainer.backend.network.bridge import link_exists
 
     store = NetworkStore(root)
@@ -185,32 +206,36 @@ def leave(root: str, network: str, cid: str) -> None:
         data = store.load(network)
         held = data is not None and any(m["id"] == cid for m in data["leases"].values())
         bridge = ipam.bridge_name(root, network)
-        idle_but_up = data is not None and not data["leases"] and (data.get("active") or link_exists(bridge))
-        if not (held or idle_but_up or link_exists(ipam.veth_name(cid))):
+        idle_but_up = (data is not None and not data["leases"] and not lingering(data)
+                       and (data.get("active") or link_exists(bridge)))
+        if not (held or idle_but_up or (not ended and link_exists(ipam.veth_name(cid)))):
             return
         from rustainer.backend.network.bridge import open_host
 
         ipr = open_host()
         try:
-            _leave_locked(root, store, data, cid, ipr)
+            _leave_locked(root, store, data, cid, ipr, ended=ended)
         finally:
             ipr.close()
 
 
-def _leave_locked(root: str, store: NetworkStore, data: dict[str, Any] | None, cid: str, ipr: Any) -> None:
-    from rustainer.backend.network import nat
+def _leave_locked(root: str, store: NetworkStore, data: dict[str, Any] | None, cid: str, ipr: Any, *,
+                  ended: bool = False) -> None:
+    from rustainer.backend.network import linger, nat
     from rustainer.backend.network.bridge import delete_link
 
     veth = ipam.veth_name(cid)
     fault("network-leave-veth")
     if data is None:
-        delete_link(ipr, veth)
+        if not ended:
+            delete_link(ipr, veth)
         return
     leases: dict[str, dict[str, str]] = data["leases"]
     mine = [address for address, member in leases.items() if member["id"] == cid]
     for address in mine:
         del leases[address]
-    if not leases:
+    grace = linger.seconds() if ended and mine else 0.0
+    if not leases and not grace:
         # The network goes down with its last member: the bridge first, the veth after it. Once the
         # container's namespace is gone the kernel removes the pair by itself, within about the time
         # deleting the bridge takes (each deletion waits for RCU callbacks, 10-50 ms here), so the
@@ -218,17 +243,65 @@ def _leave_locked(root: str, store: NetworkStore, data: dict[str, Any] | None, c
         try:
             _tear_down(root, store, data, ipr)
         finally:
-            delete_link(ipr, veth)
+            if not ended:
+                delete_link(ipr, veth)
         return
-    # The NAT element goes before the veth (removing it never fails): closing a netfilter socket
-    # waits for nftables' clean-up of the last transaction, an RCU grace period, which the veth's
-    # deletion waits for anyway - so the process's exit does not wait for it again.
-    for address in mine:
-        nat.remove_masquerade(ipam.nft_table(root, data["name"]), address)
-    delete_link(ipr, veth)
+    # An ended member's address stays in the table's NAT set: removing it makes the process's exit
+    # wait for nftables' deferred clean-up (an RCU grace period, ~13 ms here, when the netfilter
+    # socket closes). It does no harm there - no container has the address - and goes with the
+    # table; the next member given the address adds it again, or takes it out (--no-nat). A start
+    # rolled back undoes its part exactly: the element before the veth (removing it never fails),
+    # so the veth's deletion absorbs that wait.
+    if not ended:
+        for address in mine:
+            nat.remove_masquerade(ipam.nft_table(root, data["name"]), address)
+        delete_link(ipr, veth)
+    if not leases:  # the last member ended: the network lingers, then its own process takes it down
+        data.update(idle_since=time.time(), linger=grace)
+        store.save(data)
+        linger.schedule(root, data["name"], grace)
+        return
     if mine:
         store.save(data)
         _refresh_hosts(root, data)
+
+
+def lingering(data: dict[str, Any]) -> bool:
+    """Whether an idle network is within its grace period, so its lingering process is still to take
+    it down (``STALE_AFTER`` later, that process is presumed killed and anyone may)."""
+    since = data.get("idle_since")
+    return since is not None and time.time() - float(since) < float(data.get("linger", 0)) + STALE_AFTER
+
+
+def tear_down_if_idle(root: str, name: str, grace: float) -> None:
+    """The lingering process's work, ``grace`` seconds after the network's last member ended: down
+    with the bridge and table unless a member joined since, or another left later (its own
+    lingering process then decides). If the state root is gone, nothing else ever will: the bridge
+    and table (named after the root and network, so ours) go without a record."""
+    from rustainer.backend.network import nat
+    from rustainer.backend.network.bridge import delete_link, open_host
+
+    store = NetworkStore(root)
+    if not os.path.isdir(store.dir):
+        ipr = open_host()
+        try:
+            delete_link(ipr, ipam.bridge_name(root, name))
+            nat.delete_table(ipam.nft_table(root, name))
+        finally:
+            ipr.close()
+        return
+    with store.lock():
+        data = store.load(name)
+        if data is None or data["leases"] or not data.get("active"):
+            return
+        since = data.get("idle_since")
+        if since is not None and time.time() - float(since) < grace - 0.01:
+            return
+        ipr = open_host()
+        try:
+            _tear_down(root, store, data, ipr)
+        finally:
+            ipr.close()
 
 
 # -- the network verb ------------------------------------------------------------------------------
@@ -334,9 +407,33 @@ def list_networks(root: str, prune: Callable[[str, str], None] = lambda root, na
                     ipr.close()
         prune(root, name)
         data = store.load(name)
+        if data is not None and _stale(root, data):
+            data = _take_down_stale(root, store, name)
         if data is not None:
             found.append(describe(root, data))
     return found
+
+
+def _stale(root: str, data: dict[str, Any]) -> bool:
+    """Idle, up, and past its grace period: its lingering process was killed (or never ran)."""
+    from rustainer.backend.network.bridge import link_exists
+
+    return (not data["leases"] and not lingering(data)
+            and bool(data.get("active") or link_exists(ipam.bridge_name(root, data["name"]))))
+
+
+def _take_down_stale(root: str, store: NetworkStore, name: str) -> dict[str, Any] | None:
+    from rustainer.backend.network.bridge import open_host
+
+    with store.lock():
+        data = store.load(name)
+        if data is not None and _stale(root, data):
+            ipr = open_host()
+            try:
+                _tear_down(root, store, data, ipr)
+            finally:
+                ipr.close()
+    return data
 
 
 def inspect(root: str, name: str, prune: Callable[[str, str], None] = lambda root, name: None) -> dict[str, Any]:

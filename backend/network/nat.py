@@ -79,11 +79,19 @@ def delete_table(table: str) -> None:
 
 
 def add_masquerade(table: str, address: str) -> None:
-    _nft(f"add element inet {table} natted {{ {address} }}\n")
+    """One member's address into the set (over nfnetlink, not libnftables: see ``nfnl``)."""
+    from rustainer.backend.network import nfnl
+
+    nfnl.add_address(table, "natted", address)
 
 
 def remove_masquerade(table: str, address: str) -> None:
-    _nft(f"delete element inet {table} natted {{ {address} }}\n", check=False)
+    """Out of the set; absent (or the table) is fine. A process that exits right after this waits
+    at its exit for nftables' deferred clean-up (an RCU grace period, ~13 ms here), so a container's
+    normal end leaves its address in the set instead (see ``manager._leave_locked``)."""
+    from rustainer.backend.network import nfnl
+
+    nfnl.remove_address(table, "natted", address)
 
 
 def list_table(table: str) -> str | None:

@@ -75,8 +75,7 @@ def run_child(make_config: Callable[[], ChildConfig], stdio: tuple[int, int, int
         cfg = make_config()
         for target, fd in enumerate(stdio):
             os.dup2(fd, target)
-        _build(cfg)
-        os.write(err_fd, READY)
+        _build(cfg, err_fd)
         # The parent creates the cgroup, and sets up what needs our pid (the cgroup on drivers where
         # it moves us, the network) while we build the rootfs; its go names the cgroup files to
         # join, opened now, while the host's /sys is still in reach. EOF means it gave up.
@@ -219,9 +218,12 @@ def default_signals() -> None:
     signals.set_mask(signals.SIG_SETMASK, [])
 
 
-def _build(cfg: ChildConfig) -> None:
-    """Our namespaces and the container's root, still under the host's root."""
+def _build(cfg: ChildConfig, err_fd: int) -> None:
+    """Our namespaces and the container's root, still under the host's root. ``READY`` as soon as
+    the namespaces exist: the parent plugs a bridge network's veth into ours (~2 ms of netlink and
+    a thread) while we build the root, instead of after it."""
     syscalls.unshare(NS_FLAGS | (syscalls.CLONE_NEWNET if cfg.new_netns else 0))
+    os.write(err_fd, READY)
     # Nothing we mount may propagate back to the host, and pivot_root needs a private parent.
     syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
     if cfg.layer is not None:

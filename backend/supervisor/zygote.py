@@ -47,8 +47,9 @@ START_TIMEOUT = 10.0
 REQUEST_LIMIT = 64 << 10
 SIGCHLD = 17  # Linux's number, like the constants of backend/signals.py
 # What a start reads from the environment (container/config.py: find_init, child_config's TERM;
-# util/rollback.py: the tests' fault seam).
-START_ENV = ("RUSTAINER_TINI", "TERM", "RUSTAINER_FAULT", "RUSTAINER_FAULT_LOG")
+# network/linger.py: how long the network outlives the container's end; util/rollback.py: the
+# tests' fault seam).
+START_ENV = ("RUSTAINER_TINI", "TERM", "RUSTAINER_NETWORK_LINGER", "RUSTAINER_FAULT", "RUSTAINER_FAULT_LOG")
 DEFAULT_TERM = "xterm-256color"  # a detached container's TERM when its caller has none: the
 # supervisor's terminal core is one
 STALE = b"stale"

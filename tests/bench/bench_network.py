@@ -5,9 +5,15 @@ measured interleaved in the same run; the figure that counts is the ratio of med
 Run by hand as root (not collected by pytest):  .venv/bin/python tests/bench/bench_network.py [N] [--baseline VENV]
 ``--baseline VENV`` (repeatable) adds ``none`` and ``bridge`` for another install (say a venv of an
 earlier commit) in the same interleaved run, each compared with its own ``none``.
-Every ``bridge`` run brings the network's bridge and nftables table up and down (it is the only
-member), so this is the worst case; the ``busy`` case joins a network a detached container keeps up,
-so it pays only for its veth, address and NAT element. Goal (issue 14): bridge at most 1.5x none.
+
+The ``bridge`` cases are the network's only member. A network lingers for a grace period after its
+last member ended (``RUSTAINER_NETWORK_LINGER``, default 2 s; see backend/network/linger.py), so:
+``bridge`` (back to back) finds the network the previous run left lingering, as a script running
+containers one after another does; ``bridge, cold`` waits (untimed) until the network is down before
+each run, so every run brings the bridge and table up (the worst case for the command; the teardown
+happens later, in the lingering process); ``bridge, linger 0`` takes the network down in the command
+itself, as before lingering existed. ``busy`` joins a network a detached container keeps up.
+Goal (issue 14): bridge at most 1.5x none.
 """
 
 from __future__ import annotations
@@ -50,6 +56,18 @@ def keep_busy_up(rustainer: list[str], env: dict[str, str]) -> None:
     sys.exit("could not bring network busy up")
 
 
+def wait_until_down(root: str) -> None:
+    """Until the default network of ``root`` has no bridge (its lingering process took it down)."""
+    from rustainer.backend.network import ipam
+
+    bridge = f"/sys/class/net/{ipam.bridge_name(root, 'bridge')}"
+    deadline = time.monotonic() + 10
+    while os.path.exists(bridge):
+        if time.monotonic() > deadline:
+            sys.exit(f"{bridge} is still up 10 s after its last member ended")
+        time.sleep(0.02)
+
+
 def main() -> None:
     args = sys.argv[1:]
     baselines: list[str] = []
@@ -65,10 +83,14 @@ def main() -> None:
         env = dict(os.environ, RUSTAINER_ROOT=os.path.join(tmp, "state"))
         port = str(free_port())
         # name -> (argv, environment, the name of the case it is compared with)
+        cold_env = dict(os.environ, RUSTAINER_ROOT=os.path.join(tmp, "cold"), RUSTAINER_NETWORK_LINGER="0.1")
+        eager_env = dict(os.environ, RUSTAINER_ROOT=os.path.join(tmp, "eager"), RUSTAINER_NETWORK_LINGER="0")
+        bridged = ["run", "--rm", "--network", "bridge", "--", "true"]
         cases: dict[str, tuple[list[str], dict[str, str], str]] = {
             none: ([*rustainer, "run", "--rm", "--network", "none", "--", "true"], env, none),
-            "run --rm --network bridge -- true": (
-                [*rustainer, "run", "--rm", "--network", "bridge", "--", "true"], env, none),
+            "run --rm --network bridge -- true (back to back)": ([*rustainer, *bridged], env, none),
+            "run --rm --network bridge -- true (cold)": ([*rustainer, *bridged], cold_env, none),
+            "run --rm --network bridge -- true (linger 0)": ([*rustainer, *bridged], eager_env, none),
             "run --rm --network bridge -p PORT:80 -- true": (
                 [*rustainer, "run", "--rm", "--network", "bridge", "-p", f"{port}:80", "--", "true"], env, none),
             "run --rm --network busy -- true (2nd member)": (
@@ -89,6 +111,8 @@ def main() -> None:
                 timed(argv, case_env)
             for _ in range(n):
                 for name, (argv, case_env, _) in cases.items():
+                    if case_env is cold_env:
+                        wait_until_down(case_env["RUSTAINER_ROOT"])
                     samples[name].append(timed(argv, case_env))
         finally:
             subprocess.run([*rustainer, "rm", "-f", "keeper"], env=env, stdout=subprocess.DEVNULL)
@@ -97,6 +121,8 @@ def main() -> None:
 
             for _argv, case_env, _base in cases.values():  # the supervisors' launchers, before their roots go
                 zygote.stop(case_env["RUSTAINER_ROOT"])
+            for _argv, case_env, _base in cases.values():  # lingering networks, before their roots go
+                wait_until_down(case_env["RUSTAINER_ROOT"])
     print(f"{'case':<60} {'median ms':>10} {'p90 ms':>8} {'x none':>8}  (ratio of medians, same run)")
     for name, xs in samples.items():
         med = statistics.median(xs)

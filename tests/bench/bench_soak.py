@@ -136,16 +136,22 @@ def main() -> int:
                       + " ".join(f"{row[k + '_pss']:>18} {row[k + '_fds']:>4}" for k, _ in kinds), flush=True)
         total = time.monotonic() - started_all
         left = os.listdir(os.path.join(root, "containers"))
+        # The bridged network lingers after its last member (RUSTAINER_NETWORK_LINGER, 2 s by default)
+        bridge_path = f"/sys/class/net/{ipam.bridge_name(root, 'bridge')}"
+        deadline = time.monotonic() + 15
+        while os.path.exists(bridge_path) and time.monotonic() < deadline:
+            time.sleep(0.05)
         tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
         # This run's own links only (the machine may be shared): its bridge, its containers' veths.
         ours = {ipam.bridge_name(root, "bridge")} | {ipam.veth_name(cid) for cid in cids}
         links = (set(os.listdir("/sys/class/net")) - links_before) & ours
         cli("network", "ls")
         leases = {}
-        for record in os.listdir(os.path.join(root, "networks")):
-            if record.endswith(".json"):
-                with open(os.path.join(root, "networks", record)) as f:
-                    leases.update(json.load(f).get("leases", {}))
+        from rustainer.backend.network.store import NetworkStore
+
+        networks = NetworkStore(root)
+        for name in networks.names():
+            leases.update((networks.load(name) or {}).get("leases", {}))
         launcher = zygote.running_pid(root)
         supervisors = [c.pid for c in psutil_children(launcher)] if launcher else []
         leftovers = {"containers": left, "links": sorted(links), "leases": leases,

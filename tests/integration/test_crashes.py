@@ -99,8 +99,11 @@ def assert_recovered(cli, rroot: Path, busybox_rootfs: Path, mark: str) -> None:
     for sub in ("containers", "names"):
         folder = rroot / sub
         assert not folder.exists() or os.listdir(folder) == [], (sub, {e: os.listdir(folder / e) if (folder / e).is_dir() else (folder / e).read_text() for e in os.listdir(folder)})
-    for record in (rroot / "networks").glob("*.json"):
-        assert json.loads(record.read_text()).get("leases", {}) == {}, record.read_text()
+    from rustainer.backend.network.store import NetworkStore
+
+    networks = NetworkStore(str(rroot))
+    for name in networks.names():
+        assert (networks.load(name) or {}).get("leases", {}) == {}, networks.load(name)
     from rustainer.backend.network import ipam
 
     tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout

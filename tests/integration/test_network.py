@@ -171,8 +171,10 @@ def test_address_pool_is_not_reused_while_held(net, cli, rroot: Path) -> None:  
     now = {c["name"]: c["address"] for c in net.inspect("pool")["containers"]}
     assert len(set(now.values())) == 4
     assert now["p2"] == addresses["p2"] and now["p3"] == addresses["p3"]
-    record = json.loads((rroot / "networks" / "pool.json").read_text())
-    assert sorted(record["leases"]) == sorted(now.values())
+    from rustainer.backend.network.store import NetworkStore
+
+    record = NetworkStore(str(rroot)).load("pool")
+    assert record is not None and sorted(record["leases"]) == sorted(now.values())
     proc = cli("network", "rm", "pool")
     assert proc.returncode == 125 and "in use" in proc.stderr
 

@@ -44,3 +44,47 @@ def test_table_script_is_ours_only() -> None:
     assert "masquerade" not in quiet and "elements" not in quiet and "chain forward" in quiet
     # Every statement names our table: nothing else on the host is touched.
     assert all("rustainer_abc123" in line for line in lines if line.startswith(("add", "delete", "table")))
+
+
+def test_leases_live_apart_from_the_durable_record(tmp_path: Path) -> None:
+    """The record (what the network is) is rewritten, durably, only when it changes; the leases
+    (who is on it) go to their own file on every change."""
+    import json
+    import os
+
+    store = NetworkStore(str(tmp_path))
+    store.ensure()
+    data = new_record("front", ipaddress.IPv4Network("10.213.7.0/24"))
+    store.save(data)
+    record, leases = Path(store.path("front")), Path(store.leases_path("front"))
+    assert "leases" not in json.loads(record.read_text()) and json.loads(leases.read_text())["leases"] == {}
+    inode = os.stat(record).st_ino
+    again = NetworkStore(str(tmp_path))  # another process's store: it knows the record only by reading it
+    loaded = again.load("front")
+    assert loaded is not None
+    loaded["leases"]["10.213.7.2"] = {"id": "c" * 64, "name": "web", "hostname": "web"}
+    loaded.update(cursor=2, active=True)
+    again.save(loaded)
+    assert os.stat(record).st_ino == inode  # a lease does not rewrite the record
+    assert json.loads(leases.read_text())["leases"] == loaded["leases"]
+    assert NetworkStore(str(tmp_path)).load("front") == loaded
+    loaded["subnet"] = "10.213.8.0/24"
+    again.save(loaded)
+    assert os.stat(record).st_ino != inode and json.loads(record.read_text())["subnet"] == "10.213.8.0/24"
+    leases.write_text('{"leases": {"10.213.')  # cut short (a crash without fsync): no member survived it
+    after = NetworkStore(str(tmp_path)).load("front")
+    assert after is not None and after["leases"] == {} and after["subnet"] == "10.213.8.0/24"
+    store.delete("front")
+    assert not record.exists() and not leases.exists() and store.load("front") is None
+
+
+def test_a_record_from_before_the_split_keeps_its_leases(tmp_path: Path) -> None:
+    import json
+
+    store = NetworkStore(str(tmp_path))
+    store.ensure()
+    old = new_record("front", ipaddress.IPv4Network("10.213.7.0/24"))
+    old["leases"]["10.213.7.2"] = {"id": "c" * 64, "name": "web", "hostname": "web"}
+    old["active"] = True
+    Path(store.path("front")).write_text(json.dumps(old))
+    assert store.load("front") == old

@@ -58,12 +58,24 @@ def test_container_state_and_name_are_written_durably(tmp_path: Path, events: li
     assert not [p for p in Path(store.container_dir(state.id)).iterdir() if p.name.endswith(".tmp")]
 
 
-def test_network_records_are_written_durably(tmp_path: Path, events: list[tuple[str, str]]) -> None:
+def test_network_records_are_written_durably_and_their_leases_atomically(tmp_path: Path,
+                                                                         events: list[tuple[str, str]]) -> None:
+    """A network's record survives a power loss; its leases need not (no member survives one), so
+    they are renamed into place without fsyncs, and the record is not rewritten for a lease."""
     store = NetworkStore(str(tmp_path))
     store.ensure()
-    store.save({"name": "n1", "subnet": "10.0.0.0/24"})
-    assert_durable(events)
-    assert store.load("n1") == {"name": "n1", "subnet": "10.0.0.0/24"}
+    store.save({"name": "n1", "subnet": "10.0.0.0/24", "leases": {}})
+    record, leases = store.path("n1"), store.leases_path("n1")
+    assert_durable([e for e in events if e != ("rename", leases)])
+    assert [what for kind, what in events if kind == "rename"] == [record, leases]
+    assert not [what for kind, what in events if kind == "fsync" and what.startswith(leases)]
+    del events[:]
+    data = store.load("n1")
+    assert data == {"name": "n1", "subnet": "10.0.0.0/24", "leases": {}, "cursor": 1}
+    data["leases"]["10.0.0.2"] = {"id": "c" * 64, "name": "web", "hostname": "web"}
+    store.save(data)
+    assert events == [("rename", leases)]  # no fsync at all, and the record untouched
+    assert store.load("n1") == data
 
 
 def test_a_removed_on_exit_container_is_written_atomically_without_fsyncs(tmp_path: Path,
