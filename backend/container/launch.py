@@ -300,7 +300,7 @@ class Launch:
 
         spec = self.state.spec
         if spec.publish:
-            from rustainer.backend.network.portmap import Forwarder  # socket and threading: only then
+            from rustainer.backend.network.portmap import Forwarder  # only then
 
             fault("ports")
             self.forwarder = Forwarder(spec.publish)
