@@ -6,20 +6,75 @@ comes next, how names are tagged per state root) is unit-tested without root.
 
 from __future__ import annotations
 
-import ipaddress
-
 from rustainer.backend.errors import NetworkError
 from rustainer.backend.network import BUILTIN_MODES
 from rustainer.backend.util.record import record
 
-# Default subnets: /24s from 10.213.0.0 upward, skipping what the host or another network uses.
-POOL_START = ipaddress.IPv4Network("10.213.0.0/24")
-POOL_END = ipaddress.IPv4Address("10.255.255.0")
 MIN_PREFIX, MAX_PREFIX = 8, 29
 MAX_NETWORK_NAME = 32
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
-Subnet = ipaddress.IPv4Network
+
+class Subnet:
+    """An IPv4 network: its first address and prefix length. What a network needs of
+    ``ipaddress.IPv4Network``, without that module's import (~6 ms: functools, collections and
+    more) on every bridged container's start; ``parse_subnet`` still uses it to vet user input."""
+
+    __slots__ = ("first", "prefixlen")
+
+    def __init__(self, text: str, strict: bool = True) -> None:
+        address, slash, length = text.partition("/")
+        parts = address.split(".")
+        if len(parts) != 4 or not all(p.isdigit() and len(p) <= 3 and int(p) <= 255 for p in parts):
+            raise ValueError(f"{text!r} is not an IPv4 network")
+        if slash and not (length.isdigit() and int(length) <= 32):
+            raise ValueError(f"{text!r} has an invalid prefix length")
+        self.prefixlen = int(length) if slash else 32
+        value = int(parts[0]) << 24 | int(parts[1]) << 16 | int(parts[2]) << 8 | int(parts[3])
+        mask = (0xFFFFFFFF << (32 - self.prefixlen)) & 0xFFFFFFFF
+        if strict and value & ~mask:
+            raise ValueError(f"{text!r} has host bits set")
+        self.first = value & mask
+
+    @classmethod
+    def at(cls, first: int, prefixlen: int) -> Subnet:
+        return cls(f"{_dotted(first)}/{prefixlen}")
+
+    @property
+    def num_addresses(self) -> int:
+        return 1 << (32 - self.prefixlen)
+
+    @property
+    def last(self) -> int:
+        return self.first + self.num_addresses - 1
+
+    def address(self, offset: int) -> str:
+        """The ``offset``-th address of the network, dotted."""
+        return _dotted(self.first + offset)
+
+    def overlaps(self, other: Subnet) -> bool:
+        return self.first <= other.last and other.first <= self.last
+
+    def __str__(self) -> str:
+        return f"{_dotted(self.first)}/{self.prefixlen}"
+
+    def __repr__(self) -> str:
+        return f"Subnet({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Subnet) and (self.first, self.prefixlen) == (other.first, other.prefixlen)
+
+    def __hash__(self) -> int:
+        return hash((self.first, self.prefixlen))
+
+
+def _dotted(value: int) -> str:
+    return f"{value >> 24 & 255}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
+
+
+# Default subnets: /24s from 10.213.0.0 upward, skipping what the host or another network uses.
+POOL_START = Subnet("10.213.0.0/24")
+POOL_END = Subnet("10.255.255.0/24").first
 
 
 @record
@@ -36,6 +91,8 @@ class Member:
 
 def parse_subnet(text: str) -> Subnet:
     """``10.1.2.0/24`` -> a network; a malformed CIDR, host bits or an unusable size is refused."""
+    import ipaddress  # its checks (reserved, multicast...) for what a user typed; not on the start path
+
     raw = text.strip()
     if "/" not in raw:
         raise NetworkError(f"invalid subnet {text!r}: give an IPv4 CIDR such as 10.213.5.0/24")
@@ -52,7 +109,7 @@ def parse_subnet(text: str) -> Subnet:
         raise NetworkError(f"invalid subnet {text!r}: the prefix length must be {MIN_PREFIX} to {MAX_PREFIX}")
     if net.is_loopback or net.is_multicast or net.is_link_local or net.is_reserved or net.is_unspecified:
         raise NetworkError(f"invalid subnet {text!r}: loopback, link-local, multicast and reserved ranges cannot be used")
-    return net
+    return Subnet(str(net))
 
 
 def overlapping(net: Subnet, others: list[tuple[str, Subnet]]) -> str | None:
@@ -65,10 +122,8 @@ def overlapping(net: Subnet, others: list[tuple[str, Subnet]]) -> str | None:
 
 def pick_subnet(taken: list[Subnet]) -> Subnet:
     """The first /24 from 10.213.0.0 upward that overlaps nothing in ``taken``."""
-    base = int(POOL_START.network_address)
-    end = int(POOL_END)
-    for start in range(base, end + 1, 256):
-        candidate = ipaddress.IPv4Network((start, 24))
+    for start in range(POOL_START.first, POOL_END + 1, 256):
+        candidate = Subnet.at(start, 24)
         if not any(candidate.overlaps(t) for t in taken):
             return candidate
     raise NetworkError("no free /24 left between 10.213.0.0 and 10.255.255.0: give one with --subnet")
@@ -76,7 +131,7 @@ def pick_subnet(taken: list[Subnet]) -> Subnet:
 
 def gateway_of(net: Subnet) -> str:
     """The bridge's own address: the subnet's first host."""
-    return str(net.network_address + 1)
+    return net.address(1)
 
 
 def allocate(net: Subnet, held: set[str], cursor: int) -> tuple[str, int]:
@@ -94,7 +149,7 @@ def allocate(net: Subnet, held: set[str], cursor: int) -> tuple[str, int]:
     start = cursor + 1 if first <= cursor + 1 <= last else first
     for step in range(span):
         offset = first + (start - first + step) % span
-        address = str(net.network_address + offset)
+        address = net.address(offset)
         if address not in held:
             return address, offset
     raise NetworkError(f"network subnet {net} is full ({span} addresses in use)")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 import pytest
 
 from rustainer.backend.errors import InvalidSpecError, NetworkError
@@ -11,7 +9,7 @@ from rustainer.backend.network import hosts, ipam
 from rustainer.backend.rootfs.plan import build_plan
 from rustainer.backend.spec import check_publish, format_publish, parse_publish
 
-Net = ipaddress.IPv4Network
+Net = ipam.Subnet
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -140,3 +138,21 @@ def test_plan_binds_the_hosts_file() -> None:
     assert not bind.optional and bind.source == "/state/c/hosts"  # a host without one: see test_plan
     assert view[-1].action == "remount" and view[-1].target == "/"  # still the last step
     assert not [op for op in build_plan(rootfs=None, upper=None, work=None, directory=None) if op.target == "/etc/hosts"]
+
+
+def test_subnet_parses_compares_and_overlaps_as_ipaddress_does() -> None:
+    """ipam.Subnet stands in for ipaddress.IPv4Network on the start path: the same answers."""
+    import ipaddress
+
+    cases = ["10.213.9.0/24", "10.0.0.0/8", "192.0.2.128/25", "10.213.9.8/29", "0.0.0.0/0", "10.1.2.3/32"]
+    for text in cases:
+        ours, theirs = ipam.Subnet(text), ipaddress.IPv4Network(text)
+        assert (str(ours), ours.prefixlen, ours.num_addresses) == (str(theirs), theirs.prefixlen, theirs.num_addresses)
+        assert ours.address(1) == str(theirs.network_address + 1)
+        for other in cases:
+            assert ours.overlaps(ipam.Subnet(other)) == theirs.overlaps(ipaddress.IPv4Network(other)), (text, other)
+    assert ipam.Subnet("10.77.0.5/24", strict=False) == ipam.Subnet("10.77.0.0/24")
+    assert len({ipam.Subnet("10.77.0.0/24"), ipam.Subnet("10.77.0.0/24")}) == 1
+    for bad in ("10.77.0.5/24", "10.77.0/24", "10.77.0.256/24", "10.77.0.0/33", "x/24", "10.77.0.0/-1"):
+        with pytest.raises(ValueError):
+            ipam.Subnet(bad)

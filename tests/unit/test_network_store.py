@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 
 from rustainer.backend.network import DEFAULT_NETWORK, nat
+from rustainer.backend.network.ipam import Subnet
 from rustainer.backend.network.store import NetworkStore, new_record
 
 
@@ -19,12 +19,12 @@ def test_default_network_exists_without_a_record(tmp_path: Path) -> None:
 def test_records_round_trip_and_list_subnets(tmp_path: Path) -> None:
     store = NetworkStore(str(tmp_path))
     store.ensure()
-    data = new_record("front", ipaddress.IPv4Network("10.213.7.0/24"))
+    data = new_record("front", Subnet("10.213.7.0/24"))
     data["leases"]["10.213.7.2"] = {"id": "c" * 64, "name": "web", "hostname": "web"}
     store.save(data)
     assert store.load("front") == data
     assert store.names() == [DEFAULT_NETWORK, "front"]
-    assert store.subnets() == [("network front", ipaddress.IPv4Network("10.213.7.0/24"))]
+    assert store.subnets() == [("network front", Subnet("10.213.7.0/24"))]
     assert store.subnets(but="front") == []
     with store.lock():
         store.delete("front")
@@ -54,7 +54,7 @@ def test_leases_live_apart_from_the_durable_record(tmp_path: Path) -> None:
 
     store = NetworkStore(str(tmp_path))
     store.ensure()
-    data = new_record("front", ipaddress.IPv4Network("10.213.7.0/24"))
+    data = new_record("front", Subnet("10.213.7.0/24"))
     store.save(data)
     record, leases = Path(store.path("front")), Path(store.leases_path("front"))
     assert "leases" not in json.loads(record.read_text()) and json.loads(leases.read_text())["leases"] == {}
@@ -83,7 +83,7 @@ def test_a_record_from_before_the_split_keeps_its_leases(tmp_path: Path) -> None
 
     store = NetworkStore(str(tmp_path))
     store.ensure()
-    old = new_record("front", ipaddress.IPv4Network("10.213.7.0/24"))
+    old = new_record("front", Subnet("10.213.7.0/24"))
     old["leases"]["10.213.7.2"] = {"id": "c" * 64, "name": "web", "hostname": "web"}
     old["active"] = True
     Path(store.path("front")).write_text(json.dumps(old))
