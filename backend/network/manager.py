@@ -312,6 +312,10 @@ def create(root: str, name: str, subnet_text: str | None) -> dict[str, Any]:
     subnet = ipam.parse_subnet(subnet_text) if subnet_text is not None else None
     store = NetworkStore(root)
     undo = Rollback()  # a create that fails leaves no record, not even the default's made on the way
+    for other in store.names():  # a stale network's bridge (its lingering process killed) is no clash
+        known = store.load(other)
+        if known is not None and _stale(root, known):
+            _take_down_stale(root, store, other)
     with store.lock():
         if store.exists(name):
             raise NetworkError(f"network {name} already exists")
