@@ -29,7 +29,17 @@ from rustainer.widgets.container_list import ContainerCard, ContainerList
 
 
 def dashboard(engine: FakeEngine, **kwargs: object) -> RustainerApp:
-    return create_app(engine=engine, stats=FrozenStats(), poll=False, stop_timeout=1, **kwargs)  # type: ignore[arg-type]
+    app = create_app(engine=engine, stats=FrozenStats(), poll=False, stop_timeout=1, **kwargs)  # type: ignore[arg-type]
+    told: list[tuple[str, str]] = []
+    shown = app.notify
+
+    def notify(message: str, **options: object) -> None:  # what messages() reads, kept after expiry
+        told.append((message, str(options.get("severity", "information"))))
+        shown(message, **options)  # type: ignore[arg-type]
+
+    app.notify = notify  # type: ignore[method-assign]
+    app._told = told  # type: ignore[attr-defined]
+    return app
 
 
 def run(app: RustainerApp, scenario: Callable[[Pilot[None]], object], size: tuple[int, int] = (120, 40)) -> None:
@@ -80,7 +90,11 @@ def region_text(app: RustainerApp, widget: Widget) -> list[str]:
 
 
 def messages(app: RustainerApp) -> list[tuple[str, str]]:
-    return [(n.message, n.severity) for n in app._notifications]
+    """Every notification the app has shown so far, expired ones too (a loaded machine may take
+    longer between a notification and the look at it than its 5 s on screen: a CI run did)."""
+    told: list[tuple[str, str]] = getattr(app, "_told", [])
+    live = [(n.message, n.severity) for n in app._notifications]
+    return told + [m for m in live if m not in told]
 
 
 async def leave_terminal(pilot: Pilot[None], app: RustainerApp) -> None:
