@@ -4,13 +4,15 @@
 container. The folder's ``exec.fifo`` exists from ``create`` until ``start`` (its presence is
 what "created" means, as in runc); the container's init is recorded with its start time so a
 reused pid is never taken for it. Status is never stored: it is read from the kernel each time.
+
+This module is on the path of every command the shim runs (``start``, ``state``, ``delete``), each a
+new interpreter: it imports only ``os`` and procfs; the errors module only when it raises.
 """
 
 from __future__ import annotations
 
 import os
 
-from rustainer.backend.errors import ContainerNotFoundError, ContainerStateError, InvalidSpecError
 from rustainer.backend.linux.procfs import start_time, stat_fields
 
 DEFAULT_ROOT = "/run/rustainer-oci"
@@ -20,6 +22,8 @@ CREATED, RUNNING, STOPPED, PAUSED, CREATING = "created", "running", "stopped", "
 
 def check_id(cid: str) -> str:
     if not cid or len(cid) > 1024 or cid in (".", "..") or "/" in cid or "\0" in cid:
+        from rustainer.backend.errors import InvalidSpecError
+
         raise InvalidSpecError(f"invalid container id {cid!r}")
     return cid
 
@@ -41,6 +45,8 @@ class Store:
         try:
             os.mkdir(path, 0o711)
         except FileExistsError:
+            from rustainer.backend.errors import ContainerStateError
+
             raise ContainerStateError(f"container with id {cid} already exists") from None
         return path
 
@@ -60,8 +66,12 @@ class Store:
             if not isinstance(data, dict):
                 raise ValueError("not an object")
         except FileNotFoundError:
+            from rustainer.backend.errors import ContainerNotFoundError
+
             raise ContainerNotFoundError(f"container {cid} does not exist") from None
         except (OSError, ValueError) as err:
+            from rustainer.backend.errors import ContainerStateError
+
             raise ContainerStateError(f"cannot read the state of container {cid}: {err}") from err
         return data
 
@@ -106,11 +116,35 @@ def status(store: Store, cid: str, data: dict[str, object]) -> str:
         return STOPPED
     if os.path.exists(store.fifo(cid)):
         return CREATED
-    from rustainer.backend.oci.cgroup import frozen
-
     if frozen(data):
         return PAUSED
     return RUNNING
+
+
+def freezer_file(data: dict[str, object]) -> tuple[str, str, str] | None:
+    """(file, frozen value, thawed value) of the container's recorded freezer."""
+    paths = data.get("cgroup_paths")
+    if not isinstance(paths, dict):
+        return None
+    if "unified" in paths:
+        return str(paths["unified"]) + "/cgroup.freeze", "1", "0"
+    if "freezer" in paths:
+        return str(paths["freezer"]) + "/freezer.state", "FROZEN", "THAWED"
+    return None
+
+
+def frozen(data: dict[str, object]) -> bool:
+    """Read here, not through the cgroup drivers: ``state`` of a running container would import
+    them (several milliseconds) for one file."""
+    spec = freezer_file(data)
+    if spec is None:
+        return False
+    try:
+        with open(spec[0]) as fh:
+            value = fh.read().strip()
+    except OSError:
+        return False
+    return value == spec[1] or value == "FREEZING"
 
 
 def oci_state(store: Store, cid: str, data: dict[str, object]) -> dict[str, object]:
