@@ -11,7 +11,7 @@ failed; the exit status is then 1, as runc's.
 
 from __future__ import annotations
 
-import os
+import posix  # os where only create, run and exec need it: see backend/oci/state.py
 import sys
 
 VERSION = "0.1.0"
@@ -176,9 +176,11 @@ def run_command(command: str, rest: list[str], glob: dict[str, str], log: Logger
     from rustainer.backend.oci.state import Store
 
     store = Store(glob.get("--root"))
-    if os.geteuid() != 0:
+    if posix.geteuid() != 0:
         raise UsageError("rustainer-oci needs root (namespaces, mounts and cgroups are root's)")
     if command in ("create", "run"):
+        import os
+
         from rustainer.backend.oci.create import create
 
         cid = one_id(positionals, command)
@@ -236,6 +238,8 @@ def run_command(command: str, rest: list[str], glob: dict[str, str], log: Logger
 
 def run_foreground(store: object, cid: str, pid: int) -> int:
     """``run``: start the container we just created, wait for it, remove it; its exit status."""
+    import os
+
     from rustainer.backend.oci import commands
     from rustainer.backend.oci.state import Store
 
