@@ -2,9 +2,9 @@
 go-runc) calls it: ``rustainer-oci --root R --log F --log-format json create --bundle B --pid-file P ID``,
 then ``start``, ``state``, ``kill``, ``delete``, ``exec``, ``ps``, ``pause``/``resume``, ``update``.
 
-Arguments are read by hand, not with argparse: a container's start runs this program four times
-(create, start, delete, and the shim's state queries), and argparse costs more to import than the
-parsing it would do. Errors are one line on stderr and, with ``--log``, a JSON line
+Arguments are read by hand, not with argparse: ``ctr run --rm`` runs this program four times
+(create, start, delete, delete --force: measured with ``tests/bench/bench_oci.py --calls``), and
+argparse costs more to import than the parsing it would do. Errors are one line on stderr and, with ``--log``, a JSON line
 (``{"level":"error","msg":...}``) in the log file, which is where go-runc reads why a command
 failed; the exit status is then 1, as runc's.
 """
