@@ -2,16 +2,16 @@
 go-runc) calls it: ``rustainer-oci --root R --log F --log-format json create --bundle B --pid-file P ID``,
 then ``start``, ``state``, ``kill``, ``delete``, ``exec``, ``ps``, ``pause``/``resume``, ``update``.
 
-Arguments are read by hand, not with argparse: a container's start runs this program four times
-(create, start, delete, and the shim's state queries), and argparse costs more to import than the
-parsing it would do. Errors are one line on stderr and, with ``--log``, a JSON line
+Arguments are read by hand, not with argparse: ``ctr run --rm`` runs this program four times
+(create, start, delete, delete --force: measured with ``tests/bench/bench_oci.py --calls``), and
+argparse costs more to import than the parsing it would do. Errors are one line on stderr and, with ``--log``, a JSON line
 (``{"level":"error","msg":...}``) in the log file, which is where go-runc reads why a command
 failed; the exit status is then 1, as runc's.
 """
 
 from __future__ import annotations
 
-import os
+import posix  # os where only create, run and exec need it: see backend/oci/state.py
 import sys
 
 VERSION = "0.1.0"
@@ -176,9 +176,11 @@ def run_command(command: str, rest: list[str], glob: dict[str, str], log: Logger
     from rustainer.backend.oci.state import Store
 
     store = Store(glob.get("--root"))
-    if os.geteuid() != 0:
+    if posix.geteuid() != 0:
         raise UsageError("rustainer-oci needs root (namespaces, mounts and cgroups are root's)")
     if command in ("create", "run"):
+        import os
+
         from rustainer.backend.oci.create import create
 
         cid = one_id(positionals, command)
@@ -236,6 +238,8 @@ def run_command(command: str, rest: list[str], glob: dict[str, str], log: Logger
 
 def run_foreground(store: object, cid: str, pid: int) -> int:
     """``run``: start the container we just created, wait for it, remove it; its exit status."""
+    import os
+
     from rustainer.backend.oci import commands
     from rustainer.backend.oci.state import Store
 

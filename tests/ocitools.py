@@ -214,10 +214,11 @@ def base_config(rootfs: Path, args: list[str], cgroups_path: str) -> dict:  # ty
 
 
 def cgroup_dirs(parent: str) -> list[str]:
-    """Every cgroup folder beneath ``/sys/fs/cgroup/<hierarchy>/<parent>`` (the parent itself too)."""
+    """Every cgroup folder beneath ``/sys/fs/cgroup/<hierarchy>/<parent>`` (v1, and the hybrid host's
+    unified hierarchy) or ``/sys/fs/cgroup/<parent>`` (v2), the parent itself too."""
     found = []
     root = Path("/sys/fs/cgroup")
-    for hierarchy in root.iterdir():
+    for hierarchy in (root, *root.iterdir()):
         top = hierarchy / parent
         if top.is_dir():
             found += [str(p) for p in top.rglob("*") if p.is_dir()] + [str(top)]

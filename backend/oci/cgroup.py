@@ -153,33 +153,12 @@ def reopen(data: dict[str, object], cid: str) -> CgroupManager | None:
                        made_parents=parents)
 
 
-def _freezer_file(data: dict[str, object]) -> tuple[str, str, str] | None:
-    """(file, frozen value, thawed value)."""
-    paths = data.get("cgroup_paths")
-    if not isinstance(paths, dict):
-        return None
-    if "unified" in paths:
-        return str(paths["unified"]) + "/cgroup.freeze", "1", "0"
-    if "freezer" in paths:
-        return str(paths["freezer"]) + "/freezer.state", "FROZEN", "THAWED"
-    return None
-
-
-def frozen(data: dict[str, object]) -> bool:
-    spec = _freezer_file(data)
-    if spec is None:
-        return False
-    try:
-        value = read_optional(spec[0])
-    except CgroupError:
-        return False
-    return value == spec[1] or value == "FREEZING"
-
-
 def freeze(data: dict[str, object], on: bool) -> None:
     import time
 
-    spec = _freezer_file(data)
+    from rustainer.backend.oci.state import freezer_file
+
+    spec = freezer_file(data)
     if spec is None:
         raise CgroupError("the container has no freezer cgroup: pause and resume need one")
     path, yes, no = spec

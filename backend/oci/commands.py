@@ -1,15 +1,19 @@
 """The runtime's commands after ``create``: start, state, kill, delete, ps, pause, resume, update.
 
 Each reads the container's record (``state.Store``) and the kernel; none keeps a process around.
+
+containerd's shim runs ``start``, ``delete`` and ``delete --force`` as new processes for every
+container, so what they import is most of what they cost beyond the interpreter: the errors
+module is imported where an error is raised, the hooks (and with them the config parser) only for
+a container that has some, the cgroup drivers only when a cgroup is not simply empty (``quick``).
 """
 
 from __future__ import annotations
 
-import os
+import posix  # not os: see state.py
 import time
 
-from rustainer.backend.errors import ContainerStateError, InvalidSpecError
-from rustainer.backend.oci.state import CREATED, PAUSED, RUNNING, STOPPED, Store, oci_state, status
+from rustainer.backend.oci.state import CREATED, PAUSED, RUNNING, STOPPED, Store, is_dir, oci_state, status
 
 START_TIMEOUT = 10.0
 
@@ -30,6 +34,8 @@ def parse_signal(text: str) -> int:
     if name.startswith("RTMIN"):
         rest = name[5:].lstrip("+")
         return 34 + (int(rest) if rest.isdigit() else 0)
+    from rustainer.backend.errors import InvalidSpecError
+
     raise InvalidSpecError(f"unknown signal {text!r}")
 
 
@@ -43,36 +49,41 @@ def start(store: Store, cid: str) -> None:
     data = store.load(cid)
     st = status(store, cid, data)
     if st != CREATED:
-        raise ContainerStateError(f"cannot start a container that is {st}" if st != RUNNING
-                                  else "cannot start an already running container")
+        raise _state_error(f"cannot start a container that is {st}" if st != RUNNING
+                           else "cannot start an already running container")
     fifo = store.fifo(cid)
-    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    fd = posix.open(fifo, posix.O_RDONLY | posix.O_NONBLOCK | posix.O_CLOEXEC)
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             try:
-                if os.read(fd, 1):
+                if posix.read(fd, 1):
                     break
             except BlockingIOError:
                 pass  # the init has the fifo open and is about to write
             if status(store, cid, data) == STOPPED:
                 # it may have been released, run and ended since our read: its byte says so
                 try:
-                    if os.read(fd, 1):
+                    if posix.read(fd, 1):
                         break
                 except BlockingIOError:
                     pass
-                raise ContainerStateError(f"container {cid}'s init exited before it was started")
+                raise _state_error(f"container {cid}'s init exited before it was started")
             if time.monotonic() > deadline:
-                raise ContainerStateError(f"container {cid}'s init did not answer the start")
-            time.sleep(0.001)
-    finally:
-        os.close(fd)
-    os.unlink(fifo)
-    from rustainer.backend.oci.hooks import run_hooks, stored_hooks
+                raise _state_error(f"container {cid}'s init did not answer the start")
+            import select
 
-    hooks = stored_hooks(data, "poststart")
-    if hooks:
+            # woken by the init's byte (a 1 ms sleep here cost 1.1 ms or more of most starts); the
+            # short timeout is for an init that dies without writing, which a fifo whose writer
+            # was already there when we opened it does not report as a hang-up
+            select.select([fd], [], [], 0.01)
+    finally:
+        posix.close(fd)
+    posix.unlink(fifo)
+    if has_hooks(data, "poststart"):
+        from rustainer.backend.oci.hooks import run_hooks, stored_hooks
+
+        hooks = stored_hooks(data, "poststart")
         try:
             # as runc 1.1 tells them (the command may have ended already: its pid all the same)
             run_hooks(hooks, oci_state(store, cid, data) | {"status": CREATED, "pid": data["pid"]})
@@ -83,13 +94,13 @@ def start(store: Store, cid: str) -> None:
 
 
 def kill(store: Store, cid: str, signal: int, *, all_processes: bool = False) -> None:
-    from rustainer.backend.oci import cgroup as oci_cgroup
-
     data = store.load(cid)
     st = status(store, cid, data)
     if st == STOPPED and not all_processes:
-        raise ContainerStateError("container not running")
+        raise _state_error("container not running")
     if all_processes:
+        from rustainer.backend.oci import cgroup as oci_cgroup
+
         manager = oci_cgroup.reopen(data, cid)
         if manager is not None:
             manager.kill_all(signal)
@@ -97,15 +108,15 @@ def kill(store: Store, cid: str, signal: int, *, all_processes: bool = False) ->
     pid = data["pid"]
     assert isinstance(pid, int)
     try:
-        os.kill(pid, signal)
+        posix.kill(pid, signal)
     except ProcessLookupError:
-        raise ContainerStateError("container not running") from None
+        raise _state_error("container not running") from None
 
 
 def delete(store: Store, cid: str, *, force: bool = False) -> None:
     """Remove a stopped container (``--force``: a running one is killed first)."""
-    from rustainer.backend.oci import cgroup as oci_cgroup
-
+    if force and not is_dir(store.dir(cid)):
+        return  # the shim's cleanup after its delete: nothing to do, nothing to import
     try:
         data = store.load(cid)
     except Exception:
@@ -114,37 +125,92 @@ def delete(store: Store, cid: str, *, force: bool = False) -> None:
             return
         raise
     st = status(store, cid, data)
-    manager = oci_cgroup.reopen(data, cid)
     if st == CREATED:
         force = True  # runc deletes a created container: its init never ran the command
-    if st != STOPPED:
-        if not force:
-            raise ContainerStateError(f"cannot delete container {cid} that is not stopped: {st}")
-        pid = data["pid"]
-        assert isinstance(pid, int)
+    if st != STOPPED or not remove_empty_cgroup(data):
+        from rustainer.backend.oci import cgroup as oci_cgroup
+
+        manager = oci_cgroup.reopen(data, cid)
+        if st != STOPPED:
+            if not force:
+                raise _state_error(f"cannot delete container {cid} that is not stopped: {st}")
+            pid = data["pid"]
+            assert isinstance(pid, int)
+            if manager is not None:
+                if st == PAUSED:
+                    oci_cgroup.freeze(data, False)
+                manager.kill_all(9)
+            try:
+                posix.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+            _wait_gone(store, cid, data)
         if manager is not None:
-            if st == PAUSED:
-                oci_cgroup.freeze(data, False)
-            manager.kill_all(9)
-        try:
-            os.kill(pid, 9)
-        except ProcessLookupError:
-            pass
-        _wait_gone(store, cid, data)
-    if manager is not None:
-        _kill_rest(manager)
-        manager.remove()
+            _kill_rest(manager)
+            manager.remove()
+    if not has_hooks(data, "poststop"):
+        store.remove(cid)
+        return
     from rustainer.backend.oci.hooks import run_hooks, stored_hooks
 
-    hooks = stored_hooks(data, "poststop")
+    hooks = stored_hooks(data, "poststop")  # read before the record goes
     store.remove(cid)
-    if hooks:
-        try:
-            run_hooks(hooks, oci_state(store, cid, data) | {"status": STOPPED})
-        except Exception as err:  # noqa: BLE001 - poststop failures are warnings (the spec)
-            import sys
+    try:
+        run_hooks(hooks, oci_state(store, cid, data) | {"status": STOPPED})
+    except Exception as err:  # noqa: BLE001 - poststop failures are warnings (the spec)
+        import sys
 
-            print(f"rustainer-oci: warning: {err}", file=sys.stderr)
+        print(f"rustainer-oci: warning: {err}", file=sys.stderr)
+
+
+def has_hooks(data: dict[str, object], kind: str) -> bool:
+    """Whether the record holds hooks of ``kind``, without importing the hooks (and config) modules."""
+    hooks = data.get("hooks")
+    return isinstance(hooks, dict) and bool(hooks.get(kind))
+
+
+def remove_empty_cgroup(data: dict[str, object]) -> bool:
+    """The usual end of a stopped container: its cgroup folders are empty, and rmdir'ing each is all
+    there is to do. Done here without the cgroup drivers (their import is most of a ``delete``);
+    False when that is not the case (processes left, sub-cgroups, parents recorded, a path that
+    is not the container's), and the caller goes through the drivers, which kill what is left and
+    poll. Folders removed here before such a case are simply missing for the drivers."""
+    paths = data.get("cgroup_paths")
+    if not isinstance(paths, dict) or not paths:
+        return True  # no cgroup
+    if data.get("cgroup_parents"):
+        return False
+    leaf = "/" + str(data.get("cgroup_path", "")).rpartition("/")[2]
+    folders = list(dict.fromkeys(str(p) for p in paths.values()))
+    if leaf == "/" or any(not p.startswith("/sys/fs/cgroup/") or not p.endswith(leaf) or "/../" in p + "/"
+                          for p in folders):
+        return False  # the drivers' checks say why
+    # the file the drivers read the cgroup's processes from (cgroup2's, or v1's first of these)
+    procs = next((str(paths[c]) for c in ("unified", "pids", "memory", "cpu", "cpuset", "cpuacct") if c in paths),
+                 None)
+    if procs is not None:
+        try:
+            with open(procs + "/cgroup.procs") as fh:
+                if fh.read().strip():
+                    return False
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return False
+    for folder in reversed(folders):
+        try:
+            posix.rmdir(folder)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return False
+    return True
+
+
+def _state_error(message: str) -> Exception:
+    from rustainer.backend.errors import ContainerStateError
+
+    return ContainerStateError(message)
 
 
 def _wait_gone(store: Store, cid: str, data: dict[str, object], timeout: float = 10.0) -> None:
@@ -179,9 +245,9 @@ def pause(store: Store, cid: str, on: bool) -> None:
     data = store.load(cid)
     st = status(store, cid, data)
     if on and st != RUNNING and st != CREATED:
-        raise ContainerStateError(f"container not running: {st}")
+        raise _state_error(f"container not running: {st}")
     if not on and st != PAUSED:
-        raise ContainerStateError("container not paused")
+        raise _state_error("container not paused")
     oci_cgroup.freeze(data, on)
 
 
@@ -192,10 +258,10 @@ def update(store: Store, cid: str, resources_file: str) -> None:
 
     data = store.load(cid)
     if status(store, cid, data) == STOPPED:
-        raise ContainerStateError("container not running")
+        raise _state_error("container not running")
     manager = oci_cgroup.reopen(data, cid)
     if manager is None:
-        raise ContainerStateError(f"container {cid} has no cgroup")
+        raise _state_error(f"container {cid} has no cgroup")
     r = parse_resources_file(resources_file)
     current = manager.read_limits()
     wanted = oci_cgroup.engine_resources(r)

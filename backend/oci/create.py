@@ -192,11 +192,13 @@ def _create(store: Store, cid: str, bundle: str, cfg: OciConfig, undo: Rollback,
     store.save(cid, data)
     if pid_file:
         _write_pid_file(pid_file, pid)
-    from rustainer.backend.oci.hooks import run_hooks
-    from rustainer.backend.oci.state import oci_state
+    hooks = cfg.hooks_of("prestart") + cfg.hooks_of("createRuntime")
+    if hooks:  # the module (and subprocess) only for a bundle that has some
+        from rustainer.backend.oci.hooks import run_hooks
+        from rustainer.backend.oci.state import oci_state
 
-    state = oci_state(store, cid, data) | {"status": "creating"}  # what runc tells these hooks
-    run_hooks(cfg.hooks_of("prestart") + cfg.hooks_of("createRuntime"), state)
+        state = oci_state(store, cid, data) | {"status": "creating"}  # what runc tells these hooks
+        run_hooks(hooks, state)
     return pid
 
 

@@ -8,8 +8,6 @@ network's record) goes through ``loads``: the same C scanner, without ``json``'s
 
 from __future__ import annotations
 
-import os
-
 _ESCAPES = {i: f"\\u{i:04x}" for i in range(0x20)}
 _ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"})
 
@@ -98,6 +96,8 @@ def write_durably(path: str, data: bytes, mode: int = 0o600, *, durable: bool = 
     The temporary file's name is new each time (pid and random suffix, created exclusively, never
     through a symlink): threads of one process may write the same file at once (the image store's
     pulls), and a leftover of a killed writer is never reused. It is removed if anything fails."""
+    import os  # here: ``loads`` is on paths that import nothing else of os (rustainer-oci's start)
+
     tmp = f"{path}.{os.getpid()}-{os.urandom(4).hex()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
@@ -122,6 +122,8 @@ def write_durably(path: str, data: bytes, mode: int = 0o600, *, durable: bool = 
 
 def sync_folder(path: str) -> None:
     """fsync a folder: what was created, renamed or removed in it is on disk."""
+    import os
+
     fd = os.open(path or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)

@@ -5,6 +5,11 @@
 2. the runtime alone: ``<runtime> run --bundle B ID`` of the same busybox bundle (create, start,
    wait, delete), without containerd's share.
 
+``--calls``: instead, what the shim runs per container and what each call costs: ``ctr run --rm``
+with ``--runc-binary`` naming a small wrapper of each runtime that logs its command line, wall time
+and CPU (user, system), then the medians per command (``create``, ``start``, ``delete``,
+``delete --force``...).
+
 Goal: faster than runc. Ratios are against runc, measured in the same run.
 """
 
@@ -52,6 +57,69 @@ def timed(argv: list[str]) -> float:
     return elapsed
 
 
+WRAPPER = """#!{python} -S
+# logs each call of {target}: start, wall ms, user ms, system ms, exit status, command line
+import posix
+import sys
+import time
+
+t0 = time.perf_counter()
+pid = posix.fork()
+if pid == 0:
+    posix.execv({target!r}, [{target!r}, *sys.argv[1:]])
+_, status, usage = posix.wait4(pid, 0)
+wall = (time.perf_counter() - t0) * 1000
+code = posix.waitstatus_to_exitcode(status)
+code = 128 - code if code < 0 else code
+line = f"{{wall:.2f}} {{usage.ru_utime * 1000:.2f}} {{usage.ru_stime * 1000:.2f}} {{code}} " + " ".join(sys.argv[1:])
+fd = posix.open({log!r}, posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT, 0o644)
+posix.write(fd, (line + "\\n").encode())
+posix.close(fd)
+posix._exit(code)
+"""
+
+
+def command_of(args: list[str]) -> str:
+    """``create``, ``start``, ``delete --force``...: the command and its flags, without values."""
+    valued = {"--root", "--log", "--log-format", "--bundle", "-b", "--pid-file", "--console-socket"}
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        i += 2 if args[i] in valued else 1
+    rest = args[i + 1:]
+    flags = [a for j, a in enumerate(rest) if a.startswith("-") and a not in valued and (j == 0 or rest[j - 1] not in valued)]
+    return " ".join(args[i:i + 1] + flags)
+
+
+def per_call(ctrd: Containerd, rts: dict[str, str], runs: int, tmp: Path) -> None:
+    logs = {name: tmp / f"calls-{name}.log" for name in rts}
+    wrappers = {}
+    for name, path in rts.items():
+        wrapper = tmp / f"wrap-{name}"
+        wrapper.write_text(WRAPPER.format(python=sys.executable, target=path, log=str(logs[name])))
+        wrapper.chmod(0o755)
+        wrappers[name] = str(wrapper)
+    totals: dict[str, list[float]] = {name: [] for name in rts}
+    for i in range(runs + 1):
+        for name, wrapper in wrappers.items():
+            if i == 1:
+                logs[name].unlink(missing_ok=True)  # the first round warms the caches
+            t = timed(ctrd.argv("run", "--rm", "--runc-binary", wrapper, "--runc-root", str(ctrd.runc_root), IMAGE,
+                                f"c-{name}-{i}", "true"))
+            if i:
+                totals[name].append(t)
+    report(f"ctr run --rm {IMAGE} true through the wrappers ({runs} runs each)", totals)
+    for name in rts:
+        calls: dict[str, list[tuple[float, float, float]]] = {}
+        for line in logs[name].read_text().splitlines():
+            wall, user, system, _code, *args = line.split()
+            calls.setdefault(command_of(args), []).append((float(wall), float(user), float(system)))
+        print(f"{name}: per call (medians; the wrapper's own start is outside them)")
+        for command, values in calls.items():
+            wall, user, system = (statistics.median(v[k] for v in values) for k in range(3))
+            print(f"  {command:16s} x{len(values) / runs:4.1f} per container  wall {wall:6.1f} ms  "
+                  f"user {user:5.1f} ms  system {system:5.1f} ms")
+
+
 def report(title: str, times: dict[str, list[float]]) -> None:
     base = statistics.median(times["runc"])
     print(title)
@@ -63,6 +131,7 @@ def report(title: str, times: dict[str, list[float]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--calls", action="store_true", help="the shim's calls of each runtime and their cost")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-oci-") as tmp_str:
         tmp = Path(tmp_str)
@@ -70,6 +139,9 @@ def main() -> None:
         ctrd = Containerd(tmp / "ctrd")
         try:
             ctrd.import_busybox(tmp / "image")
+            if opts.calls:
+                per_call(ctrd, rts, opts.runs, tmp)
+                return
             times: dict[str, list[float]] = {name: [] for name in rts}
             for i in range(opts.runs + 1):
                 for name, path in rts.items():

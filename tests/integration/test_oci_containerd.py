@@ -20,6 +20,14 @@ from ocitools import IMAGE, NAMESPACE, Containerd, cgroup_dirs, oci_binary, remo
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
+V2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")  # the VM guests (tests/vm)
+
+
+def cgroup_file(cid: str, controller: str, v1_name: str, v2_name: str) -> Path:
+    if V2:
+        return Path(f"/sys/fs/cgroup/{NAMESPACE}/{cid}/{v2_name}")
+    return Path(f"/sys/fs/cgroup/{controller}/{NAMESPACE}/{cid}/{v1_name}")
+
 
 @pytest.fixture(scope="module")
 def ctrd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containerd]:
@@ -100,13 +108,14 @@ def test_exec_ps_pause_resume_kill(clean: Containerd) -> None:
     pid = int(next(line.split()[1] for line in tasks.splitlines() if line.startswith("bg1")))
     listed = clean.ctr("task", "ps", "bg1").stdout.split()
     assert str(pid) in listed
-    freezer = Path(f"/sys/fs/cgroup/freezer/{NAMESPACE}/bg1/freezer.state")
+    freezer = cgroup_file("bg1", "freezer", "freezer.state", "cgroup.freeze")
+    frozen, thawed = ("1", "0") if V2 else ("FROZEN", "THAWED")
     assert clean.ctr("task", "pause", "bg1").returncode == 0
     assert "PAUSED" in clean.ctr("task", "ls").stdout
-    assert freezer.read_text().strip() == "FROZEN"
+    assert freezer.read_text().strip() == frozen
     assert clean.ctr("task", "resume", "bg1").returncode == 0
     assert "RUNNING" in clean.ctr("task", "ls").stdout
-    assert freezer.read_text().strip() == "THAWED"
+    assert freezer.read_text().strip() == thawed
     # an exec with a terminal (the console socket of an exec)
     import pexpect
 
@@ -131,13 +140,15 @@ def test_exec_ps_pause_resume_kill(clean: Containerd) -> None:
 
 
 def test_limits_seen_inside_and_update(clean: Containerd, tmp_path: Path) -> None:
-    proc = clean.run("lim1", "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
-                     "/sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us "
-                     "/sys/fs/cgroup/cpu/cpu.shares",
+    # v1: each hierarchy's folder of the container; v2: its one folder (shares as runc converts them
+    # to a weight: 1 + (512 - 2) * 9999 // 262142)
+    files = ("memory.max cpu.max cpu.weight" if V2 else
+             "memory/memory.limit_in_bytes cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us cpu/cpu.shares")
+    proc = clean.run("lim1", "sh", "-c", "cd /sys/fs/cgroup && cat " + files,
                      opts=("--memory-limit", "67108864", "--cpus", "0.5", "--cpu-shares", "512",
                            "--mount", "type=cgroup,src=cgroup,dst=/sys/fs/cgroup,options=ro"))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["67108864", "50000", "100000", "512"]
+    assert proc.stdout.split() == ["67108864", "50000", "100000", "20" if V2 else "512"]
     # update (containerd's ctr 1.6 has no ``task update``: the runtime's own command, as the shim calls it)
     proc = clean.ctr("run", "-d", "--runc-binary", oci_binary(), "--runc-root", str(clean.runc_root), IMAGE, "lim2",
                      "sleep", "1000")
@@ -148,8 +159,8 @@ def test_limits_seen_inside_and_update(clean: Containerd, tmp_path: Path) -> Non
     proc = subprocess.run([oci_binary(), "--root", root, "update", "--resources", str(resources), "lim2"],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
-    assert Path(f"/sys/fs/cgroup/memory/{NAMESPACE}/lim2/memory.limit_in_bytes").read_text().strip() == "50331648"
-    assert Path(f"/sys/fs/cgroup/pids/{NAMESPACE}/lim2/pids.max").read_text().strip() == "33"
+    assert cgroup_file("lim2", "memory", "memory.limit_in_bytes", "memory.max").read_text().strip() == "50331648"
+    assert cgroup_file("lim2", "pids", "pids.max", "pids.max").read_text().strip() == "33"
     state = json.loads(subprocess.run([oci_binary(), "--root", root, "state", "lim2"], capture_output=True,
                                       text=True, timeout=30).stdout)
     assert state["status"] == "running" and state["id"] == "lim2" and state["pid"] > 0

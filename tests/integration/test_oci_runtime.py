@@ -115,3 +115,30 @@ def test_a_created_container_can_be_deleted(rt: Runtime, tmp_path: Path) -> None
     assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] == "Z"
     assert not (tmp_path / "out" / "never").exists()
     assert not (rt.root / "made").exists()
+
+
+def test_delete_kills_what_a_stopped_container_left_in_its_cgroup(rt: Runtime, tmp_path: Path) -> None:
+    """Without a PID namespace the init's children outlive it: the container is stopped, but its
+    cgroup still holds them. delete (no --force, as the shim's after the exit) kills them and
+    removes the cgroup; the plain rmdir of an empty cgroup it tries first must not leave them."""
+    folder = make_bundle(tmp_path, ["sh", "-c", "sleep 300 & echo $! > /out/bg"], "left")
+    config = json.loads((folder / "config.json").read_text())
+    config["linux"]["namespaces"] = [n for n in config["linux"]["namespaces"] if n["type"] != "pid"]
+    (folder / "config.json").write_text(json.dumps(config))
+    rt("create", "--bundle", str(folder), "left")
+    rt("start", "left")
+    wait_for(lambda: rt.state("left")["status"] == "stopped", timeout=10, what="the init to exit")
+    bg = int((tmp_path / "out" / "bg").read_text())
+
+    def gone(pid: int) -> bool:
+        try:
+            return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+        except FileNotFoundError:
+            return True
+
+    assert not gone(bg)
+    assert cgroup_file("left", "pids", "cgroup.procs", "cgroup.procs").read_text().split() == [str(bg)]
+    rt("delete", "left")
+    wait_for(lambda: gone(bg), timeout=10, what="the left-over sleep to be killed")
+    assert not [p for p in cgroup_dirs(PARENT) if p.endswith("/left")]
+    assert not (rt.root / "left").exists()

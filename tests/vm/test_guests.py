@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 import vmimage
 
-GUEST_TESTS = ["tests/integration/test_cgroup_drivers.py", "tests/integration/test_oci_runtime.py"]
+GUEST_TESTS = ["tests/integration/test_cgroup_drivers.py", "tests/integration/test_oci_runtime.py",
+               "tests/integration/test_oci_containerd.py"]
 
 
 def _ci() -> bool:

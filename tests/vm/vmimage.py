@@ -37,8 +37,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 GUEST = HERE / "guest"
 SUITE = "bookworm"
+# containerd (its ctr and runc shim) and runc: rustainer-oci driven by containerd on cgroup v2
+# (tests/integration/test_oci_containerd.py, which starts a private containerd of its own)
 PACKAGES = ["python3", "systemd", "systemd-sysv", "dbus", "procps", "tini", "busybox-static", "kmod",
-            "iproute2", "util-linux"]
+            "iproute2", "util-linux", "containerd", "runc"]
 INITRAMFS_MODULES = ["virtio_pci", "virtio_blk", "ext4", "9pnet_virtio", "9p", "virtio_rng"]
 # module folders copied into the guest's /lib/modules (the whole tree is ~400 MB)
 MODULE_DIRS = ["kernel/fs", "kernel/net", "kernel/lib", "kernel/crypto", "kernel/arch",
@@ -268,7 +270,8 @@ def make_image(base: Path, kdir: Path, kver: str, dest: Path) -> None:
     for unit in ("getty@tty1.service", "serial-getty@ttyS0.service", "getty.target",
                  "systemd-timesyncd.service", "apt-daily.timer", "apt-daily-upgrade.timer",
                  "e2scrub_all.timer", "fstrim.timer", "dpkg-db-backup.timer", "systemd-tmpfiles-clean.timer",
-                 "systemd-networkd-wait-online.service", "systemd-update-utmp.service"):
+                 "systemd-networkd-wait-online.service", "systemd-update-utmp.service",
+                 "containerd.service"):  # the tests start a private one
         link = units / unit
         link.unlink(missing_ok=True)
         link.symlink_to("/dev/null")
