@@ -65,15 +65,20 @@ def clone_into_pid_namespace(child: Callable[[], None], cgroup_fd: int) -> int |
 
 def _frozen_fork(fork: Callable[[], int]) -> int:
     """``fork()`` with every object that exists at the fork frozen for the child's garbage collector
-    (``gc.freeze``), the parent's unfrozen again at once.
+    (``gc.freeze``), and given back to the parent's at once (``gc.unfreeze``: into its oldest
+    generation, in constant time).
 
     Why: after a fork each page either process writes is copied (3-5 us each here), and a collection
     writes to the header of every object it looks at. The child (the container's setup, a copy of
     the whole CLI) allocates enough on its way to the exec to run one: a young-generation
-    collection then looks at every object the parent made since its start (most of its heap) and
-    copies page after page; frozen, it sees only the child's own objects. The parent's collector is
-    left as it was (``gc.unfreeze`` moves the objects to the oldest generation, in constant time).
+    collection then looked at every object the parent had made since its start (most of its heap)
+    and copied page after page; frozen, it sees only the child's own objects. A process whose heap
+    is frozen already (a supervisor, forked from the launcher that froze its own: see
+    supervisor.zygote) forks as it is: unfreezing would hand the launcher's shared objects to its
+    collector.
     """
+    if gc.get_freeze_count():
+        return fork()
     gc.freeze()
     pid = -1
     try:
