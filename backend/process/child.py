@@ -76,6 +76,7 @@ def run_child(make_config: Callable[[], ChildConfig], stdio: tuple[int, int, int
         for target, fd in enumerate(stdio):
             os.dup2(fd, target)
         _build(cfg, err_fd)
+        cgroup_view = prepare_cgroup_view(cfg.root)
         # The parent creates the cgroup, and sets up what needs our pid (the cgroup on drivers where
         # it moves us, the network) while we build the rootfs; its go names the cgroup files to
         # join, opened now, while the host's /sys is still in reach. EOF means it gave up.
@@ -94,7 +95,7 @@ def run_child(make_config: Callable[[], ChildConfig], stdio: tuple[int, int, int
         # our new cgroup), the seccomp filter and the capability drop, which would forbid the unshare.
         join_cgroup(join_fds)
         syscalls.unshare(syscalls.CLONE_NEWCGROUP)
-        mount_own_cgroups()
+        mount_cgroup_view(cgroup_view)
         install_filter()
         restrict_to(cfg.caps, cfg.last_cap)
         if cfg.user is not None:
@@ -143,31 +144,55 @@ RO_FLAGS = syscalls.MS_RDONLY | syscalls.MS_NOSUID | syscalls.MS_NODEV | syscall
 def mount_own_cgroups(proc_self_cgroup: str = "/proc/self/cgroup") -> None:
     """``/sys/fs/cgroup`` inside shows the container's own cgroup(s), read-only, as docker does:
     called just after the cgroup namespace is made, so each mount's root is the container's cgroup.
+    (``prepare_cgroup_view`` and ``mount_cgroup_view``, one after the other.)"""
+    mount_cgroup_view(prepare_cgroup_view("", proc_self_cgroup))
 
-    cgroup2 (unified host): one ``cgroup2`` mount. v1: a small read-only tmpfs with one read-only
-    mount per hierarchy, named as ``/proc/self/cgroup`` names them (``memory``, ``cpu,cpuacct``),
-    only the hierarchies of the controllers the v1 drivers move the container into (``V1_JOINED``):
-    in any other (a hybrid host's cgroup2, ``devices``, ``name=systemd``...) its namespace's root
-    would be the caller's cgroup, and the view would show the host's tree. A v1 hierarchy that
-    cannot be mounted is left out rather than failing the container; cgroup2 failing is an error.
+
+def prepare_cgroup_view(root: str, proc_self_cgroup: str = "/proc/self/cgroup") -> tuple[str, ...] | None:
+    """The part of the cgroup view that does not need the cgroup namespace, under ``root`` (the
+    container's root before pivot_root, "" after it): done while the parent is still setting up,
+    so only the cgroup mounts are left for after the go. Returns what ``mount_cgroup_view`` mounts.
+
+    cgroup2 (unified host): nothing to prepare (None: one ``cgroup2`` mount). v1: a small tmpfs,
+    read-only already, with one folder per hierarchy, named as ``/proc/self/cgroup`` names them
+    (``memory``, ``cpu,cpuacct``: the names do not change when the process moves), only the
+    hierarchies of the controllers the v1 drivers move the container into (``V1_JOINED``): in any
+    other (a hybrid host's cgroup2, ``devices``, ``name=systemd``...) its namespace's root would be
+    the caller's cgroup, and the view would show the host's tree.
     """
     with open(proc_self_cgroup) as fh:
         hierarchies = [line.split(":", 2)[1] for line in fh.read().splitlines() if line.count(":") >= 2]
     if all(h == "" for h in hierarchies):
-        syscalls.mount("cgroup2", CGROUP_MOUNT, "cgroup2", RO_FLAGS)
-        return
-    syscalls.mount("tmpfs", CGROUP_MOUNT, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC,
+        return None
+    view = root + CGROUP_MOUNT
+    syscalls.mount("tmpfs", view, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC,
                    "mode=755,size=16k")
+    made = []
     for h in hierarchies:
         if h == "" or not set(h.split(",")) & V1_JOINED:
             continue  # a hierarchy the drivers do not move it into: its root would be the caller's
-        target = CGROUP_MOUNT + "/" + h
         try:
-            os.mkdir(target, 0o755)
-            syscalls.mount("cgroup", target, "cgroup", RO_FLAGS, h)
+            os.mkdir(view + "/" + h, 0o755)
         except OSError:
             continue
-    syscalls.mount(None, CGROUP_MOUNT, None, syscalls.MS_REMOUNT | RO_FLAGS, "mode=755,size=16k")
+        made.append(h)
+    # Read-only before anything is mounted on its folders (a mount point needs no write access).
+    syscalls.mount(None, view, None, syscalls.MS_REMOUNT | RO_FLAGS, "mode=755,size=16k")
+    return tuple(made)
+
+
+def mount_cgroup_view(hierarchies: tuple[str, ...] | None) -> None:
+    """The cgroup mounts of the view ``prepare_cgroup_view`` made, just after the cgroup namespace
+    is made (each mount's root is then the container's cgroup): cgroup2 failing is an error, a v1
+    hierarchy that cannot be mounted is left out (an empty folder) rather than failing the container."""
+    if hierarchies is None:
+        syscalls.mount("cgroup2", CGROUP_MOUNT, "cgroup2", RO_FLAGS)
+        return
+    for h in hierarchies:
+        try:
+            syscalls.mount("cgroup", CGROUP_MOUNT + "/" + h, "cgroup", RO_FLAGS, h)
+        except OSError:
+            continue
 
 
 LAYER_DIRS = ("root", "upper", "work")
