@@ -239,7 +239,15 @@ def _explain(err: OSError) -> str:
 
 
 def read_pids(procs_file: str) -> list[int]:
-    text = read_optional(procs_file)
+    """The processes in a cgroup; none if it is gone. Gone includes going: a cgroup removed while
+    we read it answers ENODEV (systemd removes an emptied scope by itself, and a systemd guest's
+    CI run read its cgroup.procs just then)."""
+    try:
+        text = read_optional(procs_file)
+    except CgroupError as err:
+        if err.errno != errno.ENODEV:
+            raise
+        return []
     return [int(x) for x in (text or "").split()]
 
 

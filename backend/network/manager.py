@@ -235,6 +235,12 @@ def _leave_locked(root: str, store: NetworkStore, data: dict[str, Any] | None, c
     for address in mine:
         del leases[address]
     grace = linger.seconds() if ended and mine else 0.0
+    if not leases and not mine and lingering(data):
+        # Another member's end started the grace period (this is a second release, say ``rm`` after
+        # the container's own end): the lingering process decides, not us.
+        if not ended:
+            delete_link(ipr, veth)
+        return
     if not leases and not grace:
         # The network goes down with its last member: the bridge first, the veth after it. Once the
         # container's namespace is gone the kernel removes the pair by itself, within about the time

@@ -203,3 +203,17 @@ def test_nfnetlink_adds_and_removes_one_address_and_refuses_in_one_line() -> Non
     assert message == (f"nftables refused the network's rules: No such file or directory "
                        f"(add element inet {table} natted {{ 10.213.246.3 }})")
     nfnl.remove_address(table, "natted", "10.213.246.3")  # its table gone: fine
+
+
+def test_rm_after_a_detached_containers_end_leaves_the_grace_period_alone(cli, busybox_rootfs: Path, rroot: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``rm`` releases a second time what the container's end released: the network it left
+    lingering is not taken down by it (and ``rm`` does not pay for a bridge's deletion)."""
+    monkeypatch.setenv("RUSTAINER_NETWORK_LINGER", "3")
+    cli("run", "--detach", "--name", "d", "--rootfs", str(busybox_rootfs), "--network", "bridge", "--",
+        "sleep", "1000", check_rc=0)
+    first = link_index(bridge_of(rroot))
+    cli("stop", "-t", "0", "d", check_rc=0)
+    cli("rm", "d", check_rc=0)
+    assert link_index(bridge_of(rroot)) == first and has_table(table_of(rroot))
+    wait_for(lambda: gone(rroot), timeout=15, what="the lingering network to go")

@@ -13,8 +13,19 @@ from textual.pilot import Pilot
 
 
 async def until(pilot: Pilot[None], predicate: Callable[[], object], what: str, timeout: float = 60.0) -> None:
+    """Poll ``predicate`` until it holds. A widget it queries that is not there yet (NoMatches: a
+    container's card is mounted before its children, and a CI run looked in between) counts as
+    not yet."""
+    from textual.css.query import NoMatches
+
+    def holds() -> object:
+        try:
+            return predicate()
+        except NoMatches:
+            return False
+
     end = time.monotonic() + timeout
-    while not predicate():
+    while not holds():
         if time.monotonic() > end:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.05)

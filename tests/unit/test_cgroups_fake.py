@@ -556,3 +556,33 @@ def test_the_childs_v1_view_lists_the_drivers_controllers() -> None:
     from rustainer.backend.process.child import V1_JOINED
 
     assert V1_JOINED == set(CONTROLLERS)
+
+
+def test_a_cgroup_removed_while_its_processes_are_read_has_none(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A cgroup's files answer ENODEV once it is removed under a reader (systemd removes an emptied
+    scope by itself): no processes, not an error. Simulated here (the race needs systemd: the
+    systemd guest's tests meet it for real); other errors still say what failed."""
+    import builtins
+    import errno
+
+    import pytest
+
+    from rustainer.backend.cgroups.base import read_pids
+    from rustainer.backend.errors import CgroupError
+
+    procs = tmp_path / "cgroup.procs"
+    procs.write_text("12\n34\n")
+    assert read_pids(str(procs)) == [12, 34]
+    real_open = builtins.open
+    failure = [errno.ENODEV]
+
+    def dying(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(path) == str(procs):
+            raise OSError(failure[0], "No such device")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", dying)
+    assert read_pids(str(procs)) == []
+    failure[0] = errno.EACCES
+    with pytest.raises(CgroupError, match="cannot read"):
+        read_pids(str(procs))
