@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from rustainer.app.fastimport import RustainerFinder, RustainerLoader
 
 
@@ -51,7 +53,9 @@ def test_what_it_does_not_answer(tmp_path: Path) -> None:
     assert RustainerFinder.find_spec("rustainer.fake.mod", [str(tmp_path / "gone")]) is None
 
 
-def test_a_pyc_that_is_not_current_is_not_used(tmp_path: Path) -> None:
+def test_a_pyc_that_is_not_current_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the suite's own interpreter may run with PYTHONDONTWRITEBYTECODE (CI's does): users' need not
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
     pkg = _tree(tmp_path)
     source = pkg / "mod.py"
     loader = RustainerLoader("rustainer.fake.mod", str(source))
@@ -72,6 +76,15 @@ def test_a_pyc_that_is_not_current_is_not_used(tmp_path: Path) -> None:
     namespace = {}
     exec(loader.get_code("rustainer.fake.mod"), namespace)
     assert namespace["VALUE"] == 2
+
+
+def test_no_pyc_is_written_when_python_is_told_not_to(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    source = _tree(tmp_path) / "mod.py"
+    namespace: dict[str, object] = {}
+    exec(RustainerLoader("rustainer.fake.mod", str(source)).get_code("rustainer.fake.mod"), namespace)
+    assert namespace["VALUE"] == 1
+    assert not Path(importlib.util.cache_from_source(str(source))).exists()
 
 
 def test_the_installed_modules_come_out_the_same() -> None:
