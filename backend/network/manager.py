@@ -205,9 +205,7 @@ def leave(root: str, network: str, cid: str, *, ended: bool = False) -> None:
     with store.lock():
         data = store.load(network)
         held = data is not None and any(m["id"] == cid for m in data["leases"].values())
-        bridge = ipam.bridge_name(root, network)
-        idle_but_up = (data is not None and not data["leases"] and not lingering(data)
-                       and (data.get("active") or link_exists(bridge)))
+        idle_but_up = data is not None and _stale(root, data)
         if not (held or idle_but_up or (not ended and link_exists(ipam.veth_name(cid)))):
             return
         from rustainer.backend.network.bridge import open_host

@@ -16,21 +16,20 @@ element message's ack or its error (with extended-ack text where it gives one).
 from __future__ import annotations
 
 import struct
-from _socket import AF_NETLINK, SOCK_CLOEXEC, SOCK_RAW, inet_aton
-from _socket import socket as _raw_socket
+from _socket import inet_aton
 
 from rustainer.backend.errors import NetworkError
 from rustainer.backend.network.rtnl import (
-    NETLINK_CAP_ACK,
-    NETLINK_EXT_ACK,
+    HEADER,
     NLM_F_ACK,
     NLM_F_CREATE,
     NLM_F_REQUEST,
     NLMSG_ERROR,
-    SOL_NETLINK,
     attr,
     error_from_ack,
+    messages,
     nested,
+    open_socket,
     string,
 )
 
@@ -46,14 +45,12 @@ NFTA_DATA_VALUE = 1
 NFPROTO_INET, NFPROTO_UNSPEC = 1, 0
 ENOENT = 2
 
-_HEADER = struct.Struct("=IHHII")  # nlmsghdr: len, type, flags, seq, pid
 _NFGEN = struct.Struct("!BBH")  # nfgenmsg: family, version, res_id (big-endian: the subsystem, for batches)
-_RECV = 65536
 
 
 def _message(kind: int, flags: int, seq: int, family: int, res_id: int, body: bytes = b"") -> bytes:
     payload = _NFGEN.pack(family, 0, res_id) + body
-    return _HEADER.pack(_HEADER.size + len(payload), kind, flags | NLM_F_REQUEST, seq, 0) + payload
+    return HEADER.pack(HEADER.size + len(payload), kind, flags | NLM_F_REQUEST, seq, 0) + payload
 
 
 def element_batch(kind: int, seq: int, table: str, set_name: str, address: str) -> bytes:
@@ -71,42 +68,22 @@ def element_batch(kind: int, seq: int, table: str, set_name: str, address: str) 
 def change_element(kind: int, table: str, set_name: str, address: str, what: str) -> int:
     """Apply one element change; returns 0 or the errno the kernel refused it with (and raises for
     anything but a refusal: a socket that cannot be opened, a reply that makes no sense)."""
+    sock = open_socket(NETLINK_NETFILTER)
+    seq = 1
     try:
-        sock = _raw_socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER)
-    except OSError as err:
-        raise NetworkError(f"cannot {what}: no netfilter socket ({err.strerror})", errno=err.errno) from None
-    try:
-        for option in (NETLINK_CAP_ACK, NETLINK_EXT_ACK):
-            try:
-                sock.setsockopt(SOL_NETLINK, option, 1)
-            except OSError:
-                pass
-        seq = 1
-        try:
-            sock.settimeout(5.0)  # the kernel answers at once; never hang a container's start on it
-            sock.sendto(element_batch(kind, seq, table, set_name, address), (0, 0))
-            return _ack(sock, seq, what)
-        except OSError as err:
-            raise NetworkError(f"cannot {what}: {err.strerror}", errno=err.errno) from None
-    finally:
-        sock.close()
-
-
-def _ack(sock: object, seq: int, what: str) -> int:
-    """The element message's (``seq + 1``) ack: 0, or the errno of a refusal of any of the batch."""
-    while True:
-        data = sock.recv(_RECV)  # type: ignore[attr-defined]
-        offset = 0
-        while offset + _HEADER.size <= len(data):
-            size, kind, flags, got_seq, _pid = _HEADER.unpack_from(data, offset)
-            if size < _HEADER.size:
-                raise NetworkError(f"cannot {what}: a malformed netfilter reply")
-            payload = data[offset + _HEADER.size:offset + size]
-            offset += (size + 3) & ~3
-            if kind == NLMSG_ERROR and seq <= got_seq <= seq + 2:
-                errno, _message_text = error_from_ack(payload, flags)
+        sock.settimeout(5.0)  # the kernel answers at once; never hang a container's start on it
+        sock.sendto(element_batch(kind, seq, table, set_name, address), (0, 0))
+        # the element message's (seq + 1) ack: 0, or the errno of a refusal of any of the batch
+        for got_kind, flags, got_seq, payload in messages(sock, what):
+            if got_kind == NLMSG_ERROR and seq <= got_seq <= seq + 2:
+                errno, _text = error_from_ack(payload, flags)
                 if errno or got_seq == seq + 1:
                     return errno
+        raise AssertionError("messages() never ends")  # pragma: no cover
+    except OSError as err:
+        raise NetworkError(f"cannot {what}: {err.strerror}", errno=err.errno) from None
+    finally:
+        sock.close()
 
 
 def add_address(table: str, set_name: str, address: str) -> None:

@@ -11,6 +11,7 @@ kernel's own explanation when it gives one (``NetworkError`` with ``errno`` set)
 
 from __future__ import annotations
 
+import _socket
 import os
 import struct
 from _socket import AF_INET, AF_NETLINK, NETLINK_ROUTE, SOCK_CLOEXEC, SOCK_RAW, inet_aton, inet_ntoa
@@ -18,6 +19,10 @@ from _socket import socket as _raw_socket
 
 from rustainer.backend.errors import NetworkError
 from rustainer.backend.util.record import record
+
+TYPE_CHECKING = False  # typing itself pulls in re and enum
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # <linux/netlink.h>
 NLMSG_ERROR, NLMSG_DONE = 2, 3
@@ -38,7 +43,7 @@ RT_TABLE_MAIN, RTPROT_STATIC, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 4, 0, 1
 IFF_UP = 0x1
 NLA_F_NESTED = 0x8000
 
-_HEADER = struct.Struct("=IHHII")  # nlmsghdr: len, type, flags, seq, pid
+HEADER = struct.Struct("=IHHII")  # nlmsghdr: len, type, flags, seq, pid
 _IFINFO = struct.Struct("=BxHiII")  # ifinfomsg: family, type, index, flags, change
 _IFADDR = struct.Struct("=BBBBI")  # ifaddrmsg: family, prefixlen, flags, scope, index
 _RTMSG = struct.Struct("=BBBBBBBBI")  # rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
@@ -95,7 +100,7 @@ def error_from_ack(payload: bytes, flags: int) -> tuple[int, str]:
     (code,) = _ERRNO.unpack_from(payload, 0)
     message = ""
     if code and flags & NLM_F_ACK_TLVS:
-        message = _text(parse_attrs(payload, _ERRNO.size + _HEADER.size).get(NLMSGERR_ATTR_MSG))
+        message = _text(parse_attrs(payload, _ERRNO.size + HEADER.size).get(NLMSGERR_ATTR_MSG))
     return -code, message
 
 
@@ -104,24 +109,46 @@ def failure(what: str, errno: int, message: str = "") -> NetworkError:
     return NetworkError(f"cannot {what}: {os.strerror(errno)}{detail}", errno=errno)
 
 
+def open_socket(protocol: int, bind: bool = False) -> _socket.socket:
+    """A netlink socket of ``protocol`` asking for capped, extended acks (where the kernel has
+    them: older kernels' plain acks carry the errno all the same)."""
+    try:
+        sock = _raw_socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol)
+    except OSError as err:
+        raise NetworkError(f"cannot open a netlink socket: {err.strerror}", errno=err.errno) from None
+    for option in (NETLINK_CAP_ACK, NETLINK_EXT_ACK):
+        try:
+            sock.setsockopt(SOL_NETLINK, option, 1)
+        except OSError:
+            pass
+    if bind:
+        try:
+            sock.bind((0, 0))
+        except OSError as err:
+            sock.close()
+            raise NetworkError(f"cannot open a netlink socket: {err.strerror}", errno=err.errno) from None
+    return sock
+
+
+def messages(sock: _socket.socket, what: str) -> Iterator[tuple[int, int, int, bytes]]:
+    """Every message the socket receives, as (type, flags, seq, payload), for as long as the caller
+    wants them (it stops at the answer it waits for)."""
+    while True:
+        data = sock.recv(_RECV)
+        offset = 0
+        while offset + HEADER.size <= len(data):
+            size, kind, flags, seq, _pid = HEADER.unpack_from(data, offset)
+            if size < HEADER.size:
+                raise NetworkError(f"cannot {what}: a malformed netlink reply")
+            yield kind, flags, seq, data[offset + HEADER.size:offset + size]
+            offset += (size + 3) & ~3
+
+
 class Rtnl:
     """One NETLINK_ROUTE socket, in the network namespace of the thread that opened it."""
 
     def __init__(self) -> None:
-        try:
-            self.sock = _raw_socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)
-        except OSError as err:
-            raise NetworkError(f"cannot open a netlink socket: {err.strerror}", errno=err.errno) from None
-        for option in (NETLINK_CAP_ACK, NETLINK_EXT_ACK):
-            try:
-                self.sock.setsockopt(SOL_NETLINK, option, 1)
-            except OSError:
-                pass  # older kernels: plain acks carry the errno all the same
-        try:
-            self.sock.bind((0, 0))
-        except OSError as err:
-            self.sock.close()
-            raise NetworkError(f"cannot open a netlink socket: {err.strerror}", errno=err.errno) from None
+        self.sock = open_socket(NETLINK_ROUTE, bind=True)
         self.seq = 0
 
     def close(self) -> None:
@@ -136,7 +163,7 @@ class Rtnl:
     # -- the two shapes of exchange ---------------------------------------------------------------
     def _send(self, kind: int, flags: int, body: bytes) -> int:
         self.seq += 1
-        self.sock.sendto(_HEADER.pack(_HEADER.size + len(body), kind, flags | NLM_F_REQUEST, self.seq, 0) + body,
+        self.sock.sendto(HEADER.pack(HEADER.size + len(body), kind, flags | NLM_F_REQUEST, self.seq, 0) + body,
                          (0, 0))
         return self.seq
 
@@ -144,27 +171,20 @@ class Rtnl:
         """The answers to request ``seq`` until its ack or NLMSG_DONE: (type, payload) pairs.
         An error reply raises."""
         found: list[tuple[int, bytes]] = []
-        while True:
-            data = self.sock.recv(_RECV)
-            offset = 0
-            while offset + _HEADER.size <= len(data):
-                size, kind, flags, got_seq, _pid = _HEADER.unpack_from(data, offset)
-                if size < _HEADER.size:
-                    raise NetworkError(f"cannot {what}: a malformed netlink reply")
-                payload = data[offset + _HEADER.size:offset + size]
-                offset += (size + 3) & ~3
-                if got_seq != seq:
-                    continue  # an answer to an earlier request that gave up (never expected)
-                if kind == NLMSG_ERROR:
-                    errno, message = error_from_ack(payload, flags)
-                    if errno:
-                        raise failure(what, errno, message)
-                    return found
-                if kind == NLMSG_DONE:
-                    return found
-                found.append((kind, payload))
-                if not flags & NLM_F_MULTI:
-                    return found
+        for kind, flags, got_seq, payload in messages(self.sock, what):
+            if got_seq != seq:
+                continue  # an answer to an earlier request that gave up (never expected)
+            if kind == NLMSG_ERROR:
+                errno, message = error_from_ack(payload, flags)
+                if errno:
+                    raise failure(what, errno, message)
+                return found
+            if kind == NLMSG_DONE:
+                return found
+            found.append((kind, payload))
+            if not flags & NLM_F_MULTI:
+                return found
+        raise AssertionError("messages() never ends")  # pragma: no cover
 
     def _exchange(self, kind: int, flags: int, body: bytes, what: str) -> list[tuple[int, bytes]]:
         try:
