@@ -81,6 +81,8 @@ class Containerd:
         to our folder (ctr's default is /run/containerd/fifo, where a killed ctr leaves them)."""
         n = 2 if args[:2] == ("task", "exec") else 1 if args[:1] == ("run",) else 0
         fifo = ["--fifo-dir", str(self.folder / "fifo")] if n else []
+        if args[:1] == ("run",) and not V2:  # ctr's default, /<namespace>/<id>, is from the hierarchies' roots
+            fifo += ["--cgroup", cgroups_path(NAMESPACE, args[args.index(IMAGE) + 1])]
         return ["ctr", "--address", self.sock, "--namespace", NAMESPACE, *args[:n], *fifo, *args[n:]]
 
     def ctr(self, *args: str, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -213,13 +215,46 @@ def base_config(rootfs: Path, args: list[str], cgroups_path: str) -> dict:  # ty
     }
 
 
-def cgroup_dirs(parent: str) -> list[str]:
-    """Every cgroup folder beneath ``/sys/fs/cgroup/<hierarchy>/<parent>`` (v1, and the hybrid host's
-    unified hierarchy) or ``/sys/fs/cgroup/<parent>`` (v2), the parent itself too."""
-    found = []
+# Where the containers' cgroups go. On a v1 (or hybrid) host, beneath the test's own cgroup in each
+# hierarchy: a relative cgroupsPath, which runc and rustainer-oci both place there (the test never
+# makes a cgroup outside the subtree it runs in). On cgroup v2 (the VM guests, tests/vm) from the
+# hierarchy's root: nested ones would sit beneath the test's own cgroup, which holds processes, and
+# cgroup2 gives no controllers to the children of such a cgroup; the guests are ours whole.
+V2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+
+
+def cgroups_path(parent: str, cid: str) -> str:
+    """A bundle's ``linux.cgroupsPath`` (and ``ctr run --cgroup``) for container ``cid`` under ``parent``."""
+    return f"/{parent}/{cid}" if V2 else f"{parent}/{cid}"
+
+
+def _tops(parent: str) -> list[Path]:
+    """``parent``'s folder in each hierarchy (existing or not)."""
     root = Path("/sys/fs/cgroup")
-    for hierarchy in (root, *root.iterdir()):
-        top = hierarchy / parent
+    if V2:
+        return [root / parent]
+    with open("/proc/self/cgroup") as fh:
+        own = {}
+        for line in fh:
+            _n, controllers, path = line.rstrip("\n").split(":", 2)
+            for name in controllers.split(",") if controllers else ["unified"]:
+                own[name.removeprefix("name=")] = path.strip("/")
+    return [hierarchy / own.get(hierarchy.name, "") / parent for hierarchy in root.iterdir() if hierarchy.is_dir()]
+
+
+def cgroup_file(parent: str, cid: str, controller: str, v1_name: str, v2_name: str) -> Path:
+    """A file of container ``cid``'s cgroup (``controller``'s hierarchy on v1)."""
+    if V2:
+        return Path(f"/sys/fs/cgroup/{parent}/{cid}/{v2_name}")
+    top = next(t for t in _tops(parent) if t.parts[4] == controller)
+    return top / cid / v1_name
+
+
+def cgroup_dirs(parent: str) -> list[str]:
+    """Every cgroup folder beneath ``parent`` in every hierarchy (see ``cgroups_path``), the
+    parent itself too."""
+    found = []
+    for top in _tops(parent):
         if top.is_dir():
             found += [str(p) for p in top.rglob("*") if p.is_dir()] + [str(top)]
     return found

@@ -1,9 +1,12 @@
 """A container's cgroup for the OCI runtime, through the engine's cgroup drivers.
 
-``linux.cgroupsPath`` comes in two forms: a path (cgroupfs: ``/ns/id``, from each hierarchy's root)
-and systemd's ``slice:prefix:name`` (with ``--systemd-cgroup``), which names the unit
+``linux.cgroupsPath`` comes in two forms: a path (cgroupfs) and systemd's ``slice:prefix:name`` (with ``--systemd-cgroup``), which names the unit
 ``prefix-name.scope`` beneath the slice; without a running systemd that form is placed where
-systemd would put it (``/system.slice/prefix-name.scope``) by the cgroupfs drivers. The engine's
+systemd would put it (``/system.slice/prefix-name.scope``) by the cgroupfs drivers. A path is
+placed as runc places it: an absolute one (``/ns/id``) from each hierarchy's root, a relative one
+(``ns/id``, and the container's id when there is none) beneath the cgroup the runtime itself runs
+in, in each hierarchy (containerd's shim runs it in its own: a delegated subtree, a test's
+cgroup). The engine's
 drivers make the folders and write the limits they know (memory with swap, cpuset, pids); what
 only the spec has (CPU shares and period, memory reservation, cpuset.mems, the devices
 whitelist, the freezer) is written here into the same folders.
@@ -13,7 +16,14 @@ from __future__ import annotations
 
 import os
 
-from rustainer.backend.cgroups.base import CgroupManager, read_optional, write_value
+from rustainer.backend.cgroups.base import (
+    DEFAULT_ROOT,
+    CgroupManager,
+    read_optional,
+    read_self_cgroup,
+    under,
+    write_value,
+)
 from rustainer.backend.errors import CgroupError, InvalidSpecError
 from rustainer.backend.oci.config import Device, Resources
 
@@ -44,9 +54,10 @@ def expand_slice(slice_name: str) -> str:
 
 
 def cgroup_path(cgroups_path: str | None, cid: str, systemd: bool) -> str:
-    """The cgroup's path from the hierarchies' roots (``/a/b``)."""
+    """The cgroup's path: from the hierarchies' roots (``/a/b``), or beneath the runtime's own
+    cgroup (``a/b``, no leading slash)."""
     if not cgroups_path:
-        return f"/system.slice/rustainer-oci-{cid}.scope" if systemd else f"/{cid}"
+        return f"/system.slice/rustainer-oci-{cid}.scope" if systemd else cid
     if systemd or (cgroups_path.count(":") == 2 and not cgroups_path.startswith("/")):
         slice_name, prefix, name = cgroups_path.split(":") if cgroups_path.count(":") == 2 else ("", "", "")
         if not name:
@@ -56,26 +67,32 @@ def cgroup_path(cgroups_path: str | None, cid: str, systemd: bool) -> str:
     parts = [p for p in cgroups_path.split("/") if p and p != "."]
     if not parts or ".." in parts:
         raise InvalidSpecError(f"invalid cgroupsPath {cgroups_path!r}")
-    return "/" + "/".join(parts)
+    return ("/" if cgroups_path.startswith("/") else "") + "/".join(parts)
 
 
 def open_cgroup(path: str, cid: str, *, driver: str | None = None, paths: dict[str, str] | None = None,
-                made_parents: tuple[str, ...] = ()) -> CgroupManager:
+                made_parents: tuple[str, ...] = (), own: dict[str, str] | None = None,
+                root: str = DEFAULT_ROOT) -> CgroupManager:
+    """``own``: the runtime's cgroups as ``parse_proc_cgroup`` gives them (read from /proc/self
+    when a relative path needs them)."""
     from rustainer.backend.cgroups.detect import detect_driver
 
     if driver is None:
         # runc's default manager is cgroupfs, systemd or not: a systemd host gets the file system's driver
         driver = detect_driver(systemd=False)
+    if driver not in ("v1", "v2"):
+        raise CgroupError(f"cgroup driver {driver} is not supported by rustainer-oci (cgroupfs v1 and v2 are)")
     parent, leaf = os.path.dirname(path), os.path.basename(path)
+    if paths is None and not path.startswith("/"):
+        paths = nested_paths(driver, parent, leaf, read_self_cgroup(None) if own is None else own, root)
     if driver == "v2":
         from rustainer.backend.cgroups.v2 import V2Manager
 
-        return V2Manager(cid, parent, paths=paths, leaf=leaf, made_parents=made_parents)
-    if driver == "v1":
-        from rustainer.backend.cgroups.v1 import V1Manager
+        return V2Manager(cid, parent, root=root, paths=paths, leaf=leaf, made_parents=made_parents)
+    from rustainer.backend.cgroups.v1 import V1Manager
 
-        return V1Manager(cid, parent, paths=paths, leaf=leaf, made_parents=made_parents, controllers=V1_CONTROLLERS)
-    raise CgroupError(f"cgroup driver {driver} is not supported by rustainer-oci (cgroupfs v1 and v2 are)")
+    return V1Manager(cid, parent, root=root, paths=paths, leaf=leaf, made_parents=made_parents,
+                     controllers=V1_CONTROLLERS)
 
 
 def engine_resources(r: Resources) -> object:
@@ -139,6 +156,20 @@ def _apply_v2(path: str, r: Resources) -> None:
         write_value(path + "/memory.swap.max", swap, "memory.swap.max")
     if r.mems:
         write_value(path + "/cpuset.mems", r.mems, "cpuset.mems")
+
+
+def nested_paths(driver: str, parent: str, leaf: str, own: dict[str, str], root: str) -> dict[str, str]:
+    """The folders of a relative cgroupsPath (``parent/leaf``): beneath the runtime's own cgroup,
+    in each hierarchy."""
+    if driver == "v2":
+        return {"unified": under(root, own.get("", "/").rstrip("/") + "/" + parent, leaf)}
+    paths = {}
+    for ctrl in V1_CONTROLLERS:
+        mount = f"{root}/{ctrl}"
+        if os.path.isdir(mount):  # realpath: co-mounted hierarchies (cpu -> cpu,cpuacct) are one folder
+            mine = own.get("name=systemd" if ctrl == "systemd" else ctrl, "/")
+            paths[ctrl] = under(os.path.realpath(mount), mine.rstrip("/") + "/" + parent, leaf)
+    return paths
 
 
 def reopen(data: dict[str, object], cid: str) -> CgroupManager | None:

@@ -26,7 +26,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ocitools import IMAGE, Containerd, base_config, bundle, make_busybox_tree, oci_binary, remove_cgroup_dirs  # noqa: E402
+from ocitools import (  # noqa: E402
+    IMAGE,
+    Containerd,
+    base_config,
+    bundle,
+    cgroups_path,
+    make_busybox_tree,
+    oci_binary,
+    remove_cgroup_dirs,
+)
 
 
 def runtimes() -> dict[str, str]:
@@ -159,7 +168,7 @@ def main() -> None:
         for i in range(opts.runs + 1):
             for name, path in rts.items():
                 short = name.split()[0]
-                folder = bundle(tmp / f"bundle-{short}", rootfs, base_config(rootfs, ["true"], f"/ocibench/{short}"))
+                folder = bundle(tmp / f"bundle-{short}", rootfs, base_config(rootfs, ["true"], cgroups_path("ocibench", short)))
                 t = timed([path, "--root", str(tmp / f"state-{short}"), "run", "--bundle", str(folder), f"b{i}"])
                 if i:
                     times[name].append(t)

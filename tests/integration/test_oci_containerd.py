@@ -15,18 +15,16 @@ from pathlib import Path
 
 import pytest
 
+import ocitools
 from helpers import wait_for
-from ocitools import IMAGE, NAMESPACE, Containerd, cgroup_dirs, oci_binary, remove_cgroup_dirs
+from ocitools import IMAGE, NAMESPACE, V2, Containerd, cgroup_dirs, oci_binary, remove_cgroup_dirs
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
-V2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")  # the VM guests (tests/vm)
 
 
 def cgroup_file(cid: str, controller: str, v1_name: str, v2_name: str) -> Path:
-    if V2:
-        return Path(f"/sys/fs/cgroup/{NAMESPACE}/{cid}/{v2_name}")
-    return Path(f"/sys/fs/cgroup/{controller}/{NAMESPACE}/{cid}/{v1_name}")
+    return ocitools.cgroup_file(NAMESPACE, cid, controller, v1_name, v2_name)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from ocitools import base_config, bundle, cgroup_dirs, make_busybox_tree, oci_binary, remove_cgroup_dirs
+from ocitools import (
+    base_config,
+    bundle,
+    cgroup_dirs,
+    cgroups_path,
+    make_busybox_tree,
+    oci_binary,
+    remove_cgroup_dirs,
+)
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -143,7 +151,7 @@ def run_both(case: str, mods: list[Callable[[dict], None]], rootfs: Path, tmp_pa
              runtimes: dict[str, str], args: list[str]) -> dict[str, subprocess.CompletedProcess[str]]:
     results = {}
     for name, binary in runtimes.items():
-        cfg = copy.deepcopy(base_config(rootfs, args, f"/{PARENT}/{case}"))
+        cfg = copy.deepcopy(base_config(rootfs, args, cgroups_path(PARENT, case)))
         for mod in mods:
             mod(cfg)
         folder = bundle(tmp_path / f"{name}-bundle", rootfs, cfg)
@@ -228,7 +236,7 @@ def test_preserve_fds_like_runc(rootfs: Path, tmp_path: Path, runtimes: dict[str
     """--preserve-fds 1: the caller's descriptor 3 reaches the command, nothing else does."""
     outputs = {}
     for name, binary in runtimes.items():
-        cfg = base_config(rootfs, ["sh", "-c", "cat <&3; ls /proc/self/fd | wc -l"], f"/{PARENT}/pfds")
+        cfg = base_config(rootfs, ["sh", "-c", "cat <&3; ls /proc/self/fd | wc -l"], cgroups_path(PARENT, "pfds"))
         folder = bundle(tmp_path / f"{name}-bundle", rootfs, cfg)
         r, w = os.pipe()
         os.write(w, b"through-fd-3\n")

@@ -12,19 +12,25 @@ from pathlib import Path
 
 import pytest
 
+import ocitools
 from helpers import wait_for
-from ocitools import base_config, bundle, cgroup_dirs, make_busybox_tree, oci_binary, remove_cgroup_dirs
+from ocitools import (
+    base_config,
+    bundle,
+    cgroup_dirs,
+    cgroups_path,
+    make_busybox_tree,
+    oci_binary,
+    remove_cgroup_dirs,
+)
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 PARENT = "ocitest-rt"
-V2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
 
 
 def cgroup_file(cid: str, controller: str, v1_name: str, v2_name: str) -> Path:
-    if V2:
-        return Path(f"/sys/fs/cgroup/{PARENT}/{cid}/{v2_name}")
-    return Path(f"/sys/fs/cgroup/{controller}/{PARENT}/{cid}/{v1_name}")
+    return ocitools.cgroup_file(PARENT, cid, controller, v1_name, v2_name)
 
 
 class Runtime:
@@ -62,7 +68,7 @@ def make_bundle(tmp: Path, args: list[str], cid: str) -> Path:
     if not rootfs.exists():
         make_busybox_tree(rootfs)
     (tmp / "out").mkdir(exist_ok=True)
-    cfg = base_config(rootfs, args, f"/{PARENT}/{cid}")
+    cfg = base_config(rootfs, args, cgroups_path(PARENT, cid))
     cfg["mounts"].append({"destination": "/out", "type": "bind", "source": str(tmp / "out"), "options": ["rbind"]})
     cfg["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]})
     cfg["linux"]["resources"]["memory"] = {"limit": 64 << 20}

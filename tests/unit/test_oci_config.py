@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import struct
 import sys
+from pathlib import Path
 
 import pytest
 
 from rustainer.app.oci_cli import split_options
+from rustainer.backend.cgroups.base import parse_proc_cgroup
 from rustainer.backend.errors import InvalidSpecError
 from rustainer.backend.linux.seccomp_oci import Seccomp, SeccompArg, SeccompRule, compile_profile
-from rustainer.backend.oci.cgroup import cgroup_path, expand_slice
+from rustainer.backend.oci.cgroup import cgroup_path, expand_slice, open_cgroup
 from rustainer.backend.oci.commands import parse_signal
 from rustainer.backend.oci.config import parse
 from rustainer.backend.oci.rootfs import late_ops, mount_ops
@@ -77,8 +79,9 @@ def test_bad_configs_are_one_line_errors(bad: dict) -> None:  # type: ignore[typ
 
 def test_cgroups_path_forms() -> None:
     assert cgroup_path("/default/x", "x", False) == "/default/x"
-    assert cgroup_path("default/x", "x", False) == "/default/x"
-    assert cgroup_path(None, "x", False) == "/x"
+    assert cgroup_path("default/x", "x", False) == "default/x"  # beneath the runtime's own cgroup, as runc
+    assert cgroup_path("./default//x", "x", False) == "default/x"
+    assert cgroup_path(None, "x", False) == "x"
     assert cgroup_path("system.slice:docker:abc", "abc", True) == "/system.slice/docker-abc.scope"
     assert cgroup_path("a-b.slice:cri:c", "c", False) == "/a.slice/a-b.slice/cri-c.scope"
     assert expand_slice("-.slice") == ""
@@ -86,6 +89,23 @@ def test_cgroups_path_forms() -> None:
         cgroup_path("/a/../b", "x", False)
     with pytest.raises(InvalidSpecError):
         cgroup_path("bad:form", "x", True)
+    with pytest.raises(InvalidSpecError):
+        cgroup_path("a/../../b", "x", False)
+
+
+def test_a_relative_cgroups_path_nests_beneath_the_runtimes_own_cgroups(tmp_path: Path) -> None:
+    """As runc places it, per hierarchy (the caller's cgroups differ between hierarchies: on the
+    development VM it is at / for cpu but in /process_api/<id> for memory)."""
+    for name in ("cpu", "memory", "pids", "systemd"):
+        (tmp_path / name).mkdir()
+    own = parse_proc_cgroup("5:memory:/process_api/abc\n4:cpu:/\n3:name=systemd:/user.slice/s.scope\n0::/top\n")
+    v1 = open_cgroup("ns/c1", "c1", driver="v1", own=own, root=str(tmp_path))
+    assert v1.paths() == {"cpu": f"{tmp_path}/cpu/ns/c1", "memory": f"{tmp_path}/memory/process_api/abc/ns/c1",
+                          "pids": f"{tmp_path}/pids/ns/c1", "systemd": f"{tmp_path}/systemd/user.slice/s.scope/ns/c1"}
+    v2 = open_cgroup("c2", "c2", driver="v2", own=own, root=str(tmp_path))
+    assert v2.paths() == {"unified": f"{tmp_path}/top/c2"}
+    absolute = open_cgroup("/ns/c3", "c3", driver="v1", own=own, root=str(tmp_path))
+    assert absolute.paths()["memory"] == f"{tmp_path}/memory/ns/c3"  # from the hierarchy's root
 
 
 def test_rootfs_plan_order() -> None:
