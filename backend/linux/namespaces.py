@@ -43,6 +43,21 @@ def fork_into_pid_namespace(child: Callable[[], None], target: int | None = None
         os.close(own)
 
 
+def fork_child(child: Callable[[], None], target: int | None = None, *, new_namespace: bool = True) -> int:
+    """``fork_into_pid_namespace`` when a PID namespace is to be made (``new_namespace``) or
+    joined (``target``), else a plain fork that stays in ours; the child runs ``child()`` and
+    never returns. Our pid."""
+    if new_namespace or target is not None:
+        return fork_into_pid_namespace(child, target)
+    pid = _frozen_fork(os.fork)
+    if pid == 0:  # pragma: no cover - the child reports through its own pipe
+        try:
+            child()
+        finally:
+            os._exit(1)
+    return pid
+
+
 def clone_into_pid_namespace(child: Callable[[], None], cgroup_fd: int) -> int | None:
     """``fork_into_pid_namespace(child)`` with the new PID 1 started straight in the cgroup2
     directory ``cgroup_fd`` (clone3 with CLONE_INTO_CGROUP, Linux 5.7): nobody moves it there

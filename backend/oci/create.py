@@ -88,7 +88,7 @@ def check(cfg: OciConfig, bundle: str) -> None:
 def _create(store: Store, cid: str, bundle: str, cfg: OciConfig, undo: Rollback, *, pid_file: str | None,
             console_socket: str | None, no_pivot: bool, systemd_cgroup: bool, cdir: str, preserve_fds: int = 0) -> int:
     from rustainer.backend.linux.capabilities import last_cap
-    from rustainer.backend.linux.namespaces import fork_into_pid_namespace
+    from rustainer.backend.linux.namespaces import fork_child
     from rustainer.backend.oci.init import InitConfig, connect_console, run_init
     from rustainer.backend.oci.rootfs import late_ops, mount_ops
     from rustainer.backend.process.handshake import READY, read_all, split_report
@@ -158,15 +158,7 @@ def _create(store: Store, cid: str, bundle: str, cfg: OciConfig, undo: Rollback,
             run_init(init_cfg, err_w)
 
         try:
-            if new_pid or pid_ns is not None:
-                pid = fork_into_pid_namespace(child, pid_ns)
-            else:
-                pid = os.fork()
-                if pid == 0:  # pragma: no cover - the child reports through its pipe
-                    try:
-                        child()
-                    finally:
-                        os._exit(1)
+            pid = fork_child(child, pid_ns, new_namespace=new_pid)
         except BaseException:
             os.close(err_r)
             os.close(err_w)
@@ -191,7 +183,7 @@ def _create(store: Store, cid: str, bundle: str, cfg: OciConfig, undo: Rollback,
     data["start_time"] = start_time(pid)
     store.save(cid, data)
     if pid_file:
-        _write_pid_file(pid_file, pid)
+        write_pid_file(pid_file, pid)
     hooks = cfg.hooks_of("prestart") + cfg.hooks_of("createRuntime")
     if hooks:  # the module (and subprocess) only for a bundle that has some
         from rustainer.backend.oci.hooks import run_hooks
@@ -202,7 +194,7 @@ def _create(store: Store, cid: str, bundle: str, cfg: OciConfig, undo: Rollback,
     return pid
 
 
-def _write_pid_file(path: str, pid: int) -> None:
+def write_pid_file(path: str, pid: int) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w") as fh:
         fh.write(str(pid))

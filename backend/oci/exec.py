@@ -34,7 +34,7 @@ NAMESPACES = (("ipc", syscalls.CLONE_NEWIPC), ("uts", syscalls.CLONE_NEWUTS), ("
 def exec_process(store: Store, cid: str, process_file: str, *, detach: bool = False, pid_file: str | None = None,
                  console_socket: str | None = None, tty: bool | None = None) -> int:
     from rustainer.backend.linux.capabilities import last_cap
-    from rustainer.backend.linux.namespaces import fork_into_pid_namespace
+    from rustainer.backend.linux.namespaces import fork_child
     from rustainer.backend.process.handshake import read_all
 
     data = store.load(cid)
@@ -82,15 +82,7 @@ def exec_process(store: Store, cid: str, process_file: str, *, detach: bool = Fa
 
         try:
             same_pid_ns = os.readlink(f"/proc/{pid}/ns/pid") == os.readlink("/proc/self/ns/pid")
-            if same_pid_ns:
-                child_pid = os.fork()
-                if child_pid == 0:  # pragma: no cover
-                    try:
-                        child()
-                    finally:
-                        os._exit(1)
-            else:
-                child_pid = fork_into_pid_namespace(child, pid_ns)
+            child_pid = fork_child(child, None if same_pid_ns else pid_ns, new_namespace=False)
         except BaseException:
             os.close(err_r)
             os.close(err_w)
@@ -111,10 +103,9 @@ def exec_process(store: Store, cid: str, process_file: str, *, detach: bool = Fa
             pass
         raise CommandFailed(int(number) if number.isdigit() else 1, message or "exec failed")
     if pid_file:
-        tmp = pid_file + ".tmp"
-        with open(tmp, "w") as fh:
-            fh.write(str(child_pid))
-        os.replace(tmp, pid_file)
+        from rustainer.backend.oci.create import write_pid_file
+
+        write_pid_file(pid_file, child_pid)
     if detach:
         return 0
     _, wstatus = os.waitpid(child_pid, 0)
