@@ -35,7 +35,7 @@ def _limit_opts(*, seed_defaults: bool) -> list[Opt]:
             hint="-d is the folder to work in, as in the original tool: --detach runs in the background"),
         Opt("-c,--cpus", "CPU threads to allow: 1,2,3,4 or '1 5 7 10' or 0-3"
             + (" (default: one thread, the first this process may use)" if seed_defaults else ""), takes="CPUS"),
-        Opt("-m,--memory", "memory limit, e.g. 512M, 1G, 300K" + (" (default: 512M)" if seed_defaults else ""),
+        Opt("-m,--memory", "memory limit (at least 6M), e.g. 512M, 1G" + (" (default: 512M)" if seed_defaults else ""),
             takes="MEM", default="512M" if seed_defaults else None),
     ]
 
@@ -118,7 +118,7 @@ COMMANDS = {
         Opt("--format", "table (default) or json", takes="FORMAT", default="table")], positional="[NAME...]"),
     "top": Command("top", "List a container's processes.", [], positional="NAME", min_positional=1),
     "update": Command("update", "Change the limits of running containers.", [
-        Opt("-m,--memory", "memory limit, e.g. 512M, 1G", takes="MEM"),
+        Opt("-m,--memory", "memory limit (at least 6M), e.g. 512M, 1G", takes="MEM"),
         Opt("-c,--cpus", "CPU threads to allow: 1,2 or 0-3", takes="CPUS"),
         Opt("--cpu-quota", "share of CPU time, e.g. 0.5 or 1.5 CPUs", takes="F"),
         Opt("--pids-limit", "most processes the container may have", takes="N")],

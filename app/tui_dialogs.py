@@ -92,7 +92,7 @@ def check_field(field: str, raw: str, *, available_cpus: tuple[int, ...],
         elif field == "cpus":
             S.check_cpus_available(S.parse_cpus(text), available_cpus)
         elif field == "memory":
-            S.parse_size(text)
+            S.parse_memory_limit(text)
         elif field == "cpu_quota":
             S.parse_cpu_quota(text, len(available_cpus))
         elif field == "pids_limit":

@@ -87,6 +87,17 @@ def parse_size(text: str) -> int:
     return value
 
 
+MIN_MEMORY = 6 << 20  # docker's minimum: below it a start fails as an OOM kill instead of as bad input
+
+
+def parse_memory_limit(text: str) -> int:
+    """A container's memory limit (``-m``, ``update --memory``): a size of at least 6M."""
+    value = parse_size(text)
+    if value < MIN_MEMORY:
+        raise InvalidSpecError(f"memory limit {text!r} is too small: give at least 6M (as docker asks)")
+    return value
+
+
 def parse_cpus(text: str) -> tuple[int, ...]:
     """The seed's CPU-thread lists: ``1,2,3,4``, ``1 5 7 10``, ``0-3``, or mixed -> sorted ids."""
     items = text.replace(",", " ").split()
@@ -271,7 +282,7 @@ def spec_from_options(*, name: str | None = None, command: tuple[str, ...] = (),
     import os
 
     cpu_set = parse_cpus(cpus) if cpus is not None else None
-    memory_bytes = parse_size(memory) if memory is not None else None
+    memory_bytes = parse_memory_limit(memory) if memory is not None else None
     quota = None
     if cpu_quota is not None:
         quota = parse_cpu_quota(cpu_quota, len(os.sched_getaffinity(0)) if ncpus is None else ncpus)

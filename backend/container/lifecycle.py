@@ -409,7 +409,7 @@ def update(store: StateStore, ref: str, *, memory: str | None = None, cpus: str 
 
     changes: dict[str, Any] = {}
     if memory is not None:
-        changes["memory"] = S.parse_size(memory)
+        changes["memory"] = S.parse_memory_limit(memory)
     if cpus is not None:
         changes["cpus"] = S.parse_cpus(cpus)
         S.check_cpus_available(changes["cpus"], available_cpus())

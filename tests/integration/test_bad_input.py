@@ -17,6 +17,8 @@ BAD_RUN_OPTIONS = {
     "memory-negative": ["--memory=-5M"],
     "memory-negative-short": ["-m", "-5M"],
     "memory-zero": ["-m", "0"],
+    "memory-too-small": ["-m", "1"],
+    "memory-under-6M": ["-m", "6143K"],
     "memory-empty": ["-m", ""],
     "cpu-missing": ["-c", "999"],
     "cpu-missing-range": ["-c", "0-999"],

@@ -225,7 +225,7 @@ def test_update_changes_limits_live(cli, started) -> None:  # type: ignore[no-un
 
 def test_update_rejects_bad_values(cli, started) -> None:  # type: ignore[no-untyped-def]
     started("u2", "sleep", "300", opts=("-m", "64M"))
-    for bad in (("-m", "lots"), ("-c", "9999"), ("--cpu-quota", "0"), ("--pids-limit", "x"), ()):
+    for bad in (("-m", "lots"), ("-m", "1M"), ("-c", "9999"), ("--cpu-quota", "0"), ("--pids-limit", "x"), ()):
         proc = cli("update", *bad, "u2")
         assert proc.returncode == 125 and proc.stderr.count("\n") == 1, bad
     assert inspect(cli, "u2")["limits"]["memory"] == 64 << 20

@@ -180,6 +180,8 @@ def test_new_container_dialog_validates_each_field() -> None:
         for field, (text, message) in cases.items():
             dialog.query_one(f"#field-{field}", Input).value = text
             await until(pilot, lambda f=field, m=message: m in error(f), f"the error under {field}")  # type: ignore[misc]
+        dialog.query_one("#field-memory", Input).value = "1M"
+        await until(pilot, lambda: "too small: give at least 6M" in error("memory"), "the too-small memory error")
         await pilot.click("#create")
         assert isinstance(app.screen, NewContainerDialog)  # nothing is created while a field is wrong
         dialog.query_one("#field-name", Input).value = "taken"

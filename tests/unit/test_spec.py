@@ -14,6 +14,7 @@ from rustainer.backend.spec import (
     parse_cpu_quota,
     parse_cpus,
     parse_env,
+    parse_memory_limit,
     parse_pids_limit,
     parse_size,
     validate_hostname,
@@ -39,6 +40,15 @@ def test_parse_size_accepts(text: str, expected: int) -> None:
 def test_parse_size_refuses(text: str) -> None:
     with pytest.raises(InvalidSpecError, match="invalid memory size"):
         parse_size(text)
+
+
+def test_a_memory_limit_is_at_least_6M_as_docker_asks() -> None:
+    assert parse_memory_limit("6M") == parse_memory_limit("6144K") == 6 * M
+    for text in ("1", "4M", "6143K", "100b"):
+        with pytest.raises(InvalidSpecError, match=f"memory limit '{text}' is too small: give at least 6M"):
+            parse_memory_limit(text)
+    with pytest.raises(InvalidSpecError, match="invalid memory size"):
+        parse_memory_limit("12X")
 
 
 @pytest.mark.parametrize(("text", "expected"), [
