@@ -154,12 +154,15 @@ class Launch:
                                        cgroup_parents=manager.made_parents)
 
     # -- start ------------------------------------------------------------------------------------
-    def start(self, stdio: tuple[int, int, int], cfg: ChildConfig | None = None) -> int:
+    def start(self, stdio: tuple[int, int, int], cfg: ChildConfig | bytes | None = None) -> int:
         """Fork the container's PID 1, let it go once its cgroup is ready; returns its host pid.
 
         The fork comes first: the child imports its modules, plans and builds its root (``cfg``
         None: it computes its configuration itself) while we create the cgroup (unless ``new``
-        did) and record the container; neither waits for the other until the go. With a terminal
+        did) and record the container; neither waits for the other until the go. ``cfg`` as bytes:
+        pickled (a supervisor's, from the zygote's helper), unpickled only in the child, so that the
+        objects it makes (some 0.2-0.3 MB of pages in a supervisor) die with the child's exec
+        instead of staying the supervisor's for the container's life. With a terminal
         the child allocates its pty inside the container and sends the master back (kept in
         ``self.console``); ``stdio`` are then only placeholders.
         """
@@ -175,7 +178,12 @@ class Launch:
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
 
         def make_config() -> ChildConfig:
-            made = cfg if cfg is not None else self.child_config()
+            if isinstance(cfg, bytes):
+                import pickle
+
+                made: ChildConfig = pickle.loads(cfg)
+            else:
+                made = cfg if cfg is not None else self.child_config()
             return made if child_end is None else replace(made, console_fd=child_end.fileno())
 
         def child() -> None:

@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from rustainer.backend.container.launch import Launch
-    from rustainer.backend.process.child import ChildConfig
 
 IDLE_TIMEOUT = 600.0  # seconds without a request before the zygote leaves
 START_TIMEOUT = 10.0
@@ -215,7 +214,8 @@ def _preload() -> None:
         id="0" * 64, name="warm-up", spec=ContainerSpec(name="warm-up", tty=True))))))
     warm = launch.Launch(StateStore("/nonexistent"), dummy)
     cfg = warm.child_config(term="xterm-256color")
-    pickle.loads(pickle.dumps((dummy, None, cfg), pickle.HIGHEST_PROTOCOL))  # as _prepare does
+    handed = pickle.dumps((dummy, None, pickle.dumps(cfg, pickle.HIGHEST_PROTOCOL)), pickle.HIGHEST_PROTOCOL)
+    pickle.loads(pickle.loads(handed)[2])  # as _prepare does, and then the container's child
     protocol.Decoder(protocol.FROM_CLIENT).feed(protocol.hello(protocol.MODE_SNAPSHOT, 24, 80))
 
 
@@ -363,10 +363,11 @@ def _adopt(env: dict[str, str]) -> None:
             os.environ[name] = value
 
 
-def _prepare(root: str, cid: str, env: dict[str, str], report_fd: int) -> tuple[Launch, ChildConfig] | None:
+def _prepare(root: str, cid: str, env: dict[str, str], report_fd: int) -> tuple[Launch, bytes] | None:
     """The container's state and configuration, computed in a short-lived child that hands them
     over pickled: that work dirties about 1 MB, which would otherwise stay private to the
-    supervisor for as long as the container runs. None if it failed (it told the CLI why)."""
+    supervisor for as long as the container runs. The configuration stays pickled: only the
+    container's child (``Launch.start``) needs it as objects. None if it failed (it told the CLI why)."""
     import pickle
 
     from rustainer.backend.container.launch import Launch
@@ -407,7 +408,7 @@ def _compute(root: str, cid: str, env: dict[str, str], report_fd: int, out_fd: i
         state = store.load(cid)
         launch = Launch(store, state)
         cgroup = reopen_cgroup(state)
-        cfg = launch.child_config(term=container_term(env))
+        cfg = pickle.dumps(launch.child_config(term=container_term(env)), pickle.HIGHEST_PROTOCOL)
         data = pickle.dumps((launch.state, cgroup, cfg), pickle.HIGHEST_PROTOCOL)
     except BaseException as err:  # noqa: BLE001 - the CLI must hear about it
         os.write(report_fd, f"125\0supervisor failed: {err}".encode(errors="replace"))
