@@ -219,6 +219,44 @@ def _preload() -> None:
     protocol.Decoder(protocol.FROM_CLIENT).feed(protocol.hello(protocol.MODE_SNAPSHOT, 24, 80))
 
 
+_ballast: list[object] = []  # the zygote's own, kept for its life (see _fill_pools)
+
+
+def _fill_pools() -> list[object]:
+    """Objects that fill the free blocks of the memory pools the preload left partly used, so that
+    a supervisor's new objects go into pools of their own instead of into those gaps: each object
+    put into a gap of a shared page copies that page (4 KB) for the supervisor's whole life.
+    Python's allocator (pymalloc) serves blocks of 16 to 512 bytes from 16 KB pools, partly used
+    ones first; how many blocks are free in each size class only its debugging report says
+    (``sys._debugmallocstats``, written to the C stderr). A report that cannot be read fills nothing."""
+    free: dict[int, int] = {}
+    try:
+        import tempfile
+
+        with tempfile.TemporaryFile() as tmp:
+            saved = os.dup(2)
+            try:
+                os.dup2(tmp.fileno(), 2)
+                sys._debugmallocstats()
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+            tmp.seek(0)
+            for line in tmp.read().decode(errors="replace").splitlines():
+                fields = line.split()  # class, size, pools, blocks in use, available blocks
+                if len(fields) == 5 and all(f.isdigit() for f in fields):
+                    free[int(fields[1])] = int(fields[4])
+    except (OSError, AttributeError, ValueError):
+        return []
+    ballast: list[object] = []
+    for size, count in free.items():
+        if size == 32:  # a float is 24 bytes
+            ballast.extend(float(i) + 0.5 for i in range(count))
+        elif size >= 48:  # bytes of n: 33 + n bytes
+            ballast.extend(bytes(size - 33) for _ in range(count))
+    return ballast
+
+
 def serve(root: str) -> None:
     import fcntl
     import gc
@@ -240,6 +278,8 @@ def serve(root: str) -> None:
     os.rename(pid_path + ".tmp", pid_path)
     _preload()
     gc.collect()
+    global _ballast
+    _ballast = _fill_pools()
     gc.freeze()  # the shared heap stays shared: the collector never writes to frozen objects
     signals.set_handler(SIGCHLD, signals.SIG_IGN)  # children reap themselves
     signals.set_handler(signals.SIGTERM, lambda *_: _leave(sock_path, pid_path))
