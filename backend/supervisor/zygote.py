@@ -225,10 +225,20 @@ _ballast: list[object] = []  # the zygote's own, kept for its life (see _fill_po
 def _fill_pools() -> list[object]:
     """Objects that fill the free blocks of the memory pools the preload left partly used, so that
     a supervisor's new objects go into pools of their own instead of into those gaps: each object
-    put into a gap of a shared page copies that page (4 KB) for the supervisor's whole life.
-    Python's allocator (pymalloc) serves blocks of 16 to 512 bytes from 16 KB pools, partly used
-    ones first; how many blocks are free in each size class only its debugging report says
-    (``sys._debugmallocstats``, written to the C stderr). A report that cannot be read fills nothing."""
+    put into a gap of a shared page copies that page (4 KB) for the supervisor's whole life."""
+    ballast: list[object] = []
+    for size, count in free_blocks().items():
+        if size == 32:  # a float is 24 bytes
+            ballast.extend(float(i) + 0.5 for i in range(count))
+        elif size >= 48:  # bytes of n: 33 + n bytes
+            ballast.extend(bytes(size - 33) for _ in range(count))
+    return ballast
+
+
+def free_blocks() -> dict[int, int]:
+    """Block size -> free blocks in partly used pools, of Python's allocator (pymalloc serves 16 to
+    512 bytes from 16 KB pools, partly used ones first). Only its debugging report says
+    (``sys._debugmallocstats``, written to the C stderr); {} where it cannot be read."""
     free: dict[int, int] = {}
     try:
         import tempfile
@@ -247,14 +257,8 @@ def _fill_pools() -> list[object]:
                 if len(fields) == 5 and all(f.isdigit() for f in fields):
                     free[int(fields[1])] = int(fields[4])
     except (OSError, AttributeError, ValueError):
-        return []
-    ballast: list[object] = []
-    for size, count in free.items():
-        if size == 32:  # a float is 24 bytes
-            ballast.extend(float(i) + 0.5 for i in range(count))
-        elif size >= 48:  # bytes of n: 33 + n bytes
-            ballast.extend(bytes(size - 33) for _ in range(count))
-    return ballast
+        return {}
+    return free
 
 
 def serve(root: str) -> None:
