@@ -65,12 +65,11 @@ def gone(rroot: Path, network: str = "bridge") -> bool:
 def test_the_default_network_lingers_is_reused_then_goes_by_itself(cli, busybox_rootfs: Path, rroot: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RUSTAINER_NETWORK_LINGER")  # the users' default: 2 s
-    started = time.monotonic()
     proc = cli("run", "--rm", "--rootfs", str(busybox_rootfs), "--network", "bridge", "--", "echo", "hi")
-    took = time.monotonic() - started
-    # The run's output was read to its end, and that did not wait for the lingering process
-    # (which keeps none of the CLI's descriptors) - nor for the bridge's deletion.
-    assert proc.returncode == 0 and proc.stdout == "hi\n" and took < 2.0, (proc.stderr, took)
+    assert proc.returncode == 0 and proc.stdout == "hi\n", proc.stderr
+    # The run's output was read to its end, and that did not wait for the lingering process (which
+    # keeps none of the CLI's descriptors: had it, it would be gone by now, 2 s after it began) nor
+    # for the bridge's deletion. (Not timed: a loaded machine's run alone can take 2 s.)
     bridge = bridge_of(rroot)
     first = link_index(bridge)
     assert first is not None and has_table(table_of(rroot))
