@@ -137,44 +137,58 @@ def report(title: str, times: dict[str, list[float]]) -> None:
         print(f"  {name:14s} median {med * 1000:7.1f} ms  min {min(values) * 1000:7.1f} ms  {med / base:5.2f}x runc")
 
 
+def through_containerd(ctrd: Containerd, rts: dict[str, str], runs: int) -> None:
+    """1. ``ctr run --rm`` with each runtime in turn, interleaved; the first round warms the caches."""
+    times: dict[str, list[float]] = {name: [] for name in rts}
+    for i in range(runs + 1):
+        for name, path in rts.items():
+            t = timed(ctrd.argv("run", "--rm", "--runc-binary", path, "--runc-root", str(ctrd.runc_root), IMAGE,
+                                f"b-{name.split()[0]}-{i}", "true"))
+            if i:
+                times[name].append(t)
+    report(f"ctr run --rm {IMAGE} true ({runs} runs each)", times)
+
+
+def runtime_alone(rts: dict[str, str], runs: int, tmp: Path) -> None:
+    """2. ``<runtime> run --bundle`` of one busybox bundle, without containerd's share."""
+    rootfs = tmp / "rootfs"
+    make_busybox_tree(rootfs)
+    times: dict[str, list[float]] = {name: [] for name in rts}
+    for i in range(runs + 1):
+        for name, path in rts.items():
+            short = name.split()[0]
+            folder = bundle(tmp / f"bundle-{short}", rootfs, base_config(rootfs, ["true"], cgroups_path("ocibench", short)))
+            t = timed([path, "--root", str(tmp / f"state-{short}"), "run", "--bundle", str(folder), f"b{i}"])
+            if i:
+                times[name].append(t)
+    remove_cgroup_dirs("ocibench")
+    report(f"<runtime> run --bundle B ID (true; {runs} runs each)", times)
+
+
+def measure(tmp: Path, runs: int, calls: bool = False) -> None:
+    """The whole benchmark in ``tmp`` (a fresh folder): what ``main`` runs, and the VM guests'
+    tests/bench/test_vm_oci.py."""
+    rts = runtimes()
+    ctrd = Containerd(tmp / "ctrd")
+    try:
+        ctrd.import_busybox(tmp / "image")
+        if calls:
+            per_call(ctrd, rts, runs, tmp)
+            return
+        through_containerd(ctrd, rts, runs)
+    finally:
+        ctrd.stop()
+        remove_cgroup_dirs("ocitest")
+    runtime_alone(rts, runs, tmp)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--calls", action="store_true", help="the shim's calls of each runtime and their cost")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-oci-") as tmp_str:
-        tmp = Path(tmp_str)
-        rts = runtimes()
-        ctrd = Containerd(tmp / "ctrd")
-        try:
-            ctrd.import_busybox(tmp / "image")
-            if opts.calls:
-                per_call(ctrd, rts, opts.runs, tmp)
-                return
-            times: dict[str, list[float]] = {name: [] for name in rts}
-            for i in range(opts.runs + 1):
-                for name, path in rts.items():
-                    t = timed(ctrd.argv("run", "--rm", "--runc-binary", path, "--runc-root", str(ctrd.runc_root), IMAGE,
-                                        f"b-{name.split()[0]}-{i}", "true"))
-                    if i:  # the first round warms the caches
-                        times[name].append(t)
-            report(f"ctr run --rm {IMAGE} true ({opts.runs} runs each)", times)
-        finally:
-            ctrd.stop()
-            remove_cgroup_dirs("ocitest")
-        rootfs = tmp / "rootfs"
-        make_busybox_tree(rootfs)
-        times = {name: [] for name in rts}
-        for i in range(opts.runs + 1):
-            for name, path in rts.items():
-                short = name.split()[0]
-                folder = bundle(tmp / f"bundle-{short}", rootfs, base_config(rootfs, ["true"], cgroups_path("ocibench", short)))
-                t = timed([path, "--root", str(tmp / f"state-{short}"), "run", "--bundle", str(folder), f"b{i}"])
-                if i:
-                    times[name].append(t)
-        remove_cgroup_dirs("ocibench")
-        report(f"<runtime> run --bundle B ID (true; {opts.runs} runs each)", times)
-
+        measure(Path(tmp_str), opts.runs, calls=opts.calls)
 
 if __name__ == "__main__":
     main()

@@ -39,8 +39,9 @@ GUEST = HERE / "guest"
 SUITE = "bookworm"
 # containerd (its ctr and runc shim) and runc: rustainer-oci driven by containerd on cgroup v2
 # (tests/integration/test_oci_containerd.py, which starts a private containerd of its own)
+# crun: the third runtime of tests/bench/test_vm_oci.py (crun refuses the hybrid host: measured only here)
 PACKAGES = ["python3", "systemd", "systemd-sysv", "dbus", "procps", "tini", "busybox-static", "kmod",
-            "iproute2", "util-linux", "containerd", "runc"]
+            "iproute2", "util-linux", "containerd", "runc", "crun"]
 INITRAMFS_MODULES = ["virtio_pci", "virtio_blk", "ext4", "9pnet_virtio", "9p", "virtio_rng"]
 # module folders copied into the guest's /lib/modules (the whole tree is ~400 MB)
 MODULE_DIRS = ["kernel/fs", "kernel/net", "kernel/lib", "kernel/crypto", "kernel/arch",
