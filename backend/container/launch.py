@@ -61,6 +61,10 @@ class Launch:
         self.ended = False
         # What this launch made, each with its undo, so a failure at any step undoes all of it.
         self.undo = Rollback()
+        # (pid, start time) of the supervisor this launch runs for as its start helper: it owns the
+        # container, gets PID 1 as its own child (CLONE_PARENT) and runs the published ports' relays
+        # itself (see supervisor.shim). None: this process does all of that.
+        self.helper_of: tuple[int, int] | None = None
 
     @classmethod
     def new(cls, store: StateStore, spec: ContainerSpec, *, early: bool = False) -> Launch:
@@ -154,15 +158,12 @@ class Launch:
                                        cgroup_parents=manager.made_parents)
 
     # -- start ------------------------------------------------------------------------------------
-    def start(self, stdio: tuple[int, int, int], cfg: ChildConfig | bytes | None = None) -> int:
+    def start(self, stdio: tuple[int, int, int], cfg: ChildConfig | None = None) -> int:
         """Fork the container's PID 1, let it go once its cgroup is ready; returns its host pid.
 
         The fork comes first: the child imports its modules, plans and builds its root (``cfg``
         None: it computes its configuration itself) while we create the cgroup (unless ``new``
-        did) and record the container; neither waits for the other until the go. ``cfg`` as bytes:
-        pickled (a supervisor's, from the zygote's helper), unpickled only in the child, so that the
-        objects it makes (some 0.2-0.3 MB of pages in a supervisor) die with the child's exec
-        instead of staying the supervisor's for the container's life. With a terminal
+        did) and record the container; neither waits for the other until the go. With a terminal
         the child allocates its pty inside the container and sends the master back (kept in
         ``self.console``); ``stdio`` are then only placeholders.
         """
@@ -178,12 +179,7 @@ class Launch:
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
 
         def make_config() -> ChildConfig:
-            if isinstance(cfg, bytes):
-                import pickle
-
-                made: ChildConfig = pickle.loads(cfg)
-            else:
-                made = cfg if cfg is not None else self.child_config()
+            made = cfg if cfg is not None else self.child_config()
             return made if child_end is None else replace(made, console_fd=child_end.fileno())
 
         def child() -> None:
@@ -194,11 +190,12 @@ class Launch:
             run_child(make_config, stdio, sync_r, err_w)
 
         target = self._clone_target()
+        sibling = self.helper_of is not None
         try:
-            pid = None if target is None else clone_into_pid_namespace(child, target)
+            pid = None if target is None else clone_into_pid_namespace(child, target, sibling=sibling)
             placed = pid is not None  # started in its cgroup: nothing to join or move
             if pid is None:
-                pid = fork_into_pid_namespace(child)
+                pid = fork_into_pid_namespace(child, sibling=sibling)
         except BaseException:
             for fd in (sync_r, sync_w, err_r, err_w):
                 os.close(fd)
@@ -215,12 +212,12 @@ class Launch:
         os.close(err_w)
         self.pid = pid
         self.undo.push("process", self.kill_and_reap)
-        if self.reserved and self.state.owner_pid != os.getpid():
+        owner = self.helper_of or (os.getpid(), start_time(os.getpid()) or 0)
+        if self.reserved and self.state.owner_pid != owner[0]:
             # A supervisor taking over from the CLI that reserved the entry: the start is ours now
             # (written while the child builds its root), so the CLI's death no longer abandons it.
-            me = os.getpid()
             try:
-                claimed = self.store.take_over(self.state, (me, start_time(me) or 0))
+                claimed = self.store.take_over(self.state, owner)
                 if claimed is None:
                     raise RustainerError(f"container {self.state.name} was removed while it started")
             except BaseException:
@@ -272,7 +269,7 @@ class Launch:
             fault("record")
             # Recorded while the child pivots and execs; a failed exec undoes the whole launch.
             self.state = self.store.update(self.state, status=RUNNING, pid=pid, started_at=time.time(),
-                                           owner_pid=os.getpid(), owner_start=start_time(os.getpid()))
+                                           owner_pid=owner[0], owner_start=owner[1] or None)
             if console is not None:
                 self.console = _receive_console(console)
             else:
@@ -325,7 +322,7 @@ class Launch:
         from rustainer.backend.network.manager import plug
 
         plug(self.store.root, self._member(), pid, address)
-        if self.forwarder is not None:
+        if self.forwarder is not None and self.helper_of is None:
             self.forwarder.start(address)
 
     def _member(self) -> Member:

@@ -18,9 +18,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 
-def fork_into_pid_namespace(child: Callable[[], None], target: int | None = None) -> int:
+def fork_into_pid_namespace(child: Callable[[], None], target: int | None = None, *, sibling: bool = False) -> int:
     """Fork a process into a new PID namespace (``target`` None: it becomes its PID 1) or into the
-    namespace ``target`` (a descriptor, for exec); it runs ``child()`` and never returns. Our pid."""
+    namespace ``target`` (a descriptor, for exec); it runs ``child()`` and never returns. Its pid.
+    ``sibling``: it becomes our parent's child instead of ours (CLONE_PARENT; single-threaded
+    callers only, see syscalls.clone_fork)."""
     own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     try:
         if target is None:
@@ -28,7 +30,7 @@ def fork_into_pid_namespace(child: Callable[[], None], target: int | None = None
         else:
             syscalls.setns(target, syscalls.CLONE_NEWPID)
         try:
-            pid = _frozen_fork(os.fork)
+            pid = _frozen_fork(lambda: syscalls.clone_fork(syscalls.CLONE_PARENT)) if sibling else _frozen_fork(os.fork)
         except BaseException:
             syscalls.setns(own, syscalls.CLONE_NEWPID)
             raise
@@ -58,16 +60,18 @@ def fork_child(child: Callable[[], None], target: int | None = None, *, new_name
     return pid
 
 
-def clone_into_pid_namespace(child: Callable[[], None], cgroup_fd: int) -> int | None:
+def clone_into_pid_namespace(child: Callable[[], None], cgroup_fd: int, *, sibling: bool = False) -> int | None:
     """``fork_into_pid_namespace(child)`` with the new PID 1 started straight in the cgroup2
     directory ``cgroup_fd`` (clone3 with CLONE_INTO_CGROUP, Linux 5.7): nobody moves it there
     afterwards (a move waits on the kernel's global threadgroup lock). None where that cannot be
     done (an older kernel, a directory that is not cgroup2, other threads in this process): then
-    nothing was started, and the caller forks and moves the child as before."""
+    nothing was started, and the caller forks and moves the child as before. ``sibling``: as for
+    ``fork_into_pid_namespace``."""
     if not syscalls.single_threaded():
         return None
+    flags = syscalls.CLONE_NEWPID | (syscalls.CLONE_PARENT if sibling else 0)
     try:
-        pid = _frozen_fork(lambda: syscalls.fork_into_cgroup(syscalls.CLONE_NEWPID, cgroup_fd))
+        pid = _frozen_fork(lambda: syscalls.fork_into_cgroup(flags, cgroup_fd))
     except OSError:
         return None
     if pid == 0:  # pragma: no cover - the child reports through its own pipe

@@ -35,6 +35,8 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 CLONE_INTO_CGROUP = 0x200000000  # clone3 only (Linux 5.7)
+CLONE_PARENT = 0x00008000
+PR_SET_CHILD_SUBREAPER = 36
 SIGCHLD = 17
 
 MS_RDONLY = 1
@@ -322,6 +324,7 @@ class _CloneArgs(Structure):
 
 
 _CLONE_ARGS_SIZE = 88
+_CLONE_ARGS_SIZE_VER0 = 64  # up to ``tls``: what Linux 5.3 knows
 
 
 def fork_into_cgroup(flags: int, cgroup_fd: int) -> int:
@@ -331,16 +334,32 @@ def fork_into_cgroup(flags: int, cgroup_fd: int) -> int:
     whose writers wait for an RCU grace period (milliseconds; far more under emulation); a fork
     into the cgroup only reads it. 0 in the child, its pid in the parent; OSError as clone3 gives
     it (ENOSYS before Linux 5.3, E2BIG before 5.7: the caller falls back to fork and a move).
+    """
+    return clone_fork(flags, cgroup_fd)
+
+
+def clone_fork(flags: int, cgroup_fd: int | None = None) -> int:
+    """``os.fork()`` through clone3(2) with ``flags``: CLONE_INTO_CGROUP with ``cgroup_fd``, or
+    CLONE_PARENT (the child is our parent's child, not ours: a supervisor's start helper makes the
+    container's PID 1 the supervisor's own child, see supervisor.shim). 0 in the child, its pid
+    (in our namespace) in the parent; OSError as clone3 gives it (ENOSYS before Linux 5.3).
 
     The interpreter's fork hooks run around it as around ``os.fork`` (its locks, the threading
     module's state, ``os.register_at_fork``). glibc's own fork handlers do not: call this only from
     a single-threaded process (no other thread can hold a libc lock at the copy).
     """
-    args = _CloneArgs(flags | CLONE_INTO_CGROUP, 0, 0, 0, SIGCHLD, 0, 0, 0, 0, 0, cgroup_fd)
+    # With CLONE_PARENT the child's exit signal is ours (to our parent); clone3 wants 0 given.
+    exit_signal = 0 if flags & CLONE_PARENT else SIGCHLD
+    if cgroup_fd is None:
+        args = _CloneArgs(flags, 0, 0, 0, exit_signal, 0, 0, 0, 0, 0, 0)
+        size = _CLONE_ARGS_SIZE_VER0
+    else:
+        args = _CloneArgs(flags | CLONE_INTO_CGROUP, 0, 0, 0, exit_signal, 0, 0, 0, 0, 0, cgroup_fd)
+        size = _CLONE_ARGS_SIZE
     hooks = _fork_hooks()
     clone3 = hooks["syscall"]
     hooks["PyOS_BeforeFork"]()
-    pid = clone3(_nr("clone3"), byref(args), _CLONE_ARGS_SIZE)
+    pid = clone3(_nr("clone3"), byref(args), size)
     if pid == 0:
         hooks["PyOS_AfterFork_Child"]()
         return 0
@@ -355,7 +374,7 @@ _hooks: dict[str, _PythonApiFunction] = {}
 
 
 def _fork_hooks() -> dict[str, _PythonApiFunction]:
-    if not _hooks:  # built on first use: only a start on cgroup v2 clones
+    if not _hooks:  # built on first use: a start on cgroup v2 or in a supervisor's helper clones
         for name in ("syscall", "PyOS_BeforeFork", "PyOS_AfterFork_Child", "PyOS_AfterFork_Parent"):
             function = _PythonApiFunction((name, _Process))  # type: ignore[arg-type]
             function.restype = c_long if name == "syscall" else None

@@ -62,6 +62,14 @@ class Forwarder:
             self.close()
             raise
 
+    @classmethod
+    def adopt(cls, listeners: list[tuple[socket, int, str]]) -> Forwarder:
+        """Relays for host ports bound by another process (a supervisor's start helper binds them
+        while the start can still fail, and hands them over: see supervisor.shim)."""
+        forwarder = cls(())
+        forwarder.listeners = listeners
+        return forwarder
+
     def start(self, target: str) -> None:
         self.target = target
         for sock, port, proto in self.listeners:

@@ -26,10 +26,11 @@ from rustainer.backend.supervisor import protocol as P
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from rustainer.backend.container.launch import Launch
     from rustainer.backend.container.logfile import RotatingLog
+    from rustainer.backend.container.state import StateStore
     from rustainer.backend.supervisor.recording import Recorder
     from rustainer.backend.terminal import Terminal
 
@@ -436,10 +437,10 @@ def open_listener(path: str) -> socket.socket:
     return sock
 
 
-def become_supervisor(launch: Launch, cfg: object, report_fd: int) -> None:
-    """Runs in the freshly double-forked supervisor process; never returns."""
-    from rustainer.backend.errors import CommandFailed, RustainerError
+def become_supervisor(root: str, cid: str, env: Mapping[str, str], report_fd: int) -> None:
+    """Runs in the freshly forked supervisor process (its own session); never returns.
 
+    ``env``: the caller's START_ENV (zygote.start_env), for the container's configuration."""
     code = 0
     try:
         null = os.open("/dev/null", os.O_RDWR)
@@ -451,15 +452,22 @@ def become_supervisor(launch: Launch, cfg: object, report_fd: int) -> None:
         os.chdir("/")
         for signum in (signals.SIGINT, signals.SIGHUP, SIGPIPE):
             signals.set_handler(signum, signals.SIG_IGN)
-        code = _supervise(launch, cfg, report_fd)
-    except CommandFailed as err:
-        _report(report_fd, f"{err.exit_code}\0{err}")
-    except RustainerError as err:
-        _report(report_fd, f"125\0{err}")
+        code = _supervise(root, cid, env, report_fd)
     except BaseException as err:  # noqa: BLE001 - the CLI must hear about it
-        _report(report_fd, f"125\0supervisor failed: {type(err).__name__}: {err}")
+        _report(report_fd, failure_report(err))
     finally:
         os._exit(code)
+
+
+def failure_report(err: BaseException) -> str:
+    """What the CLI is told of a failed start: exit code, NUL, one line."""
+    from rustainer.backend.errors import CommandFailed, RustainerError
+
+    if isinstance(err, CommandFailed):
+        return f"{err.exit_code}\0{err}"
+    if isinstance(err, RustainerError):
+        return f"125\0{err}"
+    return f"125\0supervisor failed: {type(err).__name__}: {err}"
 
 
 def _report(fd: int, text: str) -> None:
@@ -470,21 +478,16 @@ def _report(fd: int, text: str) -> None:
         pass
 
 
-def _supervise(launch: Launch, cfg: object, report_fd: int) -> int:
+def _supervise(root: str, cid: str, env: Mapping[str, str], report_fd: int) -> int:
     from rustainer.backend.container.logfile import RotatingLog
+    from rustainer.backend.container.state import StateStore
 
-    store = launch.store
-    cid = launch.state.id
-    try:
-        listener = open_listener(store.socket_path(cid))
-        log = RotatingLog(store.log_path(cid))
-        launch.start((0, 1, 2), cfg)  # type: ignore[arg-type]
-    except BaseException:
-        try:
-            launch.remove_everything()
-        except BaseException:  # noqa: BLE001, S110 - the start's error is the one to report
-            pass
-        raise
+    store = StateStore(root)
+    listener = open_listener(store.socket_path(cid))
+    log = RotatingLog(store.log_path(cid))
+    launch = start_in_helper(store, cid, env, report_fd)
+    if launch is None:
+        return 0  # the helper undid the start and told the CLI why
     master = launch.console
     assert master is not None
     rows, cols = DEFAULT_SIZE
@@ -493,7 +496,6 @@ def _supervise(launch: Launch, cfg: object, report_fd: int) -> int:
 
     fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     sup = Supervisor(launch, master, listener, log, (rows, cols))
-    launch.state = store.update(launch.state, supervisor_pid=os.getpid(), detached=True)
     # SIGTERM to the supervisor: end the container, then clean up as for any exit.
     container_pid = launch.pid
 
@@ -528,3 +530,136 @@ def _supervise(launch: Launch, cfg: object, report_fd: int) -> int:
         if final.spec.remove and launch.release_error is None:
             launch.discard()
     return 0
+
+
+# The helper's exit status once it has told the CLI itself why the start failed.
+HELPER_REPORTED = 3
+
+
+def start_in_helper(store: StateStore, cid: str, env: Mapping[str, str], report_fd: int) -> Launch | None:
+    """Start the container from a short-lived child of ours, the start helper; the container's
+    PID 1 is cloned as our own child all the same (CLONE_PARENT), and we are handed its pty master,
+    its published ports' listeners and the state it recorded. None if the start failed: the helper
+    has undone it and told the CLI why.
+
+    Why a helper: every page a process writes after the launcher's fork is its own for as long as
+    it lives (see zygote.py), and the start - planning, the state's records, the cgroup, the
+    network, the handshake - wrote some 0.4-0.5 MB of them, kept by the supervisor for the whole
+    life of the container. The helper's pages go with it. It dies with us (PR_SET_PDEATHSIG) as the
+    container does, so a killed supervisor leaves what a killed start always left: an entry whose
+    owner is gone, for the next command's reconcile."""
+    import pickle
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    me = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - reports through the socket or the CLI's report pipe
+        try:
+            ours.close()
+            _helper(store, cid, env, report_fd, theirs, me)
+        finally:
+            os._exit(1)
+    theirs.close()
+    try:
+        data, fds, _flags, _addr = socket.recv_fds(ours, 1 << 16, 64, socket.MSG_CMSG_CLOEXEC)
+        while data and (chunk := ours.recv(1 << 16)):
+            data += chunk
+    finally:
+        ours.close()
+    status = _wait(pid)
+    if not data:
+        for fd in fds:
+            os.close(fd)
+        _end_children()
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == HELPER_REPORTED:
+            return None
+        from rustainer.backend.errors import RustainerError
+
+        how = f"killed by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit {os.waitstatus_to_exitcode(status)}"
+        raise RustainerError(f"the container's start was interrupted: its start helper ended ({how})")
+    from rustainer.backend.container.launch import Launch
+
+    state, cgroup, child_pid, relays = pickle.loads(data)
+    launch = Launch(store, state)
+    launch.cgroup = cgroup
+    launch.pid = child_pid
+    launch.console = fds[0]
+    if relays:
+        from _socket import socket as raw_socket
+
+        from rustainer.backend.network.portmap import Forwarder
+
+        launch.forwarder = Forwarder.adopt([(raw_socket(fileno=fd), port, proto)
+                                            for fd, (port, proto) in zip(fds[1:], relays, strict=True)])
+        launch.forwarder.start(state.network_address or "")
+    return launch
+
+
+def _helper(store: StateStore, cid: str, env: Mapping[str, str], report_fd: int, sock: socket.socket,
+            supervisor: int) -> None:
+    """In the start helper: configure and start the container as the supervisor's, undo it all on
+    failure (and tell the CLI), else hand the supervisor what it keeps; never returns."""
+    import pickle
+
+    from rustainer.backend.container.launch import Launch
+    from rustainer.backend.container.liveness import reopen_cgroup
+    from rustainer.backend.linux import syscalls
+    from rustainer.backend.linux.procfs import start_time
+    from rustainer.backend.supervisor.zygote import container_term
+
+    syscalls.prctl(syscalls.PR_SET_PDEATHSIG, 9)
+    if os.getppid() != supervisor:
+        os._exit(1)  # it died before we could ask to die with it
+    launch = None
+    try:
+        launch = Launch(store, store.load(cid))
+        launch.cgroup = reopen_cgroup(launch.state)
+        launch.helper_of = (supervisor, start_time(supervisor) or 0)
+        launch.start((0, 1, 2), launch.child_config(term=container_term(env)))
+        launch.state = store.update(launch.state, supervisor_pid=supervisor, detached=True)
+    except BaseException as err:  # noqa: BLE001 - the CLI must hear about it
+        if launch is not None:
+            try:
+                launch.remove_everything()
+            except BaseException:  # noqa: BLE001, S110 - the start's error is the one to report
+                pass
+        _report(report_fd, failure_report(err))
+        os._exit(HELPER_REPORTED)
+    listeners = [] if launch.forwarder is None else launch.forwarder.listeners
+    data = pickle.dumps((launch.state, launch.cgroup, launch.pid, [(port, proto) for _, port, proto in listeners]),
+                        pickle.HIGHEST_PROTOCOL)
+    assert launch.console is not None  # a start without its pty master has failed
+    fds = [launch.console, *(sock_.fileno() for sock_, _, _ in listeners)]
+    sent = socket.send_fds(sock, [data], fds)
+    sock.sendall(data[sent:])
+    os._exit(0)
+
+
+def _wait(pid: int) -> int:
+    while True:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except InterruptedError:
+            continue
+
+
+def _end_children() -> None:
+    """Kill and reap what a failed or killed start helper left us: a PID 1 cloned as our child."""
+    me = os.getpid()
+    try:
+        with open(f"/proc/{me}/task/{me}/children") as f:
+            children = [int(pid) for pid in f.read().split()]
+    except OSError:
+        children = []
+    for pid in children:
+        try:
+            os.kill(pid, signals.SIGKILL)
+        except ProcessLookupError:
+            pass
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return

@@ -11,7 +11,6 @@ from rustainer.backend.errors import CommandFailed, RustainerError, ZygoteUnavai
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from rustainer.backend.container.state import ContainerState, StateStore
-    from rustainer.backend.process.child import ChildConfig
     from rustainer.backend.spec import ContainerSpec
 
 
@@ -27,9 +26,7 @@ def run_detached(spec: ContainerSpec, store: StateStore, *, fork_fallback: bool 
     state = launch.state
     report = _through_zygote(store, state.id, required=not fork_fallback)
     if report is None:
-        from rustainer.backend.supervisor.zygote import container_term
-
-        report = _fork_supervisor(launch, launch.child_config(term=container_term(os.environ)))
+        report = _fork_supervisor(store, state.id)
     if report != b"ok":
         _clean_after_failure(store, launch)
         code, _, message = report.decode(errors="replace").partition("\0")
@@ -75,7 +72,7 @@ def _through_zygote(store: StateStore, cid: str, *, required: bool = False) -> b
         return None
 
 
-def _fork_supervisor(launch: Launch, cfg: ChildConfig) -> bytes:
+def _fork_supervisor(store: StateStore, cid: str) -> bytes:
     """The fallback: a supervisor forked from this CLI process (a private copy of its heap)."""
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
@@ -86,8 +83,9 @@ def _fork_supervisor(launch: Launch, cfg: ChildConfig) -> bytes:
             if os.fork() != 0:
                 os._exit(0)
             from rustainer.backend.supervisor.shim import become_supervisor
+            from rustainer.backend.supervisor.zygote import start_env
 
-            become_supervisor(launch, cfg, write_end)
+            become_supervisor(store.root, cid, start_env(os.environ), write_end)
         finally:
             os._exit(0)
     os.close(write_end)

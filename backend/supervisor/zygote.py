@@ -18,9 +18,10 @@ broken. (The ``2`` in the file names: a zygote of the first protocol, before the
 never asked; it leaves after its idle time.)
 
 Every page a supervisor writes stays its own for the container's life, and Python writes every
-object it touches (reference counts). So a supervisor does as little as it can: the state is
-loaded and the container's configuration computed in a short-lived helper it forks (the pages that
-work dirties die with the helper), signals are set through ``_signal`` (``signal``'s enums touch
+object it touches (reference counts). So a supervisor does as little as it can: the whole start
+(the state loaded, the configuration computed, the container started) runs in a short-lived helper
+it forks, which hands it the container's PID 1 (as its own child), pty and ports (shim.start_in_helper:
+the pages that work dirties die with the helper), signals are set through ``_signal`` (``signal``'s enums touch
 much), and everything it imports later is preloaded here.
 """
 
@@ -38,8 +39,6 @@ from rustainer.backend.linux import signals
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-    from rustainer.backend.container.launch import Launch
 
 IDLE_TIMEOUT = 600.0  # seconds without a request before the zygote leaves
 START_TIMEOUT = 10.0
@@ -213,9 +212,8 @@ def _preload() -> None:
     dummy = state_from_dict(json.loads(json.dumps(asdict(ContainerState(
         id="0" * 64, name="warm-up", spec=ContainerSpec(name="warm-up", tty=True))))))
     warm = launch.Launch(StateStore("/nonexistent"), dummy)
-    cfg = warm.child_config(term="xterm-256color")
-    handed = pickle.dumps((dummy, None, pickle.dumps(cfg, pickle.HIGHEST_PROTOCOL)), pickle.HIGHEST_PROTOCOL)
-    pickle.loads(pickle.loads(handed)[2])  # as _prepare does, and then the container's child
+    warm.child_config(term="xterm-256color")
+    pickle.loads(pickle.dumps((dummy, None, 1, []), pickle.HIGHEST_PROTOCOL))  # as shim.start_in_helper
     protocol.Decoder(protocol.FROM_CLIENT).feed(protocol.hello(protocol.MODE_SNAPSHOT, 24, 80))
 
 
@@ -386,11 +384,9 @@ def _fork_supervisor(root: str, listener: socket.socket, conn: socket.socket, ci
         conn.settimeout(None)
         _adopt(env)
         report = conn.detach()
-        prepared = _prepare(root, cid, env, report)
-        if prepared is not None:
-            from rustainer.backend.supervisor.shim import become_supervisor
+        from rustainer.backend.supervisor.shim import become_supervisor
 
-            become_supervisor(*prepared, report)
+        become_supervisor(root, cid, env, report)
     finally:
         os._exit(0)
 
@@ -405,61 +401,6 @@ def _adopt(env: dict[str, str]) -> None:
             del os.environ[name]
         else:
             os.environ[name] = value
-
-
-def _prepare(root: str, cid: str, env: dict[str, str], report_fd: int) -> tuple[Launch, bytes] | None:
-    """The container's state and configuration, computed in a short-lived child that hands them
-    over pickled: that work dirties about 1 MB, which would otherwise stay private to the
-    supervisor for as long as the container runs. The configuration stays pickled: only the
-    container's child (``Launch.start``) needs it as objects. None if it failed (it told the CLI why)."""
-    import pickle
-
-    from rustainer.backend.container.launch import Launch
-    from rustainer.backend.container.state import StateStore
-
-    read_end, write_end = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(read_end)
-            _compute(root, cid, env, report_fd, write_end)
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    data = b""
-    while chunk := os.read(read_end, 65536):
-        data += chunk
-    os.close(read_end)
-    os.waitpid(pid, 0)
-    if not data:
-        return None
-    state, cgroup, cfg = pickle.loads(data)
-    launch = Launch(StateStore(root), state)
-    launch.cgroup = cgroup
-    return launch, cfg
-
-
-def _compute(root: str, cid: str, env: dict[str, str], report_fd: int, out_fd: int) -> None:
-    """In the helper: load, configure, write the pickle (or tell the CLI what went wrong)."""
-    import pickle
-
-    from rustainer.backend.container.launch import Launch
-    from rustainer.backend.container.liveness import reopen_cgroup
-    from rustainer.backend.container.state import StateStore
-
-    try:
-        store = StateStore(root)
-        state = store.load(cid)
-        launch = Launch(store, state)
-        cgroup = reopen_cgroup(state)
-        cfg = pickle.dumps(launch.child_config(term=container_term(env)), pickle.HIGHEST_PROTOCOL)
-        data = pickle.dumps((launch.state, cgroup, cfg), pickle.HIGHEST_PROTOCOL)
-    except BaseException as err:  # noqa: BLE001 - the CLI must hear about it
-        os.write(report_fd, f"125\0supervisor failed: {err}".encode(errors="replace"))
-        return
-    view = memoryview(data)
-    while view:
-        view = view[os.write(out_fd, view):]
 
 
 if __name__ == "__main__":

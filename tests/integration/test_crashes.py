@@ -182,6 +182,50 @@ def test_supervisor_killed_during_a_detached_start(cli, rroot: Path, busybox_roo
     assert_recovered(cli, rroot, busybox_rootfs, mark)
 
 
+def test_start_helper_killed_during_a_detached_start(cli, rroot: Path, busybox_rootfs: Path,  # type: ignore[no-untyped-def]
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The supervisor's start helper (see shim.start_in_helper) killed while the container sets
+    itself up: the supervisor ends the container (cloned as its own child) and says so in one line,
+    and nothing is left. RUSTAINER_TEST_JOIN_DELAY holds the setup after its go (the launcher this
+    run starts inherits it), while the helper waits for the exec."""
+    monkeypatch.setenv("RUSTAINER_TEST_JOIN_DELAY", "2")
+    mark = marker()
+    proc = popen(*start_args(busybox_rootfs, mark, "--detach"))
+
+    def helper() -> psutil.Process | None:
+        launcher = zygote_pid(rroot)
+        if launcher is None:
+            return None
+        for supervisor in psutil.Process(launcher).children():
+            for child in supervisor.children():
+                # The container's PID 1 is the supervisor's child too: it has a pid in its own namespace.
+                nspid = [line for line in Path(f"/proc/{child.pid}/status").read_text().splitlines()
+                         if line.startswith("NSpid:")]
+                if nspid and len(nspid[0].split()) == 2 and ours(rroot, mark) and _setup_waits(rroot):
+                    return child
+        return None
+
+    helper_process = wait_for(helper, what="the start helper, waiting for the container's setup")
+    kill9(helper_process.pid)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 125, err
+    assert err.decode().strip().splitlines() == [
+        "rustainer: the container's start was interrupted: its start helper ended (killed by signal 9)"], err
+    assert_recovered(cli, rroot, busybox_rootfs, mark)
+
+
+def _setup_waits(rroot: Path) -> bool:
+    """Whether the container is recorded running (its go given: the setup now sleeps before its join)."""
+    folder = rroot / "containers"
+    for cid in os.listdir(folder) if folder.exists() else ():
+        try:
+            if json.loads((folder / cid / "state.json").read_text())["status"] == "running":
+                return True
+        except (OSError, ValueError, KeyError):
+            pass
+    return False
+
+
 @pytest.mark.parametrize("verb", ["stop", "rm"])
 @pytest.mark.parametrize("delay_ms", (0, 20, 80))
 def test_cli_killed_during_stop_or_rm(cli, rroot: Path, busybox_rootfs: Path, verb: str, delay_ms: int) -> None:  # type: ignore[no-untyped-def]

@@ -138,7 +138,7 @@ def test_containers_on_two_networks_cannot_reach_each_other(net, www: Path) -> N
     assert net.inspect("red")["subnet"] != net.inspect("blue")["subnet"]
 
 
-def test_host_reaches_a_published_port(net, www: Path) -> None:  # type: ignore[no-untyped-def]
+def test_host_reaches_a_published_port(net, cli, www: Path) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
     net.web("web", www, "--network", "bridge", "-p", f"{port}:80")
 
@@ -150,6 +150,13 @@ def test_host_reaches_a_published_port(net, www: Path) -> None:  # type: ignore[
             return None
 
     assert "hello from web" in wait_for(fetch, what="the published port")
+    # The relay lives in the supervisor (its start helper bound the port and handed it over).
+    import psutil
+
+    from helpers import ps
+
+    supervisor = psutil.Process(ps(cli)["web"]["supervisor_pid"])
+    assert any(c.laddr.port == port and c.status == psutil.CONN_LISTEN for c in supervisor.net_connections("tcp"))
     # Taken: a second container asking for the same port is refused at run, and leaves nothing.
     before = ours()
     proc = net.run("--network", "bridge", "-p", f"{port}:80", "--", "true", rc=125)

@@ -68,6 +68,20 @@ def test_detach_returns_at_once_and_the_supervisor_lives_apart(cli, detached, rr
     assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == 0
 
 
+def test_the_container_is_the_supervisors_own_child_and_its_start_helper_is_gone(cli, detached) -> None:
+    """The start runs in a short-lived helper of the supervisor (its pages die with it), which
+    clones the container's PID 1 as the supervisor's own child (CLONE_PARENT): the supervisor reaps
+    it, and the container dies with the supervisor (test_killed_supervisor_...). Published ports:
+    test_network's test_host_reaches_a_published_port (the relays run in the supervisor)."""
+    import psutil
+
+    detached("kid", "sleep", "300")
+    state = ps(cli)["kid"]
+    supervisor = psutil.Process(state["supervisor_pid"])
+    assert [child.pid for child in supervisor.children()] == [state["pid"]]
+    assert psutil.Process(state["pid"]).ppid() == supervisor.pid
+
+
 def test_attach_detach_reattach_keeps_the_session(cli, detached) -> None:
     detached("shell", "sh")
     a = attach("shell", dimensions=(30, 100))
