@@ -267,9 +267,11 @@ class Launch:
                 raise
             os.close(sync_w)
             fault("record")
-            # Recorded while the child pivots and execs; a failed exec undoes the whole launch.
+            # Recorded while the child pivots and execs; a failed exec undoes the whole launch. A
+            # supervisor's helper records the supervisor with it (one write less).
+            supervised = {} if self.helper_of is None else {"supervisor_pid": owner[0], "detached": True}
             self.state = self.store.update(self.state, status=RUNNING, pid=pid, started_at=time.time(),
-                                           owner_pid=owner[0], owner_start=owner[1] or None)
+                                           owner_pid=owner[0], owner_start=owner[1] or None, **supervised)
             if console is not None:
                 self.console = _receive_console(console)
             else:

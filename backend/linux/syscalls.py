@@ -356,7 +356,7 @@ def clone_fork(flags: int, cgroup_fd: int | None = None) -> int:
     else:
         args = _CloneArgs(flags | CLONE_INTO_CGROUP, 0, 0, 0, exit_signal, 0, 0, 0, 0, 0, cgroup_fd)
         size = _CLONE_ARGS_SIZE
-    hooks = _fork_hooks()
+    hooks = clone_hooks()
     clone3 = hooks["syscall"]
     hooks["PyOS_BeforeFork"]()
     pid = clone3(_nr("clone3"), byref(args), size)
@@ -373,7 +373,8 @@ def clone_fork(flags: int, cgroup_fd: int | None = None) -> int:
 _hooks: dict[str, _PythonApiFunction] = {}
 
 
-def _fork_hooks() -> dict[str, _PythonApiFunction]:
+def clone_hooks() -> dict[str, _PythonApiFunction]:
+    """``syscall`` and the interpreter's fork hooks, as ctypes functions (made on first use)."""
     if not _hooks:  # built on first use: a start on cgroup v2 or in a supervisor's helper clones
         for name in ("syscall", "PyOS_BeforeFork", "PyOS_AfterFork_Child", "PyOS_AfterFork_Parent"):
             function = _PythonApiFunction((name, _Process))  # type: ignore[arg-type]

@@ -485,9 +485,10 @@ def _supervise(root: str, cid: str, env: Mapping[str, str], report_fd: int) -> i
     store = StateStore(root)
     listener = open_listener(store.socket_path(cid))
     log = RotatingLog(store.log_path(cid))
-    launch = start_in_helper(store, cid, env, report_fd)
-    if launch is None:
+    started = start_in_helper(store, cid, env, report_fd)
+    if started is None:
         return 0  # the helper undid the start and told the CLI why
+    launch, helper = started
     master = launch.console
     assert master is not None
     rows, cols = DEFAULT_SIZE
@@ -508,6 +509,7 @@ def _supervise(root: str, cid: str, env: Mapping[str, str], report_fd: int) -> i
 
     signals.set_handler(signals.SIGTERM, on_term)
     _report(report_fd, "ok")
+    _wait(helper)  # after the answer: its exit (the end of a whole address space) is not the CLI's wait
     try:
         sup.run()
     finally:
@@ -536,10 +538,11 @@ def _supervise(root: str, cid: str, env: Mapping[str, str], report_fd: int) -> i
 HELPER_REPORTED = 3
 
 
-def start_in_helper(store: StateStore, cid: str, env: Mapping[str, str], report_fd: int) -> Launch | None:
+def start_in_helper(store: StateStore, cid: str, env: Mapping[str, str], report_fd: int) -> tuple[Launch, int] | None:
     """Start the container from a short-lived child of ours, the start helper; the container's
     PID 1 is cloned as our own child all the same (CLONE_PARENT), and we are handed its pty master,
-    its published ports' listeners and the state it recorded. None if the start failed: the helper
+    its published ports' listeners and the state it recorded. Returns the launch and the helper's
+    pid (it is ending: reap it once the CLI has its answer); None if the start failed: the helper
     has undone it and told the CLI why.
 
     Why a helper: every page a process writes after the launcher's fork is its own for as long as
@@ -560,14 +563,17 @@ def start_in_helper(store: StateStore, cid: str, env: Mapping[str, str], report_
         finally:
             os._exit(1)
     theirs.close()
-    try:
+    try:  # a length, then the pickle; the fds come with its first bytes
         data, fds, _flags, _addr = socket.recv_fds(ours, 1 << 16, 64, socket.MSG_CMSG_CLOEXEC)
-        while data and (chunk := ours.recv(1 << 16)):
+        while len(data) >= 4 and len(data) < 4 + struct.unpack("=I", data[:4])[0]:
+            chunk = ours.recv(1 << 16)
+            if not chunk:
+                break
             data += chunk
     finally:
         ours.close()
-    status = _wait(pid)
-    if not data:
+    if len(data) < 4 or len(data) != 4 + struct.unpack("=I", data[:4])[0]:
+        status = _wait(pid)
         for fd in fds:
             os.close(fd)
         _end_children()
@@ -579,7 +585,7 @@ def start_in_helper(store: StateStore, cid: str, env: Mapping[str, str], report_
         raise RustainerError(f"the container's start was interrupted: its start helper ended ({how})")
     from rustainer.backend.container.launch import Launch
 
-    state, cgroup, child_pid, relays = pickle.loads(data)
+    state, cgroup, child_pid, relays = pickle.loads(data[4:])
     launch = Launch(store, state)
     launch.cgroup = cgroup
     launch.pid = child_pid
@@ -592,7 +598,7 @@ def start_in_helper(store: StateStore, cid: str, env: Mapping[str, str], report_
         launch.forwarder = Forwarder.adopt([(raw_socket(fileno=fd), port, proto)
                                             for fd, (port, proto) in zip(fds[1:], relays, strict=True)])
         launch.forwarder.start(state.network_address or "")
-    return launch
+    return launch, pid
 
 
 def _helper(store: StateStore, cid: str, env: Mapping[str, str], report_fd: int, sock: socket.socket,
@@ -616,7 +622,6 @@ def _helper(store: StateStore, cid: str, env: Mapping[str, str], report_fd: int,
         launch.cgroup = reopen_cgroup(launch.state)
         launch.helper_of = (supervisor, start_time(supervisor) or 0)
         launch.start((0, 1, 2), launch.child_config(term=container_term(env)))
-        launch.state = store.update(launch.state, supervisor_pid=supervisor, detached=True)
     except BaseException as err:  # noqa: BLE001 - the CLI must hear about it
         if launch is not None:
             try:
@@ -625,11 +630,13 @@ def _helper(store: StateStore, cid: str, env: Mapping[str, str], report_fd: int,
                 pass
         _report(report_fd, failure_report(err))
         os._exit(HELPER_REPORTED)
+    os.close(report_fd)  # the supervisor answers; the CLI reads until every holder has closed it
     listeners = [] if launch.forwarder is None else launch.forwarder.listeners
     data = pickle.dumps((launch.state, launch.cgroup, launch.pid, [(port, proto) for _, port, proto in listeners]),
                         pickle.HIGHEST_PROTOCOL)
     assert launch.console is not None  # a start without its pty master has failed
     fds = [launch.console, *(sock_.fileno() for sock_, _, _ in listeners)]
+    data = struct.pack("=I", len(data)) + data
     sent = socket.send_fds(sock, [data], fds)
     sock.sendall(data[sent:])
     os._exit(0)

@@ -191,12 +191,14 @@ def _preload() -> None:
     # A module a supervisor imports itself costs it its whole code privately: preload all of them.
     from rustainer.backend.cgroups import detect, systemd, v1, v2  # noqa: F401
     from rustainer.backend.container import cleanup, config, launch, liveness, logfile, state  # noqa: F401
-    from rustainer.backend.linux import capabilities, namespaces, seccomp  # noqa: F401
+    from rustainer.backend.linux import capabilities, namespaces, seccomp, syscalls  # noqa: F401
     from rustainer.backend.network import bridge, hosts, ipam, manager, nat, nft, portmap, rtnl, store, veth  # noqa: F401
     from rustainer.backend.process import child, relay  # noqa: F401
     from rustainer.backend.rootfs import apply, plan, safepath  # noqa: F401
     from rustainer.backend.supervisor import protocol, recording, shim  # noqa: F401
     from rustainer.backend.terminal import Terminal
+
+    syscalls.clone_hooks()  # the start helper clones PID 1 through them (ctypes objects: made once, here)
     from rustainer.backend.util import jsonfile  # noqa: F401
 
     term = Terminal(80, 24)

@@ -78,8 +78,9 @@ def test_the_container_is_the_supervisors_own_child_and_its_start_helper_is_gone
     detached("kid", "sleep", "300")
     state = ps(cli)["kid"]
     supervisor = psutil.Process(state["supervisor_pid"])
-    assert [child.pid for child in supervisor.children()] == [state["pid"]]
     assert psutil.Process(state["pid"]).ppid() == supervisor.pid
+    # The helper ends once it has handed the start over (it may still be ending as the CLI returns).
+    wait_for(lambda: [child.pid for child in supervisor.children()] == [state["pid"]], what="the helper's end")
 
 
 def test_attach_detach_reattach_keeps_the_session(cli, detached) -> None:
