@@ -35,10 +35,7 @@ def fork_into_pid_namespace(child: Callable[[], None], target: int | None = None
             syscalls.setns(own, syscalls.CLONE_NEWPID)
             raise
         if pid == 0:  # pragma: no cover - the child reports through its own pipe
-            try:
-                child()
-            finally:
-                os._exit(125)
+            _run_and_exit(child, 125)
         syscalls.setns(own, syscalls.CLONE_NEWPID)
         return pid
     finally:
@@ -53,10 +50,7 @@ def fork_child(child: Callable[[], None], target: int | None = None, *, new_name
         return fork_into_pid_namespace(child, target)
     pid = _frozen_fork(os.fork)
     if pid == 0:  # pragma: no cover - the child reports through its own pipe
-        try:
-            child()
-        finally:
-            os._exit(1)
+        _run_and_exit(child, 1)
     return pid
 
 
@@ -75,11 +69,17 @@ def clone_into_pid_namespace(child: Callable[[], None], cgroup_fd: int, *, sibli
     except OSError:
         return None
     if pid == 0:  # pragma: no cover - the child reports through its own pipe
-        try:
-            child()
-        finally:
-            os._exit(125)
+        _run_and_exit(child, 125)
     return pid
+
+
+def _run_and_exit(child: Callable[[], None], code: int) -> None:
+    """In a forked child: run ``child()``, which should exec or exit by itself; if it returns or
+    raises, leave with ``code`` (never back into the parent's code)."""
+    try:
+        child()
+    finally:
+        os._exit(code)
 
 
 def _frozen_fork(fork: Callable[[], int]) -> int:

@@ -18,7 +18,7 @@ from rustainer.backend.errors import CommandFailed, InvalidSpecError, RustainerE
 from rustainer.backend.linux import syscalls
 from rustainer.backend.oci import cgroup as oci_cgroup
 from rustainer.backend.oci.config import OciConfig, load
-from rustainer.backend.oci.state import Store
+from rustainer.backend.oci.state import Store, write_pid_file
 from rustainer.backend.util.rollback import Rollback
 
 TYPE_CHECKING = False
@@ -192,13 +192,6 @@ def _create(store: Store, cid: str, bundle: str, cfg: OciConfig, undo: Rollback,
         state = oci_state(store, cid, data) | {"status": "creating"}  # what runc tells these hooks
         run_hooks(hooks, state)
     return pid
-
-
-def write_pid_file(path: str, pid: int) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write(str(pid))
-    os.replace(tmp, path)
 
 
 def _kill(pid: int) -> None:

@@ -103,7 +103,7 @@ def exec_process(store: Store, cid: str, process_file: str, *, detach: bool = Fa
             pass
         raise CommandFailed(int(number) if number.isdigit() else 1, message or "exec failed")
     if pid_file:
-        from rustainer.backend.oci.create import write_pid_file
+        from rustainer.backend.oci.state import write_pid_file
 
         write_pid_file(pid_file, child_pid)
     if detach:

@@ -55,6 +55,18 @@ def is_dir(path: str) -> bool:
         return False
 
 
+def write_pid_file(path: str, pid: int) -> None:
+    """``--pid-file``: written beside, then renamed into place, so a reader (the shim) never sees it
+    half written."""
+    tmp = path + ".tmp"
+    fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o666)
+    try:
+        posix.write(fd, str(pid).encode())
+    finally:
+        posix.close(fd)
+    posix.rename(tmp, path)
+
+
 class Store:
     def __init__(self, root: str | None) -> None:
         self.root = absolute(root or DEFAULT_ROOT)
