@@ -111,8 +111,11 @@ def main() -> None:
                 timed(argv, case_env)
             for _ in range(n):
                 for name, (argv, case_env, _) in cases.items():
-                    if case_env is cold_env:
-                        wait_until_down(case_env["RUSTAINER_ROOT"])
+                    # Before every case, not only the cold one: the cold network's teardown (0.1 s
+                    # after its run, in its lingering process) deletes a bridge, which holds the
+                    # kernel's rtnl lock through two RCU barriers (20-50 ms here) and so stalls
+                    # any other case's netlink requests that it overlaps.
+                    wait_until_down(cold_env["RUSTAINER_ROOT"])
                     samples[name].append(timed(argv, case_env))
         finally:
             subprocess.run([*rustainer, "rm", "-f", "keeper"], env=env, stdout=subprocess.DEVNULL)
