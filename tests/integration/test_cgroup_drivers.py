@@ -119,6 +119,10 @@ def test_detached_container_gets_its_limits_stats_and_exec(cli, started, opts) -
     started("lim", "sleep", "300", opts=("-m", "64M", "--pids-limit", "20", "--cpu-quota", "0.5", "-c", str(CPU), *opts))
     record = inspect(cli, "lim")
     assert record["limits"] == {"cpus": str(CPU), "memory": 64 << 20, "cpu_quota": 0.5, "pids_limit": 20}
+    # The supervisor's start helper cloned PID 1 as the supervisor's own child (CLONE_PARENT; on
+    # cgroup v2 together with CLONE_INTO_CGROUP): the supervisor is its parent.
+    with open(f"/proc/{record['state']['pid']}/stat") as f:
+        assert int(f.read().rsplit(")", 1)[1].split()[1]) == record["state"]["supervisor_pid"]
     path = _path(cli, "lim")
     if record["cgroup"]["driver"] == "systemd":  # the container's slice (limits) holding its scope (processes)
         assert path.endswith(".slice") and "/rustainer.slice/" in path, path
