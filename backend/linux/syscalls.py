@@ -346,7 +346,9 @@ def clone_fork(flags: int, cgroup_fd: int | None = None) -> int:
 
     The interpreter's fork hooks run around it as around ``os.fork`` (its locks, the threading
     module's state, ``os.register_at_fork``). glibc's own fork handlers do not: call this only from
-    a single-threaded process (no other thread can hold a libc lock at the copy).
+    a single-threaded process (no other thread can hold a libc lock at the copy). The thread id
+    glibc caches stays the parent's in the child until it execs: Python's calls do not use it, but
+    C's ``raise()`` (so ``abort()``) would signal the wrong thread, so the child must not rely on it.
     """
     # With CLONE_PARENT the child's exit signal is ours (to our parent); clone3 wants 0 given.
     exit_signal = 0 if flags & CLONE_PARENT else SIGCHLD
