@@ -67,9 +67,13 @@ def delegated() -> Iterator[str]:
     if DRIVER != "systemd":
         pytest.skip("needs systemd as PID 1")
     rel = f"/system.slice/{DELEGATED_UNIT}"
-    script = f"mkdir {CG}{rel}/payload && echo $$ > {CG}{rel}/payload/cgroup.procs && exec sleep infinity"
-    subprocess.run(["systemd-run", "--quiet", "--unit", DELEGATED_UNIT, "-p", "Delegate=cpuset cpu io memory pids", "--",
-                    "/bin/sh", "-c", script], check=True, capture_output=True, timeout=60)
+    # Python, not a shell's ``echo $$ >``: in the guest image of 2026-12-02 (Debian 12) dash's echo
+    # fails that write to cgroup.procs ("echo: I/O error"), so the unit ended at once.
+    leaf = f"{CG}{rel}/payload"
+    script = (f"import os; os.mkdir({leaf!r}); os.write(os.open({leaf + '/cgroup.procs'!r}, os.O_WRONLY), b'%d' % os.getpid()); "
+              "os.execvp('sleep', ['sleep', 'infinity'])")
+    subprocess.run(["systemd-run", "--quiet", "--unit", DELEGATED_UNIT, "-p", "Delegate=cpuset cpu io memory pids",
+                    "--", "/usr/bin/python3", "-c", script], check=True, capture_output=True, timeout=60)
     wait_for(lambda: _read(f"{CG}{rel}/cgroup.procs") == "" and os.path.isdir(f"{CG}{rel}/payload"),
              timeout=30, what="the delegated unit's process to move into its leaf")
     yield rel
