@@ -315,7 +315,12 @@ class GuestRun:
         out.append("--- guest log (tail) ---")
         out += self.text("guest.log").splitlines()[-40:]
         out.append("--- serial console (tail) ---")
-        out += self.text("console.log").splitlines()[-lines:]
+        console = self.text("console.log")
+        out += console.splitlines()[-lines:]
+        stall = self.text("stall.txt") or console.partition("=== stall.txt ===")[2]
+        if stall:  # the guest's own dump of a run that stopped making progress
+            out.append("--- what the guest was doing when its tests stalled (stall.txt) ---")
+            out += stall.splitlines()[:600]
         return "\n".join(out)
 
 
@@ -340,7 +345,7 @@ def boot(variant: str, art: Artefacts, results: Path, pytest_args: list[str], *,
     import shlex
 
     results.mkdir(parents=True, exist_ok=True)
-    for stale in ("exit", "pytest.log", "junit.xml", "guest.log", "console.log"):
+    for stale in ("exit", "pytest.log", "junit.xml", "guest.log", "console.log", "stall.txt"):
         (results / stale).unlink(missing_ok=True)
     venv = venv_prefix()
     # The guest runs a copy of the tests taken now, at the tree's path (its config and rootdir), so
@@ -360,7 +365,9 @@ def boot(variant: str, art: Artefacts, results: Path, pytest_args: list[str], *,
     config = [f"SRC={shlex.quote(str(REPO))}", f"VENV={shlex.quote(str(venv))}",
               f"SHARES={shlex.quote(' '.join(f'{t}={p}' for t, p in mounts.items()))}",
               f"PYTEST_ARGS={shlex.quote(shlex.join(pytest_args))}",
-              f"GUEST_ENV={shlex.quote(' '.join(f'{k}={v}' for k, v in env.items()))}"]
+              f"GUEST_ENV={shlex.quote(' '.join(f'{k}={v}' for k, v in env.items()))}",
+              # seconds without test output before the guest writes stall.txt (see guest/run-tests)
+              f"STALL_AFTER={int(os.environ.get('RUSTAINER_VM_STALL_AFTER', '400'))}"]
     (results / "config.sh").write_text("\n".join(config) + "\n")
     argv = [QEMU, "-accel", "tcg,thread=multi", "-smp", "2", "-m", "1024",
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
