@@ -315,10 +315,13 @@ class GuestRun:
         out.append("--- guest log (tail) ---")
         out += self.text("guest.log").splitlines()[-40:]
         out.append("--- serial console (tail) ---")
-        console = self.text("console.log")
-        out += console.splitlines()[-lines:]
-        stall = self.text("stall.txt") or console.partition("=== stall.txt ===")[2]
-        if stall:  # the guest's own dump of a run that stopped making progress
+        # the guest's own dump of a run that stopped making progress goes to its console too: shown
+        # once, from stall.txt or, if the results share did not get it, from the console
+        before, _, rest = self.text("console.log").partition("=== stall.txt ===")
+        dumped, _, after = rest.partition("=== end of stall.txt ===")
+        out += (before + after).splitlines()[-lines:]
+        stall = self.text("stall.txt") or dumped.strip()
+        if stall:
             out.append("--- what the guest was doing when its tests stalled (stall.txt) ---")
             out += stall.splitlines()[:600]
         return "\n".join(out)
